@@ -1,0 +1,73 @@
+// `seam`: the one executable. Subcommands stay thin: they parse flags and call
+// into the server, the core or (later) the agent and lab.
+import { Command, InvalidArgumentError } from "commander";
+import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
+import { openDb } from "../core/store/open.ts";
+import { loadIdentityConfig } from "../front/identity/identity.ts";
+import { buildServer } from "../server.ts";
+import { runDemo } from "./demo.ts";
+
+function listenAddress(value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new InvalidArgumentError("expected HOST:PORT, e.g. 127.0.0.1:9696");
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+}
+
+function range(value: string): [number, number] {
+  const m = /^(\d+):(\d+)$/.exec(value);
+  if (!m || Number(m[1]) > Number(m[2])) throw new InvalidArgumentError("expected MIN:MAX, e.g. 1001:2000");
+  return [Number(m[1]), Number(m[2])];
+}
+
+function vlanRanges(value: string, previous: Record<string, [number, number]>): Record<string, [number, number]> {
+  const m = /^([^:]+):(\d+):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[3]) > 4094 || Number(m[2]) > Number(m[3])) throw new InvalidArgumentError("expected PHYSNET:MIN:MAX with 1 <= MIN <= MAX <= 4094");
+  return { ...previous, [m[1]!]: [Number(m[2]), Number(m[3])] };
+}
+
+const program = new Command();
+program.name("seam").description("Seam: one network for virtual machines and containers").showHelpAfterError();
+
+program
+  .command("server")
+  .description("run the controller: Neutron v2.0 API, identity, change log")
+  .option("--listen <host:port>", "address to listen on", listenAddress, { host: "127.0.0.1", port: 9696 })
+  .option("--db <url>", "store: sqlite:PATH (embedded, default) or postgres://USER@HOST:PORT/DB", "sqlite:./data/seam.db")
+  .option("--auth <mode>", "noauth (headers X-Project-Id/X-Roles; development only) or local (built-in Keystone v3 at /v3)", "noauth")
+  .option("--identity <file>", "projects and users for --auth local", "etc/identity.yaml")
+  .option("--public-url <url>", "URL clients reach this server at (service catalog); default: the request's Host")
+  .option("--vni-range <min:max>", "VXLAN VNIs for tenant networks", range, defaultConfig.vniRange as [number, number])
+  .option("--network-vlan-range <physnet:min:max>", "enable VLAN networks on a physnet (repeatable; this kernel has no 802.1Q)", vlanRanges, {})
+  .option("--dns-domain <domain>", "DNS domain for ports on networks without dns_domain", defaultConfig.dnsDomain)
+  .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
+  .action(async (o) => {
+    if (o.auth !== "noauth" && o.auth !== "local") throw new InvalidArgumentError(`--auth must be noauth or local, not "${o.auth}"`);
+    const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
+    const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.` };
+    const db = await openDb(o.db);
+    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl });
+    const stop = async (signal: string) => {
+      process.stderr.write(`seam server: ${signal}, stopping\n`);
+      await app.close();
+      await db.close();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    await app.listen({ host: o.listen.host, port: o.listen.port });
+    process.stderr.write(`seam server: listening on http://${o.listen.host}:${o.listen.port} (store ${o.db.split("@").pop()}, auth ${o.auth})\n`);
+  });
+
+program
+  .command("demo")
+  .description("start a controller on an embedded store and walk through the model with the openstack CLI")
+  .option("--port <port>", "port for the demo controller", "9797")
+  .option("--keep", "leave the controller running after the walk-through")
+  .action(async (o) => {
+    process.exitCode = await runDemo(Number(o.port), Boolean(o.keep));
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`seam: ${err.message}\n`);
+  process.exit(2);
+});

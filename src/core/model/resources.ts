@@ -1,0 +1,372 @@
+// The attribute maps of the logical model: for each resource, which attributes
+// exist, which a client may set on create or update, their converters and
+// defaults, who may set or see them, and which can be filtered or sorted.
+// Validation, views, filters and the extension list all read this one table.
+import { badRequest, invalidInput, NeutronError, policyDenied } from "../errors.ts";
+import type { RequestContext } from "./context.ts";
+import * as v from "./validate.ts";
+
+export interface Attr {
+  readonly convert?: v.Converter;
+  readonly post?: boolean;
+  readonly put?: boolean;
+  readonly required?: boolean;
+  /** applied on create when absent; a function is called per request */
+  readonly default?: unknown;
+  /** only an admin may set it (Neutron's policy defaults) */
+  readonly adminSet?: boolean;
+  /** only an admin sees it */
+  readonly adminView?: boolean;
+  /** how a query-string value is compared: scalar (default), list membership, or not at all */
+  readonly filter?: "scalar" | "contains" | "none";
+  readonly sort?: boolean;
+  /** kind of value for filter conversion */
+  readonly kind?: "string" | "bool" | "int";
+}
+
+export interface ResourceDef {
+  readonly singular: string;
+  readonly plural: string;
+  /** URL segment (`security-groups`) */
+  readonly path: string;
+  readonly table: string;
+  readonly attrs: Readonly<Record<string, Attr>>;
+  readonly taggable: boolean;
+}
+
+const ro: Attr = {};
+const roBool: Attr = { kind: "bool" };
+const roInt: Attr = { kind: "int" };
+const timestamps = { created_at: ro, updated_at: ro, revision_number: roInt };
+
+function standard(): Record<string, Attr> {
+  return {
+    id: { ...ro },
+    name: { convert: v.string(255), post: true, put: true, default: "" },
+    description: { convert: v.string(255), post: true, put: true, default: "" },
+    project_id: { convert: v.string(255), post: true },
+    tenant_id: { convert: v.string(255), post: true },
+    tags: { convert: v.list(v.tag, true), post: true, default: [], filter: "none", sort: false },
+    ...timestamps,
+  };
+}
+
+const hostRoute = v.shape({ destination: v.cidr, nexthop: v.ipAddress }, ["destination", "nexthop"]);
+const pool = v.shape({ start: v.ipAddress, end: v.ipAddress }, ["start", "end"]);
+const fixedIp = v.shape({ subnet_id: v.uuid, ip_address: v.ipAddress });
+const addressPair = v.shape({ ip_address: v.addressOrCidr, mac_address: v.mac }, ["ip_address"]);
+const dhcpOpt = v.shape({ opt_name: v.string(255), opt_value: v.string(255), ip_version: v.integer(4, 6) }, ["opt_name", "opt_value"]);
+const subport = v.shape(
+  { port_id: v.uuid, segmentation_type: v.oneOf("vlan", "inherit"), segmentation_id: v.integer(1, 4094) },
+  ["port_id"],
+);
+
+export const network: ResourceDef = {
+  singular: "network",
+  plural: "networks",
+  path: "networks",
+  table: "networks",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    admin_state_up: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    status: ro,
+    subnets: { filter: "contains", sort: false },
+    shared: { convert: v.boolean, post: true, put: true, default: false, adminSet: true, kind: "bool" },
+    "router:external": { convert: v.boolean, post: true, put: true, default: false, adminSet: true, kind: "bool" },
+    "provider:network_type": { convert: v.string(32), post: true, adminSet: true, adminView: true },
+    "provider:physical_network": { convert: v.nullableString(64), post: true, adminSet: true, adminView: true },
+    "provider:segmentation_id": { convert: v.nullableInteger(0, 16777215), post: true, adminSet: true, adminView: true, kind: "int" },
+    mtu: { convert: v.integer(68, 65535), post: true, put: true, kind: "int" },
+    dns_domain: { convert: v.dnsDomain, post: true, put: true, default: "" },
+    port_security_enabled: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    availability_zone_hints: { convert: v.list(v.string(255)), post: true, default: [], filter: "none", sort: false },
+    availability_zones: { filter: "none", sort: false },
+    ipv4_address_scope: ro,
+    ipv6_address_scope: ro,
+    l2_adjacency: roBool,
+    is_default: roBool,
+  },
+};
+
+export const subnet: ResourceDef = {
+  singular: "subnet",
+  plural: "subnets",
+  path: "subnets",
+  table: "subnets",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    network_id: { convert: v.uuid, post: true, required: true },
+    ip_version: { convert: v.integer(4, 6), post: true, kind: "int" },
+    cidr: { convert: v.cidr, post: true, required: true },
+    gateway_ip: { convert: v.nullableIpAddress, post: true, put: true },
+    allocation_pools: { convert: v.list(pool), post: true, put: true, filter: "none", sort: false },
+    dns_nameservers: { convert: v.nullableList(v.ipAddress, true), post: true, put: true, default: [], filter: "none", sort: false },
+    host_routes: { convert: v.nullableList(hostRoute), post: true, put: true, default: [], filter: "none", sort: false },
+    enable_dhcp: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    ipv6_ra_mode: { convert: v.oneOf("slaac", "dhcpv6-stateful", "dhcpv6-stateless", null), post: true, default: null },
+    ipv6_address_mode: { convert: v.oneOf("slaac", "dhcpv6-stateful", "dhcpv6-stateless", null), post: true, default: null },
+    service_types: { convert: v.list(v.string(255)), post: true, put: true, default: [], filter: "none", sort: false },
+    subnetpool_id: ro,
+    segment_id: ro,
+  },
+};
+
+export const port: ResourceDef = {
+  singular: "port",
+  plural: "ports",
+  path: "ports",
+  table: "ports",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    network_id: { convert: v.uuid, post: true, required: true },
+    admin_state_up: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    mac_address: { convert: v.mac, post: true, put: true },
+    fixed_ips: { convert: v.nullableList(fixedIp), post: true, put: true, filter: "none", sort: false },
+    device_id: { convert: v.string(255), post: true, put: true, default: "" },
+    device_owner: { convert: v.string(255), post: true, put: true, default: "" },
+    status: ro,
+    security_groups: { convert: v.nullableList(v.uuid, true), post: true, put: true, filter: "contains", sort: false },
+    allowed_address_pairs: { convert: v.nullableList(addressPair), post: true, put: true, default: [], filter: "none", sort: false },
+    port_security_enabled: { convert: v.boolean, post: true, put: true, kind: "bool" },
+    extra_dhcp_opts: { convert: v.nullableList(dhcpOpt), post: true, put: true, default: [], filter: "none", sort: false },
+    dns_name: { convert: v.dnsName, post: true, put: true, default: "" },
+    dns_assignment: { filter: "none", sort: false },
+    "binding:host_id": { convert: v.string(255), post: true, put: true, default: "", adminSet: true, adminView: true },
+    "binding:profile": { convert: v.nullableDict, post: true, put: true, default: {}, adminSet: true, adminView: true, filter: "none", sort: false },
+    "binding:vnic_type": { convert: v.oneOf("normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic", "remote-managed"), post: true, put: true, default: "normal" },
+    "binding:vif_type": { adminView: true },
+    "binding:vif_details": { adminView: true, filter: "none", sort: false },
+    trunk_details: { filter: "none", sort: false },
+    ip_allocation: ro,
+    propagate_uplink_status: roBool,
+    resource_request: { filter: "none", sort: false },
+  },
+};
+
+export const router: ResourceDef = {
+  singular: "router",
+  plural: "routers",
+  path: "routers",
+  table: "routers",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    admin_state_up: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    status: ro,
+    external_gateway_info: {
+      convert: (x, a) =>
+        x === null
+          ? null
+          : v.shape({ network_id: v.uuid, enable_snat: v.boolean, external_fixed_ips: v.list(fixedIp) }, ["network_id"])(x, a),
+      post: true,
+      put: true,
+      default: null,
+      filter: "none",
+      sort: false,
+    },
+    routes: { convert: v.nullableList(hostRoute), put: true, default: [], filter: "none", sort: false },
+    distributed: { convert: v.boolean, post: true, adminSet: true, default: false, kind: "bool" },
+    ha: { convert: v.boolean, post: true, adminSet: true, default: false, kind: "bool" },
+    availability_zone_hints: { convert: v.list(v.string(255)), post: true, default: [], filter: "none", sort: false },
+    availability_zones: { filter: "none", sort: false },
+    flavor_id: ro,
+  },
+};
+
+export const floatingip: ResourceDef = {
+  singular: "floatingip",
+  plural: "floatingips",
+  path: "floatingips",
+  table: "floatingips",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    name: ro,
+    floating_network_id: { convert: v.uuid, post: true, required: true },
+    floating_ip_address: { convert: v.ipAddress, post: true },
+    subnet_id: { convert: v.nullableUuid, post: true, filter: "none" },
+    port_id: { convert: v.nullableUuid, post: true, put: true },
+    fixed_ip_address: { convert: v.nullableIpAddress, post: true, put: true },
+    router_id: ro,
+    status: ro,
+    dns_domain: ro,
+    dns_name: ro,
+    qos_policy_id: ro,
+    port_forwardings: { filter: "none", sort: false },
+  },
+};
+
+export const securityGroup: ResourceDef = {
+  singular: "security_group",
+  plural: "security_groups",
+  path: "security-groups",
+  table: "security_groups",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    stateful: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    shared: roBool,
+    security_group_rules: { filter: "none", sort: false },
+  },
+};
+
+export const securityGroupRule: ResourceDef = {
+  singular: "security_group_rule",
+  plural: "security_group_rules",
+  path: "security-group-rules",
+  table: "security_group_rules",
+  taggable: false,
+  attrs: {
+    id: ro,
+    project_id: { convert: v.string(255), post: true },
+    tenant_id: { convert: v.string(255), post: true },
+    description: { convert: v.string(255), post: true, put: true, default: "" },
+    security_group_id: { convert: v.uuid, post: true, required: true },
+    direction: { convert: v.oneOf("ingress", "egress"), post: true, required: true },
+    ethertype: { convert: v.oneOf("IPv4", "IPv6"), post: true, default: "IPv4" },
+    protocol: { convert: (x, a) => (x === null ? null : v.string(40)(typeof x === "number" ? String(x) : x, a)), post: true, default: null },
+    port_range_min: { convert: v.nullableInteger(0, 65535), post: true, default: null, kind: "int" },
+    port_range_max: { convert: v.nullableInteger(0, 65535), post: true, default: null, kind: "int" },
+    remote_ip_prefix: { convert: v.nullableAddressOrCidr, post: true, default: null },
+    remote_group_id: { convert: v.nullableUuid, post: true, default: null },
+    remote_address_group_id: ro,
+    normalized_cidr: ro,
+    belongs_to_default_sg: roBool,
+    ...timestamps,
+  },
+};
+
+export const trunk: ResourceDef = {
+  singular: "trunk",
+  plural: "trunks",
+  path: "trunks",
+  table: "trunks",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    port_id: { convert: v.uuid, post: true, required: true },
+    admin_state_up: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
+    status: ro,
+    sub_ports: { convert: v.nullableList(subport), post: true, default: [], filter: "none", sort: false },
+  },
+};
+
+export const agent: ResourceDef = {
+  singular: "agent",
+  plural: "agents",
+  path: "agents",
+  table: "agents",
+  taggable: false,
+  attrs: {
+    id: ro,
+    agent_type: ro,
+    binary: ro,
+    host: ro,
+    topic: ro,
+    alive: roBool,
+    admin_state_up: { convert: v.boolean, put: true, kind: "bool" },
+    description: { convert: v.string(255), put: true },
+    availability_zone: ro,
+    configurations: { filter: "none", sort: false },
+    created_at: ro,
+    started_at: ro,
+    heartbeat_timestamp: ro,
+  },
+};
+
+export const resources: readonly ResourceDef[] = [network, subnet, port, router, floatingip, securityGroup, securityGroupRule, trunk, agent];
+
+export const byPath = new Map(resources.map((r) => [r.path, r]));
+
+/** Attributes a create request may carry, converted, with defaults filled in. */
+export function prepareCreate(def: ResourceDef, body: unknown, ctx: RequestContext): Record<string, unknown> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw badRequest(`Invalid input for ${def.singular}. Reason: body is not an object.`);
+  }
+  const input = body as Record<string, unknown>;
+  const unknown = Object.keys(input).filter((k) => !(k in def.attrs));
+  if (unknown.length) throw badRequest(`Unrecognized attribute(s) '${unknown.join(", ")}'`);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    const attr = def.attrs[key]!;
+    if (!attr.post) throw badRequest(`Attribute '${key}' not allowed in POST`);
+    out[key] = attr.convert ? attr.convert(value, key) : value;
+    if (attr.adminSet && !ctx.isAdmin && !isHarmlessDefault(attr, out[key])) throw policyDenied(`create_${def.singular}:${key}`);
+  }
+  for (const [key, attr] of Object.entries(def.attrs)) {
+    if (attr.required && !(key in out)) {
+      throw badRequest(`Failed to parse request. Required attribute '${key}' not specified`);
+    }
+    if (!(key in out) && attr.default !== undefined) out[key] = structuredClone(attr.default);
+  }
+  out.project_id = ownerProject(out, ctx);
+  delete out.tenant_id;
+  return out;
+}
+
+/** A member sending an admin-only attribute with its default value (as CLIs do) is not an escalation. */
+function isHarmlessDefault(attr: Attr, value: unknown): boolean {
+  return attr.default !== undefined && JSON.stringify(attr.default) === JSON.stringify(value);
+}
+
+export function ownerProject(input: Record<string, unknown>, ctx: RequestContext): string {
+  const p = input.project_id as string | undefined;
+  const t = input.tenant_id as string | undefined;
+  if (p !== undefined && t !== undefined && p !== t) {
+    throw badRequest("'project_id' and 'tenant_id' do not match");
+  }
+  const requested = p ?? t;
+  if (requested === undefined || requested === ctx.projectId) return ctx.projectId;
+  if (!ctx.isAdmin) {
+    throw new NeutronError(
+      400,
+      "HTTPBadRequest",
+      "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges",
+    );
+  }
+  return requested;
+}
+
+/** Attributes an update request may carry, converted. */
+export function prepareUpdate(def: ResourceDef, body: unknown, ctx: RequestContext): Record<string, unknown> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw badRequest(`Invalid input for ${def.singular}. Reason: body is not an object.`);
+  }
+  const input = body as Record<string, unknown>;
+  const unknown = Object.keys(input).filter((k) => !(k in def.attrs));
+  if (unknown.length) throw badRequest(`Unrecognized attribute(s) '${unknown.join(", ")}'`);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    const attr = def.attrs[key]!;
+    if (!attr.put) throw badRequest(`Cannot update read-only attribute ${key}`);
+    out[key] = attr.convert ? attr.convert(value, key) : value;
+    if (attr.adminSet && !ctx.isAdmin) throw policyDenied(`update_${def.singular}:${key}`);
+  }
+  return out;
+}
+
+/** The view a caller may see: admin-only attributes removed for others, `tenant_id` mirrored. */
+export function present(def: ResourceDef, view: Record<string, unknown>, ctx: RequestContext): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(view)) {
+    if (def.attrs[key]?.adminView && !ctx.isAdmin) continue;
+    out[key] = value;
+  }
+  if ("project_id" in view) out.tenant_id = view.project_id;
+  return out;
+}
+
+export function checkFilterValue(def: ResourceDef, key: string, value: string): unknown {
+  const attr = def.attrs[key]!;
+  if (attr.kind === "bool") return v.boolean(value, key);
+  if (attr.kind === "int") {
+    if (value === "" || value === "None") return null;
+    return v.integer()(value, key);
+  }
+  return value;
+}
+
+export const invalidFilter = (key: string) => invalidInput(key, `'${key}' is not a valid filter attribute`);

@@ -1,0 +1,41 @@
+// Small helpers shared by the kind modules.
+import type { RequestContext } from "../model/context.ts";
+import type { Param, Queryable } from "../store/db.ts";
+import type { Rec } from "./repo.ts";
+
+/** Runs `SELECT ... WHERE column IN (...)` in chunks, or without the IN when the list is large (one scan beats many lookups). */
+export async function rowsFor<T>(q: Queryable, sql: string, column: string, ids: readonly string[]): Promise<T[]> {
+  if (ids.length === 0) return [];
+  if (ids.length > 2000) return q.all<T>(sql);
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const where = `${sql.includes(" WHERE ") ? " AND" : " WHERE"} ${column} IN (${chunk.map(() => "?").join(", ")})`;
+    out.push(...(await q.all<T>(sql + where, chunk as Param[])));
+  }
+  return out;
+}
+
+export function groupBy<T, K>(items: readonly T[], key: (t: T) => K): Map<K, T[]> {
+  const m = new Map<K, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = m.get(k);
+    if (list) list.push(it);
+    else m.set(k, [it]);
+  }
+  return m;
+}
+
+/** Narrows a pushdown for a caller that only sees its own project. */
+export function ownOnly(ctx: RequestContext, where: Record<string, readonly string[]>): Record<string, readonly string[]> | null {
+  if (ctx.isAdmin) return where;
+  const wanted = where.project_id;
+  if (wanted && !wanted.includes(ctx.projectId)) return null;
+  return { ...where, project_id: [ctx.projectId] };
+}
+
+export const isOwner = (ctx: RequestContext, rec: Rec) => ctx.isAdmin || rec.project_id === ctx.projectId;
+
+export const ROUTER_INTERFACE_OWNERS = new Set(["network:router_interface", "network:router_interface_distributed", "network:ha_router_replicated_interface"]);
+export const L3_OWNERS = new Set([...ROUTER_INTERFACE_OWNERS, "network:router_gateway", "network:floatingip"]);

@@ -1,0 +1,155 @@
+// The one IP allocator for VMs, pods, router and floating-IP ports. Inside the
+// caller's transaction: the free-range table gives the first free address in
+// O(log n); ip_allocations' primary key (subnet, address) is the guarantee
+// that two allocations can never share an address, whatever the code does.
+import { conflict, invalidOperation } from "../errors.ts";
+import { addressKey, type Cidr, formatAddress, keyToValue, parseAddress, parseCidr, usableRange, valueKey } from "../ipam/address.ts";
+import { carve, freeRanges, inAnyRange, type Range } from "../ipam/ranges.ts";
+import type { Tx } from "../store/db.ts";
+import { isUniqueViolation } from "../store/db.ts";
+import type { Rec } from "./repo.ts";
+
+export interface SubnetRec extends Rec {
+  network_id: string;
+  cidr: string;
+  ip_version: number;
+  gateway_ip: string | null;
+  allocation_pools: { start: string; end: string }[];
+  ipv6_address_mode: string | null;
+}
+
+export function poolRanges(subnet: SubnetRec): Range[] {
+  return subnet.allocation_pools.map((p) => ({ first: parseAddress(p.start)!.value, last: parseAddress(p.end)!.value }));
+}
+
+/** Pools minus the gateway: the default allocation pools of a CIDR. */
+export function defaultPools(cidr: Cidr, gateway: string | null): { start: string; end: string }[] {
+  const usable = usableRange(cidr);
+  if (!usable) return [];
+  const gw = gateway ? parseAddress(gateway)!.value : null;
+  const v = cidr.version;
+  return freeRanges([usable], gw === null ? [] : [gw]).map((r) => ({
+    start: formatAddress({ version: v, value: r.first }),
+    end: formatAddress({ version: v, value: r.last }),
+  }));
+}
+
+async function lockSubnet(tx: Tx, subnetId: string) {
+  await tx.lock(`ipam:${subnetId}`);
+}
+
+/** (Re)builds a subnet's free ranges from its pools, gateway and current allocations. */
+export async function rebuildFreeRanges(tx: Tx, subnet: SubnetRec): Promise<void> {
+  await lockSubnet(tx, subnet.id);
+  const taken = (await tx.all<{ ip_key: string }>("SELECT ip_key FROM ip_allocations WHERE subnet_id = ?", [subnet.id])).map((r) =>
+    keyToValue(r.ip_key),
+  );
+  if (subnet.gateway_ip) taken.push(parseAddress(subnet.gateway_ip)!.value);
+  await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ?", [subnet.id]);
+  for (const r of freeRanges(poolRanges(subnet), taken)) {
+    await tx.run("INSERT INTO ip_free_ranges (subnet_id, first_key, last_key) VALUES (?, ?, ?)", [subnet.id, valueKey(r.first), valueKey(r.last)]);
+  }
+}
+
+async function record(tx: Tx, subnet: SubnetRec, value: bigint, portId: string, position: number): Promise<string> {
+  const address = formatAddress({ version: subnet.ip_version as 4 | 6, value });
+  try {
+    await tx.run(
+      "INSERT INTO ip_allocations (subnet_id, ip_key, ip_address, network_id, port_id, position) VALUES (?, ?, ?, ?, ?, ?)",
+      [subnet.id, valueKey(value), address, subnet.network_id, portId, position],
+    );
+  } catch (err) {
+    if (isUniqueViolation(err)) throw alreadyAllocated(address, subnet);
+    throw err;
+  }
+  return address;
+}
+
+const alreadyAllocated = (address: string, subnet: SubnetRec) =>
+  conflict("IpAddressAlreadyAllocated", `IP address ${address} already allocated in subnet ${subnet.id}`);
+
+/** Takes the lowest free address of the pools; null when the subnet is full. */
+export async function allocateNext(tx: Tx, subnet: SubnetRec, portId: string, position: number): Promise<string | null> {
+  await lockSubnet(tx, subnet.id);
+  const r = await tx.get<{ first_key: string; last_key: string }>(
+    "SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? ORDER BY first_key LIMIT 1",
+    [subnet.id],
+  );
+  if (!r) return null;
+  const first = keyToValue(r.first_key);
+  if (r.first_key === r.last_key) {
+    await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, r.first_key]);
+  } else {
+    await tx.run("UPDATE ip_free_ranges SET first_key = ? WHERE subnet_id = ? AND first_key = ?", [valueKey(first + 1n), subnet.id, r.first_key]);
+  }
+  return record(tx, subnet, first, portId, position);
+}
+
+/** Takes a given address of the subnet, in or outside its pools. */
+export async function allocateAddress(tx: Tx, subnet: SubnetRec, address: string, portId: string, position: number, mayUseGateway: boolean): Promise<string> {
+  await lockSubnet(tx, subnet.id);
+  const a = parseAddress(address)!;
+  const cidr = parseCidr(subnet.cidr)!;
+  const usable = usableRange(cidr);
+  if (!usable || a.value < usable.first || a.value > usable.last) {
+    throw invalidOperation(`IP address ${address} is not a valid IP for the specified subnet`);
+  }
+  if (subnet.gateway_ip === formatAddress(a) && !mayUseGateway) {
+    throw conflict("GatewayIpInUse", `Gateway IP address ${address} is reserved for the router of subnet ${subnet.id}.`);
+  }
+  const key = addressKey(a);
+  const r = await tx.get<{ first_key: string; last_key: string }>(
+    "SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? AND first_key <= ? ORDER BY first_key DESC LIMIT 1",
+    [subnet.id, key],
+  );
+  if (r && r.last_key >= key) {
+    await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, r.first_key]);
+    for (const piece of carve({ first: keyToValue(r.first_key), last: keyToValue(r.last_key) }, a.value)) {
+      await tx.run("INSERT INTO ip_free_ranges (subnet_id, first_key, last_key) VALUES (?, ?, ?)", [subnet.id, valueKey(piece.first), valueKey(piece.last)]);
+    }
+  } else {
+    const held = await tx.get("SELECT 1 AS x FROM ip_allocations WHERE subnet_id = ? AND ip_key = ?", [subnet.id, key]);
+    if (held) throw alreadyAllocated(formatAddress(a), subnet);
+  }
+  return record(tx, subnet, a.value, portId, position);
+}
+
+/** Frees a port's address on a subnet and returns it to the free ranges (merging neighbours). */
+export async function release(tx: Tx, subnet: SubnetRec, address: string): Promise<void> {
+  await lockSubnet(tx, subnet.id);
+  const a = parseAddress(address)!;
+  const key = addressKey(a);
+  await tx.run("DELETE FROM ip_allocations WHERE subnet_id = ? AND ip_key = ?", [subnet.id, key]);
+  const isGateway = subnet.gateway_ip !== null && parseAddress(subnet.gateway_ip)!.value === a.value;
+  if (isGateway || !inAnyRange(poolRanges(subnet), a.value)) return;
+  let first = a.value;
+  let last = a.value;
+  const before = await tx.get<{ first_key: string }>(
+    "SELECT first_key FROM ip_free_ranges WHERE subnet_id = ? AND last_key = ?",
+    [subnet.id, valueKey(a.value - 1n)],
+  );
+  if (before) {
+    first = keyToValue(before.first_key);
+    await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, before.first_key]);
+  }
+  const after = await tx.get<{ last_key: string }>(
+    "SELECT last_key FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?",
+    [subnet.id, valueKey(a.value + 1n)],
+  );
+  if (after) {
+    last = keyToValue(after.last_key);
+    await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, valueKey(a.value + 1n)]);
+  }
+  // Pools are disjoint from each other, but merging across two adjacent pools is harmless:
+  // the merged range is still inside their union.
+  await tx.run("INSERT INTO ip_free_ranges (subnet_id, first_key, last_key) VALUES (?, ?, ?)", [subnet.id, valueKey(first), valueKey(last)]);
+}
+
+export async function releasePort(tx: Tx, portId: string, subnets: (id: string) => Promise<SubnetRec | undefined>): Promise<void> {
+  const held = await tx.all<{ subnet_id: string; ip_address: string }>("SELECT subnet_id, ip_address FROM ip_allocations WHERE port_id = ?", [portId]);
+  for (const h of held) {
+    const s = await subnets(h.subnet_id);
+    if (s) await release(tx, s, h.ip_address);
+    else await tx.run("DELETE FROM ip_allocations WHERE subnet_id = ? AND ip_address = ?", [h.subnet_id, h.ip_address]);
+  }
+}

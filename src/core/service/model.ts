@@ -1,0 +1,275 @@
+// The logical model's single entry point for every front door. Generic flows
+// (policy, If-Match, bulk atomicity, tags, list queries, the change log) live
+// here; what is particular to a resource lives in its kind module.
+import { conflict, NeutronError, notFound, policyDenied, resourceNotFound } from "../errors.ts";
+import { adminContext, type RequestContext } from "../model/context.ts";
+import { filterViews, paginate, parseListQuery, type Raw, selectFields } from "../model/query.ts";
+import { byPath, present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
+import * as v from "../model/validate.ts";
+import type { Db, Queryable, Tx } from "../store/db.ts";
+import { type Rec, getRec, updateRec } from "./repo.ts";
+
+export type View = Record<string, unknown>;
+
+export interface ModelConfig {
+  /** tenant network type for networks created without provider attributes */
+  readonly tenantNetworkType: "vxlan" | "local";
+  readonly vniRange: readonly [number, number];
+  /** physnet -> VLAN range; empty: VLAN networks are refused (no 802.1Q on this kernel) */
+  readonly vlanRanges: Readonly<Record<string, readonly [number, number]>>;
+  /** physnets allowed for flat networks, or "*" */
+  readonly flatNetworks: readonly string[] | "*";
+  readonly physnetMtu: number;
+  readonly dnsDomain: string;
+  readonly quotas: Readonly<Record<string, number>>;
+}
+
+export const defaultConfig: ModelConfig = {
+  tenantNetworkType: "vxlan",
+  vniRange: [1001, 16_000_000],
+  vlanRanges: {},
+  flatNetworks: "*",
+  physnetMtu: 1500,
+  dnsDomain: "openstacklocal.",
+  quotas: { network: -1, subnet: -1, port: -1, router: -1, floatingip: -1, security_group: -1, security_group_rule: -1, trunk: -1 },
+};
+
+/** Which columns a kind can narrow a list by in SQL before the in-memory filters run. */
+export type Pushdown = Record<string, readonly string[]>;
+
+export interface Kind {
+  readonly def: ResourceDef;
+  /** records the caller may see, narrowed by pushdown (a hint: filters are applied again on views) */
+  load(m: Model, q: Queryable, ctx: RequestContext, where: Pushdown): Promise<Rec[]>;
+  /** the full views of records, with derived attributes */
+  hydrate(m: Model, q: Queryable, recs: Rec[]): Promise<View[]>;
+  canSee(m: Model, q: Queryable, rec: Rec, ctx: RequestContext): Promise<boolean>;
+  create?(m: Model, tx: Tx, ctx: RequestContext, input: Record<string, unknown>): Promise<Rec>;
+  update?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec, input: Record<string, unknown>): Promise<Rec>;
+  remove?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec): Promise<void>;
+  /** columns that may be pushed down into SQL: attribute -> column */
+  readonly pushdown?: Readonly<Record<string, string>>;
+}
+
+export interface ListResult {
+  readonly items: View[];
+  readonly next: string | null;
+  readonly previous: string | null;
+}
+
+export interface ModelHooks {
+  ensureDefaultSecurityGroup(tx: Tx, projectId: string): Promise<string>;
+  deletePort(tx: Tx, rec: Rec): Promise<void>;
+}
+
+export class Model {
+  private readonly kinds = new Map<string, Kind>();
+  /** Cross-kind operations, wired in service/index.ts (kinds never import each other in cycles). */
+  readonly hooks: ModelHooks = {
+    ensureDefaultSecurityGroup: () => Promise.reject(new Error("not wired")),
+    deletePort: () => Promise.reject(new Error("not wired")),
+  };
+
+  ensureDefaultSecurityGroup(tx: Tx, projectId: string): Promise<string> {
+    return this.hooks.ensureDefaultSecurityGroup(tx, projectId);
+  }
+
+  constructor(
+    readonly db: Db,
+    readonly config: ModelConfig = defaultConfig,
+  ) {}
+
+  register(kind: Kind): void {
+    this.kinds.set(kind.def.path, kind);
+  }
+
+  kind(path: string): Kind {
+    const k = this.kinds.get(path);
+    if (!k) throw notFound("HTTPNotFound", "The resource could not be found.");
+    return k;
+  }
+
+  kindOf(singular: string): Kind {
+    for (const k of this.kinds.values()) if (k.def.singular === singular) return k;
+    throw new Error(`no kind ${singular}`);
+  }
+
+  hasKind(path: string): boolean {
+    return this.kinds.has(path);
+  }
+
+  // ---- reads -------------------------------------------------------------
+
+  async list(ctx: RequestContext, path: string, raw: Raw): Promise<ListResult> {
+    const kind = this.kind(path);
+    const query = parseListQuery(kind.def, raw);
+    return this.db.read(async (q) => {
+      const where: Record<string, string[]> = {};
+      for (const [attr, column] of Object.entries(kind.pushdown ?? {})) {
+        const wanted = query.filters.get(attr);
+        if (wanted && wanted.every((w) => typeof w === "string" && w !== "")) where[column] = wanted as string[];
+      }
+      const recs = await kind.load(this, q, ctx, where);
+      const views = (await kind.hydrate(this, q, recs)).map((view) => present(kind.def, view, ctx));
+      const page = paginate(filterViews(kind.def, views, query), query, (id) => notFound("MarkerNotFound", `Marker ${id} could not be found.`));
+      return { items: page.items.map((x) => selectFields(x, query.fields)), next: page.next, previous: page.previous };
+    });
+  }
+
+  async show(ctx: RequestContext, path: string, id: string, fields: readonly string[] | null = null): Promise<View> {
+    const kind = this.kind(path);
+    return this.db.read(async (q) => {
+      const rec = await this.visible(q, kind, ctx, id);
+      const [view] = await kind.hydrate(this, q, [rec]);
+      return selectFields(present(kind.def, view!, ctx), fields);
+    });
+  }
+
+  /** A record the caller may see, or the kind's NotFound (never 403: existence is not leaked). */
+  async visible(q: Queryable, kind: Kind, ctx: RequestContext, id: string): Promise<Rec> {
+    const rec = typeof id === "string" && id.length <= 64 ? await getRec(q, kind.def.table, id) : undefined;
+    if (!rec || !(await kind.canSee(this, q, rec, ctx))) throw resourceNotFound(kind.def.singular, id);
+    return rec;
+  }
+
+  // ---- writes ------------------------------------------------------------
+
+  /** Creates one or many (bulk) resources in one transaction: all or nothing. */
+  async create(ctx: RequestContext, path: string, bodies: readonly unknown[]): Promise<View[]> {
+    const kind = this.kind(path);
+    if (!kind.create) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
+    if (!ctx.canWrite) throw policyDenied(`create_${kind.def.singular}`);
+    const inputs = bodies.map((b) => prepareCreate(kind.def, b, ctx));
+    const { value } = await this.db.write(async (tx) => {
+      const out: View[] = [];
+      for (const input of inputs) {
+        await this.checkQuota(tx, kind.def, input.project_id as string);
+        const rec = await kind.create!(this, tx, ctx, input);
+        out.push(await this.emit(tx, kind, rec.id, "create"));
+      }
+      return out;
+    });
+    return value.map((view) => present(kind.def, view, ctx));
+  }
+
+  async update(ctx: RequestContext, path: string, id: string, body: unknown, ifMatch: string | undefined): Promise<View> {
+    const kind = this.kind(path);
+    if (!kind.update) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
+    const input = prepareUpdate(kind.def, body, ctx);
+    const { value } = await this.db.write(async (tx) => {
+      const rec = await this.writable(tx, kind, ctx, id, "update");
+      checkRevision(rec, ifMatch);
+      await kind.update!(this, tx, ctx, rec, input);
+      return this.emit(tx, kind, id, "update");
+    });
+    return present(kind.def, value, ctx);
+  }
+
+  async remove(ctx: RequestContext, path: string, id: string, ifMatch: string | undefined): Promise<void> {
+    const kind = this.kind(path);
+    if (!kind.remove) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
+    await this.db.write(async (tx) => {
+      const rec = await this.writable(tx, kind, ctx, id, "delete");
+      checkRevision(rec, ifMatch);
+      await kind.remove!(this, tx, ctx, rec);
+      this.deleted(tx, kind, rec);
+    });
+  }
+
+  /** Visible and the caller's to change (its project's, or any for admin). */
+  async writable(tx: Tx, kind: Kind, ctx: RequestContext, id: string, action: string): Promise<Rec> {
+    const rec = await this.visible(tx, kind, ctx, id);
+    if (!ctx.canWrite || (!ctx.isAdmin && rec.project_id !== ctx.projectId)) throw policyDenied(`${action}_${kind.def.singular}`);
+    return rec;
+  }
+
+  /** Queues the change-log entry for a created or updated resource; returns its admin view. */
+  async emit(tx: Tx, kind: Kind, id: string, op: "create" | "update"): Promise<View> {
+    const rec = await getRec(tx, kind.def.table, id);
+    const [view] = await kind.hydrate(this, tx, [rec!]);
+    tx.change({ kind: kind.def.singular, id, op, projectId: rec!.project_id, object: view });
+    return view!;
+  }
+
+  deleted(tx: Tx, kind: Kind, rec: Rec): void {
+    tx.change({ kind: kind.def.singular, id: rec.id, op: "delete", projectId: rec.project_id, object: null });
+  }
+
+  /** Bumps a resource's revision (a derived attribute of it changed) and logs it. */
+  async touch(tx: Tx, singular: string, id: string): Promise<void> {
+    const kind = this.kindOf(singular);
+    const rec = await getRec(tx, kind.def.table, id);
+    if (!rec) return;
+    await updateRec(tx, kind.def.table, rec);
+    await this.emit(tx, kind, id, "update");
+  }
+
+  // ---- tags (standard-attr-tag) -----------------------------------------
+
+  async tags(ctx: RequestContext, path: string, id: string): Promise<string[]> {
+    const view = await this.show(ctx, path, id);
+    return (view.tags as string[]) ?? [];
+  }
+
+  async setTags(ctx: RequestContext, path: string, id: string, change: (tags: string[]) => string[]): Promise<string[]> {
+    const kind = this.kind(path);
+    if (!kind.def.taggable) throw notFound("HTTPNotFound", "The resource could not be found.");
+    const { value } = await this.db.write(async (tx) => {
+      const rec = await this.writable(tx, kind, ctx, id, "update");
+      const tags = change([...((rec.tags as string[]) ?? [])]);
+      const checked = v.list(v.tag, false)(tags, "tags") as string[];
+      const unique = [...new Set(checked)];
+      await updateRec(tx, kind.def.table, { ...rec, tags: unique });
+      await this.emit(tx, kind, id, "update");
+      return unique;
+    });
+    return value;
+  }
+
+  // ---- quotas -------------------------------------------------------------
+
+  async quotaFor(q: Queryable, projectId: string): Promise<Record<string, number>> {
+    const rows = await q.all<{ resource: string; hard_limit: number }>("SELECT resource, hard_limit FROM quotas WHERE project_id = ?", [projectId]);
+    const out = { ...this.config.quotas };
+    for (const r of rows) out[r.resource] = Number(r.hard_limit);
+    return out;
+  }
+
+  private async checkQuota(tx: Tx, def: ResourceDef, projectId: string): Promise<void> {
+    const limit = (await this.quotaFor(tx, projectId))[def.singular];
+    if (limit === undefined || limit < 0) return;
+    const used = await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${def.table} WHERE project_id = ?`, [projectId]);
+    if (Number(used?.n ?? 0) >= limit) {
+      throw conflict("OverQuota", `Quota exceeded for resources: ['${def.singular}'].`);
+    }
+  }
+
+  /** Every query runs as admin inside the model when it needs to see across projects. */
+  readonly system = adminContext();
+
+  pathOf(def: ResourceDef): string {
+    return def.path;
+  }
+
+  static defOf(path: string): ResourceDef | undefined {
+    return byPath.get(path);
+  }
+}
+
+/** `If-Match: revision_number=N` (revision-if-match): 412 when the resource moved on. */
+export function checkRevision(rec: Rec, ifMatch: string | undefined): void {
+  if (!ifMatch) return;
+  const wanted = ifMatch
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith("revision_number="))
+    .map((s) => Number(s.slice("revision_number=".length)));
+  if (wanted.length === 0) return;
+  if (!wanted.includes(rec.revision_number)) {
+    throw new NeutronError(
+      412,
+      "RevisionNumberConstraintFailed",
+      `Constrained to ${wanted.join(", ")}, but current revision is ${rec.revision_number}`,
+    );
+  }
+}

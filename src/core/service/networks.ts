@@ -1,0 +1,193 @@
+// Networks and their segment: the VNI of an overlay network (allocated from
+// the configured range, unique by index), the physnet of a flat network, or a
+// VLAN where the deployment has VLAN ranges. Nothing else carries a VNI.
+import { badRequest, conflict, invalidOperation, NeutronError } from "../errors.ts";
+import type { RequestContext } from "../model/context.ts";
+import { network as def } from "../model/resources.ts";
+import type { Queryable, Tx } from "../store/db.ts";
+import { isUniqueViolation } from "../store/db.ts";
+import { groupBy, rowsFor } from "./common.ts";
+import type { Kind, Model, View } from "./model.ts";
+import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
+
+const VXLAN_OVERHEAD = 50; // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+
+export function maxMtu(m: Model, type: string): number {
+  return type === "vxlan" ? m.config.physnetMtu - VXLAN_OVERHEAD : m.config.physnetMtu;
+}
+
+async function allocateVni(tx: Tx, m: Model): Promise<number> {
+  const [lo, hi] = m.config.vniRange;
+  await tx.lock("segments:vxlan");
+  const taken = await tx.get("SELECT 1 AS x FROM networks WHERE network_type = 'vxlan' AND segmentation_id = ?", [lo]);
+  if (!taken) return lo;
+  const row = await tx.get<{ n: number | null }>(
+    `SELECT MIN(a.segmentation_id) + 1 AS n FROM networks a
+      WHERE a.network_type = 'vxlan' AND a.segmentation_id >= ? AND a.segmentation_id < ?
+        AND NOT EXISTS (SELECT 1 FROM networks b WHERE b.network_type = 'vxlan' AND b.segmentation_id = a.segmentation_id + 1)`,
+    [lo, hi],
+  );
+  if (row?.n === null || row?.n === undefined || Number(row.n) > hi) {
+    throw new NeutronError(503, "NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.");
+  }
+  return Number(row.n);
+}
+
+async function allocateVlan(tx: Tx, physnet: string, range: readonly [number, number]): Promise<number> {
+  await tx.lock(`segments:vlan:${physnet}`);
+  const used = new Set(
+    (await tx.all<{ s: number }>("SELECT segmentation_id AS s FROM networks WHERE network_type = 'vlan' AND physical_network = ?", [physnet])).map((r) => Number(r.s)),
+  );
+  for (let s = range[0]; s <= range[1]; s++) if (!used.has(s)) return s;
+  throw new NeutronError(503, "NoNetworkAvailable", "Unable to create the network. No tenant network is available for allocation.");
+}
+
+/** Resolves provider attributes into a segment, allocating what was not given. */
+async function segmentFor(tx: Tx, m: Model, input: Record<string, unknown>) {
+  const type = (input["provider:network_type"] as string | undefined) ?? undefined;
+  const physnet = (input["provider:physical_network"] as string | null | undefined) ?? null;
+  const seg = (input["provider:segmentation_id"] as number | null | undefined) ?? null;
+  if (type === undefined && (physnet !== null || seg !== null)) {
+    throw invalidOperation("provider:network_type required");
+  }
+  const t = type ?? m.config.tenantNetworkType;
+  switch (t) {
+    case "vxlan": {
+      if (physnet !== null) throw invalidOperation("provider:physical_network specified for vxlan network");
+      if (seg !== null && (seg < 1 || seg > 16777215)) throw invalidOperation(`VXLAN segmentation_id ${seg} out of range 1 through 16777215`);
+      return { type: t, physnet: null, seg: seg ?? (await allocateVni(tx, m)) };
+    }
+    case "flat": {
+      if (physnet === null) throw invalidOperation("physical_network required for flat provider network");
+      if (seg !== null) throw invalidOperation("segmentation_id specified for flat provider network");
+      const allowed = m.config.flatNetworks;
+      if (allowed !== "*" && !allowed.includes(physnet)) throw invalidOperation(`physical_network '${physnet}' unknown for flat provider network`);
+      // 0 stands for "the whole physnet" so the segment index also makes flat networks unique per physnet.
+      return { type: t, physnet, seg: 0 };
+    }
+    case "vlan": {
+      const ranges = m.config.vlanRanges;
+      if (Object.keys(ranges).length === 0) {
+        throw invalidOperation("network_type value 'vlan' not supported: this deployment has no VLAN ranges (no 802.1Q devices on this kernel)");
+      }
+      const p = physnet ?? Object.keys(ranges)[0]!;
+      const range = ranges[p];
+      if (!range) throw invalidOperation(`physical_network '${p}' unknown for VLAN provider network`);
+      if (seg !== null && (seg < 1 || seg > 4094)) throw invalidOperation(`segmentation_id out of range (1 through 4094)`);
+      return { type: t, physnet: p, seg: seg ?? (await allocateVlan(tx, p, range)) };
+    }
+    case "local": {
+      if (physnet !== null || seg !== null) throw invalidOperation("provider:physical_network and provider:segmentation_id must not be set for local network");
+      return { type: t, physnet: null, seg: null };
+    }
+    default:
+      throw invalidOperation(`network_type value '${t}' not supported (available: vxlan, flat, local${Object.keys(m.config.vlanRanges).length ? ", vlan" : ""})`);
+  }
+}
+
+function segmentConflict(type: string, physnet: string | null, seg: number | null): NeutronError {
+  if (type === "flat") return conflict("FlatNetworkInUse", `Unable to create the flat network. Physical network ${physnet} is in use.`);
+  if (type === "vlan") return conflict("VlanIdInUse", `Unable to create the network. The VLAN ${seg} on physical network ${physnet} is in use.`);
+  return conflict("TunnelIdInUse", `Unable to create the network. The tunnel ID ${seg} is in use.`);
+}
+
+export const networks: Kind = {
+  def,
+  pushdown: { id: "id", name: "name", project_id: "project_id" },
+
+  async load(_m, q, ctx, where) {
+    const recs = await findRecs(q, def.table, where);
+    return ctx.isAdmin ? recs : recs.filter((r) => r.project_id === ctx.projectId || r.shared || r["router:external"]);
+  },
+
+  async hydrate(_m, q, recs) {
+    const subnets = await rowsFor<{ id: string; network_id: string }>(q, "SELECT id, network_id FROM subnets", "network_id", recs.map((r) => r.id));
+    const byNet = groupBy(subnets, (s) => s.network_id);
+    return recs.map((r): View => ({
+      id: r.id,
+      name: r.name,
+      description: r.description ?? "",
+      project_id: r.project_id,
+      admin_state_up: r.admin_state_up,
+      status: "ACTIVE",
+      subnets: (byNet.get(r.id) ?? []).map((s) => s.id).sort(),
+      shared: r.shared,
+      "router:external": r["router:external"],
+      "provider:network_type": r["provider:network_type"],
+      "provider:physical_network": r["provider:physical_network"],
+      "provider:segmentation_id": r["provider:network_type"] === "flat" ? null : r["provider:segmentation_id"],
+      mtu: r.mtu,
+      dns_domain: r.dns_domain ?? "",
+      port_security_enabled: r.port_security_enabled,
+      availability_zone_hints: r.availability_zone_hints ?? [],
+      availability_zones: [],
+      ipv4_address_scope: null,
+      ipv6_address_scope: null,
+      l2_adjacency: true,
+      is_default: false,
+      tags: r.tags ?? [],
+      created_at: r.created_at,
+      updated_at: r.updated_at,
+      revision_number: r.revision_number,
+    }));
+  },
+
+  async canSee(_m, _q, rec, ctx) {
+    return ctx.isAdmin || rec.project_id === ctx.projectId || Boolean(rec.shared) || Boolean(rec["router:external"]);
+  },
+
+  async create(m, tx, _ctx, input) {
+    const seg = await segmentFor(tx, m, input);
+    const limit = maxMtu(m, seg.type);
+    const mtu = (input.mtu as number | undefined) ?? limit;
+    if (mtu > limit) throw invalidOperation(`Requested MTU is too big, maximum is ${limit}`);
+    const rec = newRec(input, {
+      "provider:network_type": seg.type,
+      "provider:physical_network": seg.physnet,
+      "provider:segmentation_id": seg.seg,
+      mtu,
+    });
+    try {
+      await insertRec(tx, def.table, rec);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw segmentConflict(seg.type, seg.physnet, seg.seg);
+      throw err;
+    }
+    await m.ensureDefaultSecurityGroup(tx, rec.project_id);
+    return rec;
+  },
+
+  async update(m, tx, _ctx, rec, input) {
+    if (input.mtu !== undefined && (input.mtu as number) > maxMtu(m, rec["provider:network_type"] as string)) {
+      throw invalidOperation(`Requested MTU is too big, maximum is ${maxMtu(m, rec["provider:network_type"] as string)}`);
+    }
+    if (input.shared === false && rec.shared) {
+      const foreign = await tx.get("SELECT 1 AS x FROM ports WHERE network_id = ? AND project_id <> ? AND project_id <> ''", [rec.id, rec.project_id]);
+      if (foreign) throw conflict("InvalidSharedSetting", `Unable to reconfigure sharing settings for network ${rec.id}. Multiple tenants are using it.`);
+    }
+    return updateRec(tx, def.table, { ...rec, ...input });
+  },
+
+  async remove(m, tx, _ctx, rec) {
+    await tx.lock(`network:${rec.id}`);
+    const inUse = await tx.get("SELECT id FROM ports WHERE network_id = ? AND device_owner <> 'network:dhcp' LIMIT 1", [rec.id]);
+    if (inUse) {
+      throw conflict("NetworkInUse", `Unable to complete operation on network ${rec.id}. There are one or more ports still in use on the network.`);
+    }
+    for (const p of await findRecs(tx, "ports", { network_id: [rec.id] })) await m.hooks.deletePort(tx, p);
+    for (const s of await findRecs(tx, "subnets", { network_id: [rec.id] })) {
+      await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ?", [s.id]);
+      await deleteRec(tx, "subnets", s.id);
+      m.deleted(tx, m.kindOf("subnet"), s);
+    }
+    await deleteRec(tx, def.table, rec.id);
+  },
+};
+
+export async function networkFor(m: Model, q: Queryable, ctx: RequestContext, id: string): Promise<Rec> {
+  return m.visible(q, networks, ctx, id);
+}
+
+export function requireExternal(net: Rec): void {
+  if (!net["router:external"]) throw badRequest(`Bad floatingip request: Network ${net.id} is not a valid external network.`, "BadRequest");
+}

@@ -1,0 +1,175 @@
+// Subnets: CIDR, gateway and allocation pools, validated together; their free
+// space lives in ip_free_ranges (see ipam.ts).
+import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } from "../errors.ts";
+import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../ipam/address.ts";
+import { subnet as def } from "../model/resources.ts";
+import type { Tx } from "../store/db.ts";
+import { isOwner } from "./common.ts";
+import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
+import type { Kind, Model, View } from "./model.ts";
+import { networks } from "./networks.ts";
+import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
+
+type Pool = { start: string; end: string };
+
+function defaultGateway(c: Cidr): string | null {
+  const u = usableRange(c);
+  return u ? formatAddress({ version: c.version, value: u.first }) : null;
+}
+
+function checkGateway(c: Cidr, gateway: string | null): void {
+  if (gateway === null) return;
+  const a = parseAddress(gateway)!;
+  const u = usableRange(c);
+  if (!cidrContains(c, a) || !u || a.value < u.first || a.value > u.last) {
+    throw invalidOperation(`Gateway is not valid on subnet`);
+  }
+}
+
+/** Pools inside the subnet's usable range, ordered, disjoint, and clear of the gateway. */
+function checkPools(c: Cidr, pools: Pool[], gateway: string | null): void {
+  const u = usableRange(c);
+  const parsed = pools.map((p) => {
+    const s = parseAddress(p.start)!;
+    const e = parseAddress(p.end)!;
+    if (s.version !== c.version || e.version !== c.version) throw badRequest(`Invalid input for allocation_pools. Reason: IP version of pool ${p.start}-${p.end} does not match the subnet.`);
+    if (s.value > e.value) throw badRequest(`The allocation pool ${p.start}-${p.end} spans beyond the subnet cidr ${formatCidrText(c)}.`, "InvalidAllocationPool");
+    if (!u || s.value < u.first || e.value > u.last) {
+      throw badRequest(`The allocation pool ${p.start}-${p.end} spans beyond the subnet cidr ${formatCidrText(c)}.`, "OutOfBoundsAllocationPool");
+    }
+    return { s: s.value, e: e.value, p };
+  });
+  parsed.sort((a, b) => (a.s < b.s ? -1 : 1));
+  for (let i = 1; i < parsed.length; i++) {
+    if (parsed[i]!.s <= parsed[i - 1]!.e) {
+      throw badRequest(`Found overlapping allocation pools: ${parsed[i - 1]!.p.start}-${parsed[i - 1]!.p.end} and ${parsed[i]!.p.start}-${parsed[i]!.p.end}`, "OverlappingAllocationPools");
+    }
+  }
+  if (gateway !== null) {
+    const g = parseAddress(gateway)!.value;
+    const hit = parsed.find((x) => x.s <= g && g <= x.e);
+    if (hit) throw conflict("GatewayConflictWithAllocationPools", `Gateway ip ${gateway} conflicts with allocation pool ${hit.p.start}-${hit.p.end}`);
+  }
+}
+
+const formatCidrText = (c: Cidr) => `${formatAddress({ version: c.version, value: c.network })}/${c.prefixLen}`;
+
+function checkRoutesAndDns(version: number, input: Record<string, unknown>): void {
+  for (const r of (input.host_routes as { destination: string; nexthop: string }[] | undefined) ?? []) {
+    if (parseCidr(r.destination)!.version !== version || parseAddress(r.nexthop)!.version !== version) {
+      throw badRequest(`Invalid input for host_routes. Reason: route ${r.destination} via ${r.nexthop} does not match IP version ${version}.`);
+    }
+  }
+}
+
+export const subnets: Kind = {
+  def,
+  pushdown: { id: "id", name: "name", project_id: "project_id", network_id: "network_id", cidr: "cidr" },
+
+  async load(_m, q, ctx, where) {
+    const recs = await findRecs(q, def.table, where);
+    if (ctx.isAdmin) return recs;
+    const open = new Set((await q.all<{ id: string }>("SELECT id FROM networks WHERE shared = 1 OR external = 1")).map((r) => r.id));
+    return recs.filter((r) => r.project_id === ctx.projectId || open.has(r.network_id as string));
+  },
+
+  async hydrate(_m, _q, recs) {
+    return recs.map((r): View => ({
+      id: r.id,
+      name: r.name,
+      description: r.description ?? "",
+      project_id: r.project_id,
+      network_id: r.network_id,
+      ip_version: r.ip_version,
+      cidr: r.cidr,
+      gateway_ip: r.gateway_ip ?? null,
+      allocation_pools: r.allocation_pools,
+      dns_nameservers: r.dns_nameservers ?? [],
+      host_routes: r.host_routes ?? [],
+      enable_dhcp: r.enable_dhcp,
+      ipv6_ra_mode: r.ipv6_ra_mode ?? null,
+      ipv6_address_mode: r.ipv6_address_mode ?? null,
+      service_types: r.service_types ?? [],
+      subnetpool_id: null,
+      segment_id: null,
+      tags: r.tags ?? [],
+      created_at: r.created_at,
+      updated_at: r.updated_at,
+      revision_number: r.revision_number,
+    }));
+  },
+
+  async canSee(m, q, rec, ctx) {
+    if (ctx.isAdmin || rec.project_id === ctx.projectId) return true;
+    const net = await q.get<{ shared: number; external: number }>("SELECT shared, external FROM networks WHERE id = ?", [rec.network_id as string]);
+    return Boolean(net && (Number(net.shared) || Number(net.external)));
+  },
+
+  async create(m, tx, ctx, input) {
+    const net = await m.visible(tx, networks, ctx, input.network_id as string);
+    if (!isOwner(ctx, net)) throw policyDenied("create_subnet");
+    const c = parseCidr(input.cidr)!;
+    const version = (input.ip_version as number | undefined) ?? c.version;
+    if (version !== 4 && version !== 6) throw invalidInput("ip_version", `'${version}' is not in [4, 6]`);
+    if (version !== c.version) throw badRequest(`Invalid input for operation: Cidr ${input.cidr} does not match ip_version ${version}.`);
+    if (version === 4 && (input.ipv6_ra_mode || input.ipv6_address_mode)) {
+      throw invalidOperation("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4");
+    }
+    const gateway = input.gateway_ip === undefined ? defaultGateway(c) : (input.gateway_ip as string | null);
+    checkGateway(c, gateway);
+    const pools = (input.allocation_pools as Pool[] | undefined) ?? defaultPools(c, gateway);
+    checkPools(c, pools, gateway);
+    checkRoutesAndDns(version, input);
+    await tx.lock(`network:${net.id}`);
+    for (const other of await findRecs(tx, def.table, { network_id: [net.id] })) {
+      if (cidrsOverlap(c, parseCidr(other.cidr)!)) {
+        throw invalidOperation(`Requested subnet with cidr: ${input.cidr} for network: ${net.id} overlaps with another subnet`);
+      }
+    }
+    const rec = newRec(input, { ip_version: version, gateway_ip: gateway, allocation_pools: pools, project_id: input.project_id }) as SubnetRec;
+    await insertRec(tx, def.table, rec);
+    await rebuildFreeRanges(tx, rec);
+    await m.touch(tx, "network", net.id);
+    return rec;
+  },
+
+  async update(m, tx, _ctx, rec, input) {
+    const s = rec as SubnetRec;
+    const c = parseCidr(s.cidr)!;
+    const gateway = input.gateway_ip === undefined ? s.gateway_ip : (input.gateway_ip as string | null);
+    checkGateway(c, gateway);
+    if (input.gateway_ip !== undefined && gateway !== null && gateway !== s.gateway_ip) {
+      const holder = await tx.get<{ port_id: string }>("SELECT port_id FROM ip_allocations WHERE subnet_id = ? AND ip_address = ?", [s.id, gateway]);
+      if (holder) throw conflict("GatewayIpInUse", `Current gateway ip ${gateway} already in use by port ${holder.port_id}. Unable to update.`);
+    }
+    const pools = (input.allocation_pools as Pool[] | undefined) ?? (input.gateway_ip !== undefined && input.allocation_pools === undefined ? s.allocation_pools : s.allocation_pools);
+    checkPools(c, pools, gateway);
+    checkRoutesAndDns(s.ip_version, input);
+    const next = await updateRec(tx, def.table, { ...s, ...input, gateway_ip: gateway, allocation_pools: pools } as Rec);
+    if (input.allocation_pools !== undefined || input.gateway_ip !== undefined) await rebuildFreeRanges(tx, next as SubnetRec);
+    return next;
+  },
+
+  async remove(m, tx, _ctx, rec) {
+    await tx.lock(`network:${rec.network_id}`);
+    const used = await tx.get<{ port_id: string }>(
+      `SELECT a.port_id FROM ip_allocations a JOIN ports p ON p.id = a.port_id
+        WHERE a.subnet_id = ? AND p.device_owner <> 'network:dhcp' LIMIT 1`,
+      [rec.id],
+    );
+    if (used) {
+      throw conflict("SubnetInUse", `Unable to complete operation on subnet ${rec.id}: One or more ports have an IP allocation from this subnet.`);
+    }
+    const dhcp = await tx.all<{ port_id: string }>("SELECT port_id FROM ip_allocations WHERE subnet_id = ?", [rec.id]);
+    await tx.run("DELETE FROM ip_allocations WHERE subnet_id = ?", [rec.id]);
+    await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ?", [rec.id]);
+    await deleteRec(tx, def.table, rec.id);
+    for (const d of dhcp) await m.touch(tx, "port", d.port_id);
+    await m.touch(tx, "network", rec.network_id as string);
+  },
+};
+
+export async function subnetById(tx: Tx, id: string): Promise<SubnetRec | undefined> {
+  const [s] = await findRecs(tx, def.table, { id: [id] });
+  return s as SubnetRec | undefined;
+}

@@ -1,0 +1,107 @@
+// The store contract shared by the SQLite and PostgreSQL dialects. SQL is
+// written once with `?` placeholders in the common subset of both dialects;
+// the PostgreSQL driver renumbers them. Every write runs in `write()`, one
+// transaction that also appends its changes to the change log under a single
+// lock, so revisions are assigned in commit order on both dialects.
+
+export type Param = string | number | bigint | null;
+
+export interface Queryable {
+  all<T = Record<string, unknown>>(sql: string, params?: readonly Param[]): Promise<T[]>;
+  get<T = Record<string, unknown>>(sql: string, params?: readonly Param[]): Promise<T | undefined>;
+  run(sql: string, params?: readonly Param[]): Promise<number>;
+}
+
+export interface ChangeRecord {
+  readonly kind: string;
+  readonly id: string;
+  readonly op: "create" | "update" | "delete";
+  readonly projectId: string;
+  readonly object: unknown;
+}
+
+export interface Tx extends Queryable {
+  /**
+   * Serialises this transaction against others taking the same scope until
+   * commit. SQLite already serialises writers, so it is free there; on
+   * PostgreSQL it is a transaction-scoped advisory lock.
+   */
+  lock(scope: string): Promise<void>;
+  /** Queues a change-log entry; they are written, in order, just before commit. */
+  change(record: ChangeRecord): void;
+}
+
+export interface Db {
+  readonly dialect: "sqlite" | "postgres";
+  /** Reads committed data (never sees another request's open transaction). */
+  read<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** Runs `fn` in one transaction; returns its value and the revision it committed (0 if none). */
+  write<T>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T; revision: number }>;
+  /** Resolves when a revision greater than `after` is committed, or after `ms`. */
+  waitForRevision(after: number, ms: number, signal?: AbortSignal): Promise<void>;
+  currentRevision(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+/** A 31-bit key for PostgreSQL advisory locks (FNV-1a). */
+export function lockKey(scope: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < scope.length; i++) {
+    h ^= scope.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h & 0x7fffffff;
+}
+
+/** Writes queued changes with consecutive revisions; returns the last one. */
+export async function appendChanges(tx: Queryable, changes: readonly ChangeRecord[], now: string): Promise<number> {
+  const row = await tx.get<{ value: string }>("SELECT value FROM meta WHERE key = 'revision'");
+  let revision = Number(row?.value ?? 0);
+  for (const c of changes) {
+    revision += 1;
+    await tx.run(
+      "INSERT INTO changes (revision, kind, resource_id, op, project_id, object, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      [revision, c.kind, c.id, c.op, c.projectId, c.object === null ? null : JSON.stringify(c.object), now],
+    );
+  }
+  await tx.run("UPDATE meta SET value = ? WHERE key = 'revision'", [String(revision)]);
+  return revision;
+}
+
+/** Waiters keyed by nothing: any commit wakes all of them, and each re-checks. */
+export class RevisionSignal {
+  private latest = 0;
+  private waiters = new Set<() => void>();
+
+  bump(revision: number): void {
+    if (revision <= this.latest) return;
+    this.latest = revision;
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
+  get revision(): number {
+    return this.latest;
+  }
+
+  wait(after: number, ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.latest > after || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}

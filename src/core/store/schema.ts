@@ -1,0 +1,151 @@
+// One schema for both dialects: only types and syntax that SQLite and
+// PostgreSQL read the same way (TEXT, BIGINT, partial unique indexes,
+// ON CONFLICT). Resource tables keep their own attributes as JSON in `body`
+// and lift out, as columns, exactly what is filtered on or must be unique.
+// Derived facts (a port's fixed IPs, a network's subnets, a group's rules)
+// are never copied into a body: they are read from their own table.
+
+const resourceColumns = `
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  body TEXT NOT NULL,
+  revision_number BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL`;
+
+export const migrations: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: "logical model, IPAM and change log",
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('revision', '0');
+
+CREATE TABLE changes (
+  revision BIGINT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  resource_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  object TEXT,
+  at TEXT NOT NULL
+);
+
+CREATE TABLE networks (${resourceColumns},
+  network_type TEXT NOT NULL,
+  physical_network TEXT,
+  segmentation_id BIGINT,
+  shared BIGINT NOT NULL DEFAULT 0,
+  external BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX networks_project ON networks (project_id);
+-- One VNI per overlay network, one VLAN per physnet, one flat network per physnet.
+CREATE UNIQUE INDEX networks_segment ON networks (network_type, physical_network, segmentation_id)
+  WHERE segmentation_id IS NOT NULL;
+
+CREATE TABLE subnets (${resourceColumns},
+  network_id TEXT NOT NULL,
+  ip_version BIGINT NOT NULL,
+  cidr TEXT NOT NULL
+);
+CREATE INDEX subnets_network ON subnets (network_id);
+CREATE INDEX subnets_project ON subnets (project_id);
+
+CREATE TABLE ports (${resourceColumns},
+  network_id TEXT NOT NULL,
+  mac_address TEXT NOT NULL,
+  device_id TEXT NOT NULL DEFAULT '',
+  device_owner TEXT NOT NULL DEFAULT '',
+  binding_host_id TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX ports_network_mac ON ports (network_id, mac_address);
+CREATE INDEX ports_project ON ports (project_id);
+CREATE INDEX ports_device ON ports (device_id);
+CREATE INDEX ports_host ON ports (binding_host_id);
+
+-- The IPAM's truth: an address belongs to at most one port, enforced here.
+CREATE TABLE ip_allocations (
+  subnet_id TEXT NOT NULL,
+  ip_key TEXT NOT NULL,
+  ip_address TEXT NOT NULL,
+  network_id TEXT NOT NULL,
+  port_id TEXT NOT NULL,
+  position BIGINT NOT NULL,
+  PRIMARY KEY (subnet_id, ip_key)
+);
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id);
+CREATE INDEX ip_allocations_network ON ip_allocations (network_id);
+CREATE INDEX ip_allocations_address ON ip_allocations (ip_address);
+
+-- Free space of each subnet as disjoint inclusive ranges (see ipam/ranges.ts).
+CREATE TABLE ip_free_ranges (
+  subnet_id TEXT NOT NULL,
+  first_key TEXT NOT NULL,
+  last_key TEXT NOT NULL,
+  PRIMARY KEY (subnet_id, first_key)
+);
+
+CREATE TABLE routers (${resourceColumns});
+CREATE INDEX routers_project ON routers (project_id);
+
+CREATE TABLE floatingips (${resourceColumns},
+  floating_network_id TEXT NOT NULL,
+  floating_ip_address TEXT NOT NULL,
+  port_id TEXT,
+  fixed_ip_address TEXT,
+  router_id TEXT
+);
+CREATE INDEX floatingips_project ON floatingips (project_id);
+CREATE UNIQUE INDEX floatingips_fixed ON floatingips (floating_network_id, port_id, fixed_ip_address)
+  WHERE port_id IS NOT NULL;
+
+CREATE TABLE security_groups (${resourceColumns});
+CREATE INDEX security_groups_project ON security_groups (project_id);
+CREATE TABLE default_security_groups (project_id TEXT PRIMARY KEY, security_group_id TEXT NOT NULL);
+
+CREATE TABLE security_group_rules (${resourceColumns},
+  security_group_id TEXT NOT NULL,
+  rule_key TEXT NOT NULL
+);
+CREATE INDEX security_group_rules_group ON security_group_rules (security_group_id);
+-- Two rules that match the same packets are one rule (Neutron: SecurityGroupRuleExists).
+CREATE UNIQUE INDEX security_group_rules_key ON security_group_rules (security_group_id, rule_key);
+
+CREATE TABLE port_security_groups (
+  port_id TEXT NOT NULL,
+  security_group_id TEXT NOT NULL,
+  PRIMARY KEY (port_id, security_group_id)
+);
+CREATE INDEX port_security_groups_group ON port_security_groups (security_group_id);
+
+CREATE TABLE trunks (${resourceColumns},
+  port_id TEXT NOT NULL UNIQUE
+);
+CREATE INDEX trunks_project ON trunks (project_id);
+CREATE TABLE trunk_subports (
+  port_id TEXT PRIMARY KEY,
+  trunk_id TEXT NOT NULL,
+  segmentation_type TEXT NOT NULL,
+  segmentation_id BIGINT NOT NULL,
+  position BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX trunk_subports_segment ON trunk_subports (trunk_id, segmentation_type, segmentation_id);
+
+CREATE TABLE quotas (
+  project_id TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  hard_limit BIGINT NOT NULL,
+  PRIMARY KEY (project_id, resource)
+);
+`,
+  },
+];
+
+/** Splits a migration into statements (no statement here contains a `;` in a literal). */
+export function statements(sql: string): string[] {
+  return sql
+    .split(/;\s*\n/)
+    .map((s) => s.replace(/^\s*--.*$/gm, "").trim())
+    .filter((s) => s.length > 0);
+}

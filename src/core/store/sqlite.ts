@@ -1,0 +1,136 @@
+// Embedded store: one SQLite file in WAL mode. One writer connection behind
+// an async mutex (SQLite has one writer anyway) and one reader connection,
+// which in WAL mode sees only committed data, so a GET never observes a
+// half-done transaction of a concurrent request.
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { appendChanges, type ChangeRecord, type Db, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
+import { migrations, statements } from "./schema.ts";
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+class Connection implements Queryable {
+  private cache = new Map<string, Statement>();
+  constructor(readonly raw: Database.Database) {}
+
+  private prepare(sql: string): Statement {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.raw.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+
+  all<T>(sql: string, params: readonly Param[] = []): Promise<T[]> {
+    return Promise.resolve(this.prepare(sql).all(...params) as T[]);
+  }
+  get<T>(sql: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return Promise.resolve(this.prepare(sql).get(...params) as T | undefined);
+  }
+  run(sql: string, params: readonly Param[] = []): Promise<number> {
+    return Promise.resolve(this.prepare(sql).run(...params).changes);
+  }
+}
+
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const ready = this.tail.then(() => release);
+    this.tail = this.tail.then(() => next);
+    return ready;
+  }
+}
+
+export class SqliteDb implements Db {
+  readonly dialect = "sqlite" as const;
+  private readonly writer: Connection;
+  private readonly reader: Connection;
+  private readonly mutex = new Mutex();
+  private readonly signal = new RevisionSignal();
+
+  constructor(readonly path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const w = new Database(path);
+    w.pragma("journal_mode = WAL");
+    // NORMAL is durable against a process crash (SIGKILL) in WAL mode; only an
+    // OS crash or power loss can lose the last commits.
+    w.pragma("synchronous = NORMAL");
+    w.pragma("busy_timeout = 5000");
+    w.pragma("foreign_keys = OFF");
+    this.writer = new Connection(w);
+    migrate(w);
+    const r = new Database(path, { readonly: path !== ":memory:" });
+    r.pragma("busy_timeout = 5000");
+    this.reader = path === ":memory:" ? this.writer : new Connection(r);
+    const rev = w.prepare("SELECT value FROM meta WHERE key = 'revision'").get() as { value: string };
+    this.signal.bump(Number(rev.value));
+  }
+
+  read<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    return fn(this.reader);
+  }
+
+  async write<T>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T; revision: number }> {
+    const release = await this.mutex.lock();
+    const conn = this.writer;
+    const queued: ChangeRecord[] = [];
+    const tx: Tx = {
+      all: (s, p) => conn.all(s, p),
+      get: (s, p) => conn.get(s, p),
+      run: (s, p) => conn.run(s, p),
+      lock: () => Promise.resolve(),
+      change: (c) => void queued.push(c),
+    };
+    try {
+      conn.raw.exec("BEGIN IMMEDIATE");
+      let value: T;
+      let revision = 0;
+      try {
+        value = await fn(tx);
+        if (queued.length) revision = await appendChanges(conn, queued, new Date().toISOString());
+        conn.raw.exec("COMMIT");
+      } catch (err) {
+        if (conn.raw.inTransaction) conn.raw.exec("ROLLBACK");
+        throw err;
+      }
+      if (revision) this.signal.bump(revision);
+      return { value, revision };
+    } finally {
+      release();
+    }
+  }
+
+  waitForRevision(after: number, ms: number, signal?: AbortSignal): Promise<void> {
+    return this.signal.wait(after, ms, signal);
+  }
+
+  async currentRevision(): Promise<number> {
+    return this.signal.revision;
+  }
+
+  async close(): Promise<void> {
+    const release = await this.mutex.lock();
+    try {
+      if (this.reader !== this.writer) this.reader.raw.close();
+      this.writer.raw.close();
+    } finally {
+      release();
+    }
+  }
+}
+
+function migrate(db: Database.Database): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+  const done = new Set((db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => Number(r.version)));
+  for (const m of migrations) {
+    if (done.has(m.version)) continue;
+    db.transaction(() => {
+      for (const s of statements(m.sql)) db.exec(s);
+      db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, new Date().toISOString());
+    }).immediate();
+  }
+}

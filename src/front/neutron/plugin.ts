@@ -1,0 +1,272 @@
+// The Neutron v2.0 API front door: URLs, JSON envelopes and status codes as
+// Neutron's clients expect them. It translates requests into model calls and
+// nothing else; every rule lives in the core.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { badRequest, NeutronError, notFound, policyDenied } from "../../core/errors.ts";
+import type { RequestContext } from "../../core/model/context.ts";
+import type { Raw } from "../../core/model/query.ts";
+import { resources, type ResourceDef } from "../../core/model/resources.ts";
+import * as v from "../../core/model/validate.ts";
+import type { Model } from "../../core/service/model.ts";
+import { addRouterInterface, removeRouterInterface } from "../../core/service/routers.ts";
+import { changeSubports } from "../../core/service/trunks.ts";
+import type { Authenticator } from "../auth.ts";
+import { baseUrl } from "../identity/keystone.ts";
+import { EXTENSIONS, extensionView } from "./extensions.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    seamContext?: RequestContext;
+  }
+}
+
+type Params = { collection: string; id: string; tag: string; action: string; project: string };
+
+const stripJson = (s: string) => (s.endsWith(".json") ? s.slice(0, -5) : s);
+
+function defFor(model: Model, collection: string): ResourceDef {
+  const path = stripJson(collection);
+  if (!model.hasKind(path)) throw notFound("HTTPNotFound", "The resource could not be found.");
+  return model.kind(path).def;
+}
+
+function ctxOf(req: FastifyRequest): RequestContext {
+  return req.seamContext!;
+}
+
+/** `{network: {...}}` or, for bulk, `{networks: [...]}`. */
+function unwrapCreate(def: ResourceDef, body: unknown): { items: unknown[]; bulk: boolean } {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw badRequest("Resource body required");
+  const b = body as Record<string, unknown>;
+  if (def.plural in b) {
+    const list = b[def.plural];
+    if (!Array.isArray(list) || list.length === 0) throw badRequest(`Resources required: '${def.plural}' must be a non-empty list`);
+    if (Object.keys(b).length !== 1) throw badRequest(`Unexpected keys beside '${def.plural}'`);
+    return { items: list.map((x) => unwrapOne(def, x, true)), bulk: true };
+  }
+  return { items: [unwrapOne(def, b, false)], bulk: false };
+}
+
+function unwrapOne(def: ResourceDef, body: unknown, inBulk: boolean): unknown {
+  if (inBulk) {
+    // Bulk items may be bare or wrapped, as Neutron accepts both.
+    const o = body as Record<string, unknown>;
+    return o && typeof o === "object" && def.singular in o && Object.keys(o).length === 1 ? o[def.singular] : body;
+  }
+  const o = body as Record<string, unknown>;
+  if (!(def.singular in o)) throw badRequest(`Unable to find '${def.singular}' in request body`);
+  if (Object.keys(o).length !== 1) throw badRequest(`Unexpected keys beside '${def.singular}' in request body`);
+  return o[def.singular];
+}
+
+function pageLinks(req: FastifyRequest, def: ResourceDef, next: string | null, previous: string | null) {
+  const url = new URL(req.url, baseUrl(req));
+  const links: { rel: string; href: string }[] = [];
+  const make = (marker: string, reverse: boolean) => {
+    const u = new URL(url.pathname, `${baseUrl(req)}`);
+    for (const [k, val] of url.searchParams) if (k !== "marker" && k !== "page_reverse") u.searchParams.append(k, val);
+    u.searchParams.set("marker", marker);
+    if (reverse) u.searchParams.set("page_reverse", "True");
+    return u.toString();
+  };
+  if (next) links.push({ rel: "next", href: make(next, false) });
+  if (previous) links.push({ rel: "previous", href: make(previous, true) });
+  return links.length ? { [`${def.plural}_links`]: links } : {};
+}
+
+const fieldsOf = (q: Raw) => (q.fields === undefined ? null : (Array.isArray(q.fields) ? q.fields : [q.fields]).flatMap((f) => f.split(",")));
+
+export function registerNeutron(app: FastifyInstance, model: Model, auth: Authenticator): void {
+  const versions = (req: FastifyRequest) => ({
+    versions: [{ id: "v2.0", status: "CURRENT", links: [{ href: `${baseUrl(req)}/v2.0/`, rel: "self" }] }],
+  });
+  app.get("/", async (req) => versions(req));
+
+  app.register(async (v2) => {
+    v2.addHook("onRequest", async (req, reply) => {
+      const ctx = auth.contextFor(req);
+      if (!ctx) {
+        return reply
+          .code(401)
+          .header("WWW-Authenticate", `Keystone uri="${baseUrl(req)}/v3"`)
+          .send({ error: { code: 401, title: "Unauthorized", message: "The request you have made requires authentication." } });
+      }
+      req.seamContext = ctx;
+    });
+
+    const index = async (req: FastifyRequest) => ({
+      resources: resources.map((r) => ({ name: r.singular, collection: r.plural, links: [{ href: `${baseUrl(req)}/v2.0/${r.path}`, rel: "self" }] })),
+    });
+    v2.get("/v2.0", index);
+
+    v2.get("/v2.0/extensions", async () => ({ extensions: EXTENSIONS.map(extensionView) }));
+    v2.get<{ Params: Params }>("/v2.0/extensions/:id", async (req) => {
+      const e = EXTENSIONS.find((x) => x.alias === stripJson(req.params.id));
+      if (!e) throw notFound("ExtensionNotFound", `Extension with alias ${req.params.id} does not exist`);
+      return { extension: extensionView(e) };
+    });
+
+    // ---- quotas ---------------------------------------------------------------
+    const quotaView = (q: Record<string, number>) => ({ ...q });
+    const mayReadQuota = (ctx: RequestContext, project: string) => {
+      if (!ctx.isAdmin && ctx.projectId !== project) {
+        throw new NeutronError(403, "HTTPForbidden", "Non-admin is not authorised to access quotas for another project");
+      }
+    };
+    v2.get("/v2.0/quotas", async (req) => {
+      const ctx = ctxOf(req);
+      if (!ctx.isAdmin) throw policyDenied("get_quota");
+      const projects = await model.db.read((q) => q.all<{ project_id: string }>("SELECT DISTINCT project_id FROM quotas"));
+      const out = [];
+      for (const p of projects) {
+        const quota = await model.db.read((q) => model.quotaFor(q, p.project_id));
+        out.push({ ...quotaView(quota), project_id: p.project_id, tenant_id: p.project_id });
+      }
+      return { quotas: out };
+    });
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project", async (req) => {
+      const project = stripJson(req.params.project);
+      mayReadQuota(ctxOf(req), project);
+      return { quota: quotaView(await model.db.read((q) => model.quotaFor(q, project))) };
+    });
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project/default", async (req) => {
+      mayReadQuota(ctxOf(req), req.params.project);
+      return { quota: quotaView({ ...model.config.quotas }) };
+    });
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project/details", async (req) => {
+      const project = req.params.project;
+      mayReadQuota(ctxOf(req), project);
+      const limits = await model.db.read((q) => model.quotaFor(q, project));
+      const tables: Record<string, string> = {
+        network: "networks", subnet: "subnets", port: "ports", router: "routers", floatingip: "floatingips",
+        security_group: "security_groups", security_group_rule: "security_group_rules", trunk: "trunks",
+      };
+      const quota: Record<string, { limit: number; used: number; reserved: number }> = {};
+      for (const [res, limit] of Object.entries(limits)) {
+        const table = tables[res];
+        const used = table ? await model.db.read((q) => q.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE project_id = ?`, [project])) : undefined;
+        quota[res] = { limit, used: Number(used?.n ?? 0), reserved: 0 };
+      }
+      return { quota };
+    });
+    v2.put<{ Params: Params }>("/v2.0/quotas/:project", async (req) => {
+      const ctx = ctxOf(req);
+      if (!ctx.isAdmin) throw policyDenied("update_quota");
+      const project = stripJson(req.params.project);
+      const body = (req.body as Record<string, unknown> | undefined)?.quota;
+      if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("Unable to find 'quota' in request body");
+      const known = Object.keys(model.config.quotas);
+      const updates = Object.entries(body as Record<string, unknown>).map(([k, val]) => {
+        if (!known.includes(k)) throw badRequest(`Unrecognized attribute(s) '${k}'`);
+        return [k, v.integer(-1)(val, k) as number] as const;
+      });
+      await model.db.write(async (tx) => {
+        for (const [k, limit] of updates) {
+          await tx.run(
+            "INSERT INTO quotas (project_id, resource, hard_limit) VALUES (?, ?, ?) ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
+            [project, k, limit],
+          );
+        }
+      });
+      return { quota: quotaView(await model.db.read((q) => model.quotaFor(q, project))) };
+    });
+    v2.delete<{ Params: Params }>("/v2.0/quotas/:project", async (req, reply) => {
+      if (!ctxOf(req).isAdmin) throw policyDenied("delete_quota");
+      await model.db.write((tx) => tx.run("DELETE FROM quotas WHERE project_id = ?", [stripJson(req.params.project)]));
+      return reply.code(204).send();
+    });
+
+    // ---- router and trunk actions ------------------------------------------------
+    v2.put<{ Params: Params }>("/v2.0/routers/:id/:action", async (req) => {
+      const action = stripJson(req.params.action);
+      if (action === "add_router_interface") return addRouterInterface(model, ctxOf(req), req.params.id, req.body ?? {});
+      if (action === "remove_router_interface") return removeRouterInterface(model, ctxOf(req), req.params.id, req.body ?? {});
+      if (action === "tags") return putTags(req);
+      throw notFound("HTTPNotFound", "The resource could not be found.");
+    });
+    v2.put<{ Params: Params }>("/v2.0/trunks/:id/:action", async (req) => {
+      const action = stripJson(req.params.action);
+      if (action === "add_subports" || action === "remove_subports") {
+        return changeSubports(model, ctxOf(req), req.params.id, req.body ?? {}, action === "add_subports" ? "add" : "remove");
+      }
+      if (action === "tags") return putTags(req);
+      throw notFound("HTTPNotFound", "The resource could not be found.");
+    });
+    v2.get<{ Params: Params }>("/v2.0/trunks/:id/get_subports", async (req) => {
+      const trunk = await model.show(ctxOf(req), "trunks", req.params.id);
+      return { sub_ports: trunk.sub_ports };
+    });
+
+    // ---- tags (standard-attr-tag) --------------------------------------------------
+    const taggable = (collection: string) => {
+      const def = defFor(model, collection);
+      if (!def.taggable) throw notFound("HTTPNotFound", "The resource could not be found.");
+      return def.path;
+    };
+    async function putTags(req: FastifyRequest<{ Params: Params }>) {
+      const path = taggable(req.params.collection ?? req.routeOptions.url!.split("/")[2]!);
+      const tags = (req.body as Record<string, unknown> | undefined)?.tags;
+      if (!Array.isArray(tags)) throw badRequest("Invalid input for tags. Reason: a body {\"tags\": [...]} is required.");
+      return { tags: await model.setTags(ctxOf(req), path, req.params.id, () => tags as string[]) };
+    }
+    v2.get<{ Params: Params }>("/v2.0/:collection/:id/tags", async (req) => ({ tags: await model.tags(ctxOf(req), taggable(req.params.collection), req.params.id) }));
+    v2.put<{ Params: Params }>("/v2.0/:collection/:id/tags", async (req) => putTags(req));
+    v2.delete<{ Params: Params }>("/v2.0/:collection/:id/tags", async (req, reply) => {
+      await model.setTags(ctxOf(req), taggable(req.params.collection), req.params.id, () => []);
+      return reply.code(204).send();
+    });
+    v2.get<{ Params: Params }>("/v2.0/:collection/:id/tags/:tag", async (req, reply) => {
+      const tags = await model.tags(ctxOf(req), taggable(req.params.collection), req.params.id);
+      if (!tags.includes(req.params.tag)) throw notFound("TagNotFound", `Tag ${req.params.tag} could not be found for ${req.params.collection} ${req.params.id}.`);
+      return reply.code(204).send();
+    });
+    v2.put<{ Params: Params }>("/v2.0/:collection/:id/tags/:tag", async (req, reply) => {
+      await model.setTags(ctxOf(req), taggable(req.params.collection), req.params.id, (t) => [...t, req.params.tag]);
+      return reply.code(201).send();
+    });
+    v2.delete<{ Params: Params }>("/v2.0/:collection/:id/tags/:tag", async (req, reply) => {
+      await model.setTags(ctxOf(req), taggable(req.params.collection), req.params.id, (t) => {
+        if (!t.includes(req.params.tag)) throw notFound("TagNotFound", `Tag ${req.params.tag} could not be found for ${req.params.collection} ${req.params.id}.`);
+        return t.filter((x) => x !== req.params.tag);
+      });
+      return reply.code(204).send();
+    });
+
+    // ---- collections -----------------------------------------------------------------
+    v2.get<{ Params: Params; Querystring: Raw }>("/v2.0/:collection", async (req) => {
+      const def = defFor(model, req.params.collection);
+      const ctx = ctxOf(req);
+      if (def.singular === "security_group" && !ctx.isAdmin && ctx.canWrite) {
+        // Neutron creates a project's default group when the project first looks at its groups.
+        await model.db.write((tx) => model.ensureDefaultSecurityGroup(tx, ctx.projectId));
+      }
+      const page = await model.list(ctx, def.path, req.query);
+      return { [def.plural]: page.items, ...pageLinks(req, def, page.next, page.previous) };
+    });
+    v2.post<{ Params: Params }>("/v2.0/:collection", async (req, reply) => {
+      const def = defFor(model, req.params.collection);
+      const { items, bulk } = unwrapCreate(def, req.body);
+      const created = await model.create(ctxOf(req), def.path, items);
+      return reply.code(201).send(bulk ? { [def.plural]: created } : { [def.singular]: created[0] });
+    });
+    v2.get<{ Params: Params; Querystring: Raw }>("/v2.0/:collection/:id", async (req) => {
+      const def = defFor(model, req.params.collection);
+      return { [def.singular]: await model.show(ctxOf(req), def.path, stripJson(req.params.id), fieldsOf(req.query)) };
+    });
+    v2.put<{ Params: Params }>("/v2.0/:collection/:id", async (req) => {
+      const def = defFor(model, req.params.collection);
+      const body = unwrapOne(def, req.body ?? {}, false);
+      const ifMatch = req.headers["if-match"] as string | undefined;
+      return { [def.singular]: await model.update(ctxOf(req), def.path, stripJson(req.params.id), body, ifMatch) };
+    });
+    v2.delete<{ Params: Params }>("/v2.0/:collection/:id", async (req, reply) => {
+      const def = defFor(model, req.params.collection);
+      await model.remove(ctxOf(req), def.path, stripJson(req.params.id), req.headers["if-match"] as string | undefined);
+      return reply.code(204).send();
+    });
+  });
+}
+
+export function sendNeutronError(reply: FastifyReply, err: NeutronError) {
+  return reply.code(err.status).send(err.toBody());
+}

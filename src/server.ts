@@ -1,0 +1,75 @@
+// seam-server: one HTTP server for every front door over one model and store.
+// Turns every failure into the body its clients expect: a NeutronError for
+// the Neutron API (never a stack trace), Keystone's error body under /v3.
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { NeutronError } from "./core/errors.ts";
+import { createModel, type ModelConfig } from "./core/service/index.ts";
+import type { Model } from "./core/service/model.ts";
+import type { Db } from "./core/store/db.ts";
+import { type Authenticator, noauth, tokenAuth } from "./front/auth.ts";
+import { type IdentityConfig, TokenIssuer } from "./front/identity/identity.ts";
+import { registerKeystone } from "./front/identity/keystone.ts";
+import { registerNeutron } from "./front/neutron/plugin.ts";
+import { registerChanges } from "./front/seam-api/changes.ts";
+
+export interface ServerOptions {
+  readonly db: Db;
+  readonly auth: "noauth" | "local";
+  readonly identity?: IdentityConfig;
+  readonly modelConfig?: ModelConfig;
+  readonly bodyLimit?: number;
+  readonly logLevel?: string;
+  readonly publicUrl?: string;
+}
+
+export interface Server {
+  readonly app: FastifyInstance;
+  readonly model: Model;
+}
+
+export async function buildServer(opts: ServerOptions): Promise<Server> {
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    logger: { level: opts.logLevel ?? "warn" },
+    // Neutron ids are matched as given; keep trailing slashes working as Neutron's router does.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+  });
+  const model = createModel(opts.db, opts.modelConfig);
+
+  // Clients send JSON with or without a content type, and DELETE with an empty JSON body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new NeutronError(400, "HTTPBadRequest", "Malformed request body"), undefined);
+    }
+  });
+
+  let auth: Authenticator = noauth;
+  if (opts.auth === "local") {
+    if (!opts.identity) throw new Error("--auth local needs an identity config (--identity FILE)");
+    const issuer = await TokenIssuer.open(opts.db);
+    auth = tokenAuth(issuer);
+    registerKeystone(app, opts.identity, issuer, opts.publicUrl);
+  }
+
+  app.setErrorHandler((err: FastifyError | NeutronError | Error, req, reply) => {
+    if (err instanceof NeutronError) return reply.code(err.status).send(err.toBody());
+    const status = (err as FastifyError).statusCode;
+    if (status === 413) return reply.code(413).send(new NeutronError(413, "HTTPRequestEntityTooLarge", "Request is too large.").toBody());
+    if (status && status >= 400 && status < 500) {
+      return reply.code(status).send(new NeutronError(status, "HTTPBadRequest", err.message).toBody());
+    }
+    req.log.error({ err, url: req.url, method: req.method }, "request failed");
+    return reply.code(500).send(new NeutronError(500, "HTTPInternalServerError", "Request Failed: internal server error while processing your request.").toBody());
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send(new NeutronError(404, "HTTPNotFound", "The resource could not be found.").toBody()));
+
+  registerNeutron(app, model, auth);
+  registerChanges(app, model, auth);
+  await app.ready();
+  return { app, model };
+}
