@@ -114,7 +114,7 @@ export const networks: Kind = {
       shared: r.shared,
       "router:external": r["router:external"],
       "provider:network_type": r["provider:network_type"],
-      "provider:physical_network": r["provider:physical_network"],
+      "provider:physical_network": r["provider:physical_network"] || null,
       "provider:segmentation_id": r["provider:network_type"] === "flat" ? null : r["provider:segmentation_id"],
       mtu: r.mtu,
       dns_domain: r.dns_domain ?? "",
@@ -143,7 +143,8 @@ export const networks: Kind = {
     if (mtu > limit) throw invalidOperation(`Requested MTU is too big, maximum is ${limit}`);
     const rec = newRec(input, {
       "provider:network_type": seg.type,
-      "provider:physical_network": seg.physnet,
+      // '' rather than NULL: NULLs never collide in a unique index, and the segment index must.
+      "provider:physical_network": seg.physnet ?? "",
       "provider:segmentation_id": seg.seg,
       mtu,
     });

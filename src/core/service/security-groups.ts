@@ -79,14 +79,15 @@ export function canonicalRule(input: Record<string, unknown>) {
 
 async function insertRule(tx: Tx, projectId: string, sgId: string, input: Record<string, unknown>): Promise<Rec> {
   const { rule, key } = canonicalRule({ ethertype: "IPv4", protocol: null, port_range_min: null, port_range_max: null, remote_ip_prefix: null, remote_group_id: null, ...input });
+  await tx.lock(`security-group:${sgId}`);
+  const existing = await tx.get<{ id: string }>("SELECT id FROM security_group_rules WHERE security_group_id = ? AND rule_key = ?", [sgId, key]);
+  if (existing) throw conflict("SecurityGroupRuleExists", `Security group rule already exists. Rule id is ${existing.id}.`);
   const rec = newRec({ description: (input.description as string) ?? "", ...rule }, { project_id: projectId, security_group_id: sgId, rule_key: key, name: "" });
   try {
     await insertRec(tx, ruleDef.table, rec);
   } catch (err) {
-    if (isUniqueViolation(err)) {
-      const existing = await tx.get<{ id: string }>("SELECT id FROM security_group_rules WHERE security_group_id = ? AND rule_key = ?", [sgId, key]);
-      throw conflict("SecurityGroupRuleExists", `Security group rule already exists. Rule id is ${existing?.id}.`);
-    }
+    // The unique index is the guarantee; the look-up above is what gives the rule id.
+    if (isUniqueViolation(err)) throw conflict("SecurityGroupRuleExists", "Security group rule already exists.");
     throw err;
   }
   return rec;

@@ -34,7 +34,7 @@ CREATE TABLE changes (
 
 CREATE TABLE networks (${resourceColumns},
   network_type TEXT NOT NULL,
-  physical_network TEXT,
+  physical_network TEXT NOT NULL DEFAULT '',
   segmentation_id BIGINT,
   shared BIGINT NOT NULL DEFAULT 0,
   external BIGINT NOT NULL DEFAULT 0

@@ -1,0 +1,2 @@
+import { apiSuite } from "./support/api-suite.ts";
+apiSuite("sqlite");
