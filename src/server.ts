@@ -33,6 +33,11 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     logger: { level: opts.logLevel ?? "warn" },
     // Neutron ids are matched as given; keep trailing slashes working as Neutron's router does.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Errors Fastify raises before routing (an undecodable URL) get Neutron's body too.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
+      void reply.code(status).send(new NeutronError(status, "HTTPBadRequest", err.message).toBody());
+    },
   });
   const model = createModel(opts.db, opts.modelConfig);
 
