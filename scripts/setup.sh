@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what Seam needs on Debian 12 (as root) and its npm dependencies.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  nodejs npm                      # runtime (skipped when a newer Node is already installed)
+  python3-openstackclient         # the real `openstack` CLI the integration tests drive
+  postgresql                      # a real PostgreSQL server for the store tests
+  build-essential python3         # node-gyp builds better-sqlite3 from source
+  iproute2 nftables               # the agent's dataplane (used by later stages)
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  case "$p" in
+    nodejs|npm) command -v node >/dev/null && command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js >= 20 is required (found $(node --version))" >&2
+  exit 1
+fi
+
+if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci (builds better-sqlite3 from source: about 2 minutes on 2 cores)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: ready"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs every test with node's own runner; CI's log ends with its pass/fail counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(find test -name '*.test.ts' | sort)
+exec node --import tsx --test --test-concurrency=1 "$@" "${files[@]}"

@@ -1,0 +1,51 @@
+// Pure address arithmetic and free-range bookkeeping.
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import { canonicalAddress, cidrsOverlap, eui64Address, formatAddress, parseAddress, parseCidr, usableRange } from "../src/core/ipam/address.ts";
+import { carve, freeRanges, rangeSize } from "../src/core/ipam/ranges.ts";
+import { defaultPools } from "../src/core/service/ipam.ts";
+
+it("parses and formats IPv4 and IPv6 canonically (RFC 5952)", () => {
+  assert.equal(canonicalAddress("10.0.0.1"), "10.0.0.1");
+  assert.equal(canonicalAddress("010.0.0.1"), null, "leading zeros are ambiguous");
+  assert.equal(canonicalAddress("256.0.0.1"), null);
+  assert.equal(canonicalAddress("2001:DB8:0:0:0:0:0:1"), "2001:db8::1");
+  assert.equal(canonicalAddress("2001:db8:0:1:0:0:0:1"), "2001:db8:0:1::1");
+  assert.equal(canonicalAddress("::ffff:10.0.0.1"), "::ffff:a00:1");
+  assert.equal(canonicalAddress("1::2::3"), null);
+  assert.equal(canonicalAddress("::"), "::");
+  assert.equal(formatAddress(parseAddress("fe80:0:0:0:1:0:0:0")!), "fe80::1:0:0:0", "ties compress the first run");
+  assert.equal(formatAddress(parseAddress("fe80:0:0:1:0:0:0:0")!), "fe80:0:0:1::", "the longest run wins");
+});
+
+it("computes usable ranges, overlaps and EUI-64 addresses", () => {
+  const r = usableRange(parseCidr("192.168.100.0/24")!)!;
+  assert.equal(formatAddress({ version: 4, value: r.first }), "192.168.100.1");
+  assert.equal(formatAddress({ version: 4, value: r.last }), "192.168.100.254");
+  assert.equal(rangeSize([usableRange(parseCidr("10.0.0.0/31")!)!]), 2n, "RFC 3021 /31 uses both");
+  assert.ok(cidrsOverlap(parseCidr("10.0.0.0/16")!, parseCidr("10.0.5.0/24")!));
+  assert.ok(!cidrsOverlap(parseCidr("10.0.0.0/24")!, parseCidr("10.0.1.0/24")!));
+  assert.ok(!cidrsOverlap(parseCidr("10.0.0.0/8")!, parseCidr("::/0")!));
+  const a = eui64Address(parseCidr("2001:db8::/64")!, "fa:16:3e:12:34:56");
+  assert.equal(formatAddress({ version: 6, value: a }), "2001:db8::f816:3eff:fe12:3456");
+});
+
+it("derives default pools around the gateway", () => {
+  assert.deepEqual(defaultPools(parseCidr("10.0.0.0/24")!, "10.0.0.1"), [{ start: "10.0.0.2", end: "10.0.0.254" }]);
+  assert.deepEqual(defaultPools(parseCidr("10.0.0.0/24")!, "10.0.0.100"), [
+    { start: "10.0.0.1", end: "10.0.0.99" },
+    { start: "10.0.0.101", end: "10.0.0.254" },
+  ]);
+  assert.deepEqual(defaultPools(parseCidr("10.0.0.0/24")!, null), [{ start: "10.0.0.1", end: "10.0.0.254" }]);
+});
+
+it("keeps free ranges disjoint and exact", () => {
+  const pools = [{ first: 10n, last: 20n }, { first: 30n, last: 31n }];
+  assert.deepEqual(freeRanges(pools, [10n, 15n, 20n, 31n, 99n]), [
+    { first: 11n, last: 14n },
+    { first: 16n, last: 19n },
+    { first: 30n, last: 30n },
+  ]);
+  assert.deepEqual(carve({ first: 1n, last: 3n }, 2n), [{ first: 1n, last: 1n }, { first: 3n, last: 3n }]);
+  assert.deepEqual(carve({ first: 5n, last: 5n }, 5n), []);
+});
