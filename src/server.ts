@@ -1,7 +1,7 @@
 // seam-server: one HTTP server for every front door over one model and store.
 // Turns every failure into the body its clients expect: a NeutronError for
 // the Neutron API (never a stack trace), Keystone's error body under /v3.
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import { NeutronError } from "./core/errors.ts";
 import { createModel, type ModelConfig } from "./core/service/index.ts";
 import type { Model } from "./core/service/model.ts";
@@ -36,7 +36,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     // Errors Fastify raises before routing (an undecodable URL) get Neutron's body too.
     frameworkErrors: (err, _req, reply) => {
       const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
-      void reply.code(status).send(new NeutronError(status, "HTTPBadRequest", err.message).toBody());
+      void (reply as FastifyReply).code(status).send(new NeutronError(status, "HTTPBadRequest", err.message).toBody());
     },
   });
   const model = createModel(opts.db, opts.modelConfig);
