@@ -1,7 +1,7 @@
 // Small helpers shared by the kind modules.
 import type { RequestContext } from "../model/context.ts";
 import type { Param, Queryable } from "../store/db.ts";
-import type { Rec } from "./repo.ts";
+import { findRecs, type Rec } from "./repo.ts";
 
 /** Runs `SELECT ... WHERE column IN (...)` in chunks, or without the IN when the list is large (one scan beats many lookups). */
 export async function rowsFor<T>(q: Queryable, sql: string, column: string, ids: readonly string[]): Promise<T[]> {
@@ -39,3 +39,16 @@ export const isOwner = (ctx: RequestContext, rec: Rec) => ctx.isAdmin || rec.pro
 
 export const ROUTER_INTERFACE_OWNERS = new Set(["network:router_interface", "network:router_interface_distributed", "network:ha_router_replicated_interface"]);
 export const L3_OWNERS = new Set([...ROUTER_INTERFACE_OWNERS, "network:router_gateway", "network:floatingip"]);
+
+/** `load` for kinds only their project (or an admin) sees. */
+export const loadOwn =
+  (table: string) =>
+  async (_m: unknown, q: Queryable, ctx: RequestContext, where: Record<string, readonly string[]>): Promise<Rec[]> => {
+    const w = ownOnly(ctx, where);
+    return w ? findRecs(q, table, w) : [];
+  };
+
+export const canSeeOwn = async (_m: unknown, _q: unknown, rec: Rec, ctx: RequestContext): Promise<boolean> => isOwner(ctx, rec);
+
+/** The standard attributes every tagged, timestamped, revisioned view ends with. */
+export const standardTail = (r: Rec) => ({ tags: (r.tags as string[] | undefined) ?? [], created_at: r.created_at, updated_at: r.updated_at, revision_number: r.revision_number });

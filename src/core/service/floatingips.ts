@@ -5,8 +5,8 @@ import { badRequest, conflict, notFound, policyDenied, resourceNotFound } from "
 import type { RequestContext } from "../model/context.ts";
 import { floatingip as def } from "../model/resources.ts";
 import type { Tx } from "../store/db.ts";
-import { isOwner, ownOnly } from "./common.ts";
-import type { Kind, Model, View } from "./model.ts";
+import { canSeeOwn, isOwner, loadOwn, standardTail } from "./common.ts";
+import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
 import { createInternalPort, deletePort, ipVersionOf, portAllocations } from "./ports.ts";
 import { deleteRec, findRecs, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
@@ -52,10 +52,7 @@ export const floatingips: Kind = {
   def,
   pushdown: { id: "id", project_id: "project_id", floating_network_id: "floating_network_id", port_id: "port_id", router_id: "router_id", floating_ip_address: "floating_ip_address" },
 
-  async load(_m, q, ctx, where) {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, def.table, w) : [];
-  },
+  load: loadOwn(def.table),
 
   async hydrate(_m, _q, recs) {
     return recs.map((r): View => ({
@@ -72,16 +69,11 @@ export const floatingips: Kind = {
       dns_name: "",
       qos_policy_id: null,
       port_forwardings: [],
-      tags: r.tags ?? [],
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-      revision_number: r.revision_number,
+      ...standardTail(r),
     }));
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return isOwner(ctx, rec);
-  },
+  canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
     const net = await m.visible(tx, networks, ctx, input.floating_network_id as string);

@@ -6,7 +6,7 @@ import type { RequestContext } from "../model/context.ts";
 import { network as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
-import { groupBy, rowsFor } from "./common.ts";
+import { groupBy, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
@@ -125,10 +125,7 @@ export const networks: Kind = {
       ipv6_address_scope: null,
       l2_adjacency: true,
       is_default: false,
-      tags: r.tags ?? [],
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-      revision_number: r.revision_number,
+      ...standardTail(r),
     }));
   },
 

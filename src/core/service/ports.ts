@@ -4,12 +4,12 @@
 // same transaction as its deletion, so a crash can leave neither an address
 // without a port nor a port without its address.
 import { randomBytes } from "node:crypto";
-import { badRequest, conflict, invalidOperation, NeutronError, policyDenied, resourceNotFound } from "../errors.ts";
+import { badRequest, conflict, NeutronError, policyDenied, resourceNotFound } from "../errors.ts";
 import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } from "../ipam/address.ts";
 import type { RequestContext } from "../model/context.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
-import { groupBy, isOwner, L3_OWNERS, ownOnly, ROUTER_INTERFACE_OWNERS, rowsFor } from "./common.ts";
+import { canSeeOwn, groupBy, isOwner, L3_OWNERS, loadOwn, ROUTER_INTERFACE_OWNERS, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { networks } from "./networks.ts";
@@ -106,7 +106,7 @@ function checkAttach(ctx: RequestContext, net: Rec): void {
   throw policyDenied("create_port:network");
 }
 
-async function checkSecurityGroups(m: Model, tx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
+async function checkSecurityGroups(tx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
   for (const id of ids) {
     const sg = await getRec(tx, "security_groups", id);
     if (!sg || (!ctx.isAdmin && sg.project_id !== ctx.projectId) || sg.project_id !== projectId) {
@@ -137,10 +137,7 @@ export const ports: Kind = {
     "binding:host_id": "binding_host_id",
   },
 
-  async load(_m, q, ctx, where) {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, def.table, w) : [];
-  },
+  load: loadOwn(def.table),
 
   async hydrate(m, q, recs) {
     const ids = recs.map((r) => r.id);
@@ -203,10 +200,7 @@ export const ports: Kind = {
         ip_allocation: "immediate",
         propagate_uplink_status: false,
         resource_request: null,
-        tags: r.tags ?? [],
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        revision_number: r.revision_number,
+        ...standardTail(r),
       };
       const trunkId = trunkByPort.get(r.id);
       if (trunkId) {
@@ -221,9 +215,7 @@ export const ports: Kind = {
     });
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return isOwner(ctx, rec);
-  },
+  canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
     const net = await m.visible(tx, networks, ctx, input.network_id as string);
@@ -249,7 +241,7 @@ export const ports: Kind = {
     } else if (groups === undefined) {
       groups = owner.startsWith("network:") ? [] : [await m.ensureDefaultSecurityGroup(tx, input.project_id as string)];
     } else {
-      await checkSecurityGroups(m, tx, ctx, input.project_id as string, groups);
+      await checkSecurityGroups(tx, ctx, input.project_id as string, groups);
     }
     checkAddressPairs(pairs as { ip_address: string; mac_address?: string }[]);
     const rec = newRec(input, { id, mac_address: mac, status: "DOWN", port_security_enabled: portSecurity });
@@ -261,7 +253,7 @@ export const ports: Kind = {
     return rec;
   },
 
-  async update(m, tx, ctx, rec, input) {
+  async update(_m, tx, ctx, rec, input) {
     const next: Rec = { ...rec, ...input };
     delete next.fixed_ips;
     delete next.security_groups;
@@ -282,7 +274,7 @@ export const ports: Kind = {
     }
     checkAddressPairs(pairs);
     if (input.security_groups !== undefined) {
-      await checkSecurityGroups(m, tx, ctx, rec.project_id, groups);
+      await checkSecurityGroups(tx, ctx, rec.project_id, groups);
       await setSecurityGroups(tx, rec.id, groups);
     }
     if (input.fixed_ips !== undefined) await replaceFixedIps(tx, rec, input.fixed_ips as FixedIpRequest[]);
@@ -394,4 +386,3 @@ export function ipVersionOf(address: string): number {
   return parseAddress(address)!.version;
 }
 
-export { invalidOperation };

@@ -7,7 +7,7 @@ import type { RequestContext } from "../model/context.ts";
 import { router as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
-import { groupBy, isOwner, ownOnly, ROUTER_INTERFACE_OWNERS, rowsFor } from "./common.ts";
+import { canSeeOwn, groupBy, loadOwn, ROUTER_INTERFACE_OWNERS, rowsFor, standardTail } from "./common.ts";
 import type { SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { networks } from "./networks.ts";
@@ -81,10 +81,7 @@ export const routers: Kind = {
   def,
   pushdown: { id: "id", name: "name", project_id: "project_id" },
 
-  async load(_m, q, ctx, where) {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, def.table, w) : [];
-  },
+  load: loadOwn(def.table),
 
   async hydrate(_m, q, recs) {
     const gw = await rowsFor<{ port_id: string; device_id: string; subnet_id: string; ip_address: string }>(
@@ -112,17 +109,12 @@ export const routers: Kind = {
         availability_zone_hints: r.availability_zone_hints ?? [],
         availability_zones: [],
         flavor_id: null,
-        tags: r.tags ?? [],
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        revision_number: r.revision_number,
+        ...standardTail(r),
       };
     });
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return isOwner(ctx, rec);
-  },
+  canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
     const info = input.external_gateway_info as GatewayInfo;
@@ -173,7 +165,7 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
     if (req.subnet_id) {
       const s = (await m.visible(tx, subnets, ctx, req.subnet_id)) as SubnetRec;
       if (!s.gateway_ip) throw badRequest(`Bad router request: Subnet for router interface must have a gateway IP.`, "BadRequest");
-      checkNewSubnet(existing, s, router.id);
+      checkNewSubnet(existing, s);
       portRec = await createInternalPort(m, tx, {
         network_id: s.network_id,
         project_id: router.project_id,
@@ -186,7 +178,7 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
       if (p.device_id) throw conflict("PortInUse", `Unable to complete operation on port ${p.id} for network ${p.network_id}. Port already has an attached device ${p.device_id}.`);
       const ips = await tx.all<{ subnet_id: string }>("SELECT subnet_id FROM ip_allocations WHERE port_id = ?", [p.id]);
       if (ips.length === 0) throw badRequest(`Bad router request: Router port must have at least one fixed IP.`, "BadRequest");
-      for (const s of (await findRecs(tx, "subnets", { id: ips.map((i) => i.subnet_id) })) as SubnetRec[]) checkNewSubnet(existing, s, router.id);
+      for (const s of (await findRecs(tx, "subnets", { id: ips.map((i) => i.subnet_id) })) as SubnetRec[]) checkNewSubnet(existing, s);
       await tx.run("DELETE FROM port_security_groups WHERE port_id = ?", [p.id]);
       portRec = await updateRec(tx, "ports", { ...p, device_owner: "network:router_interface", device_id: router.id, port_security_enabled: false, allowed_address_pairs: [] });
       await m.emit(tx, ports, p.id, "update");
@@ -206,14 +198,13 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
   return value;
 }
 
-function checkNewSubnet(existing: SubnetRec[], s: SubnetRec, routerId: string): void {
+function checkNewSubnet(existing: SubnetRec[], s: SubnetRec): void {
   for (const e of existing) {
     if (e.id === s.id) throw badRequest(`Bad router request: Router already has a port on subnet ${s.id}.`, "BadRequest");
     if (cidrsOverlap(parseCidr(e.cidr)!, parseCidr(s.cidr)!)) {
       throw badRequest(`Bad router request: Cidr ${s.cidr} of subnet ${s.id} overlaps with cidr ${e.cidr} of subnet ${e.id}.`, "BadRequest");
     }
   }
-  void routerId;
 }
 
 /** PUT /routers/{id}/remove_router_interface with {subnet_id} or {port_id}. */

@@ -7,7 +7,7 @@ import type { RequestContext } from "../model/context.ts";
 import { securityGroup as def, securityGroupRule as ruleDef } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
-import { groupBy, isOwner, ownOnly, rowsFor } from "./common.ts";
+import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, fromRow, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
@@ -141,10 +141,7 @@ export const securityGroups: Kind = {
   def,
   pushdown: { id: "id", name: "name", project_id: "project_id" },
 
-  async load(_m, q, ctx, where) {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, def.table, w) : [];
-  },
+  load: loadOwn(def.table),
 
   async hydrate(_m, q, recs) {
     const rules = groupBy(
@@ -160,16 +157,11 @@ export const securityGroups: Kind = {
       stateful: r.stateful ?? true,
       shared: false,
       security_group_rules: (rules.get(r.id) ?? []).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1)).map((x) => ruleView(x, defaults)),
-      tags: r.tags ?? [],
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-      revision_number: r.revision_number,
+      ...standardTail(r),
     }));
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return isOwner(ctx, rec);
-  },
+  canSee: canSeeOwn,
 
   async create(m, tx, _ctx, input) {
     if (input.name === "default") {
@@ -218,19 +210,14 @@ export const securityGroupRules: Kind = {
   def: ruleDef,
   pushdown: { id: "id", project_id: "project_id", security_group_id: "security_group_id" },
 
-  async load(_m, q, ctx, where) {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, ruleDef.table, w) : [];
-  },
+  load: loadOwn(ruleDef.table),
 
   async hydrate(_m, q, recs) {
     const defaults = await defaultGroupIds(q);
     return recs.map((r) => ruleView(r, defaults));
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return isOwner(ctx, rec);
-  },
+  canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
     const sgId = input.security_group_id as string;

@@ -4,9 +4,9 @@ import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } fr
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../ipam/address.ts";
 import { subnet as def } from "../model/resources.ts";
 import type { Tx } from "../store/db.ts";
-import { isOwner } from "./common.ts";
+import { isOwner, standardTail } from "./common.ts";
 import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
-import type { Kind, Model, View } from "./model.ts";
+import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
 import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
@@ -92,14 +92,11 @@ export const subnets: Kind = {
       service_types: r.service_types ?? [],
       subnetpool_id: null,
       segment_id: null,
-      tags: r.tags ?? [],
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-      revision_number: r.revision_number,
+      ...standardTail(r),
     }));
   },
 
-  async canSee(m, q, rec, ctx) {
+  async canSee(_m, q, rec, ctx) {
     if (ctx.isAdmin || rec.project_id === ctx.projectId) return true;
     const net = await q.get<{ shared: number; external: number }>("SELECT shared, external FROM networks WHERE id = ?", [rec.network_id as string]);
     return Boolean(net && (Number(net.shared) || Number(net.external)));
@@ -133,7 +130,7 @@ export const subnets: Kind = {
     return rec;
   },
 
-  async update(m, tx, _ctx, rec, input) {
+  async update(_m, tx, _ctx, rec, input) {
     const s = rec as SubnetRec;
     const c = parseCidr(s.cidr)!;
     const gateway = input.gateway_ip === undefined ? s.gateway_ip : (input.gateway_ip as string | null);
@@ -142,7 +139,7 @@ export const subnets: Kind = {
       const holder = await tx.get<{ port_id: string }>("SELECT port_id FROM ip_allocations WHERE subnet_id = ? AND ip_address = ?", [s.id, gateway]);
       if (holder) throw conflict("GatewayIpInUse", `Current gateway ip ${gateway} already in use by port ${holder.port_id}. Unable to update.`);
     }
-    const pools = (input.allocation_pools as Pool[] | undefined) ?? (input.gateway_ip !== undefined && input.allocation_pools === undefined ? s.allocation_pools : s.allocation_pools);
+    const pools = (input.allocation_pools as Pool[] | undefined) ?? s.allocation_pools;
     checkPools(c, pools, gateway);
     checkRoutesAndDns(s.ip_version, input);
     const next = await updateRec(tx, def.table, { ...s, ...input, gateway_ip: gateway, allocation_pools: pools } as Rec);

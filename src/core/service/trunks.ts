@@ -6,10 +6,10 @@ import type { RequestContext } from "../model/context.ts";
 import { trunk as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
-import { groupBy, isOwner, ownOnly, rowsFor } from "./common.ts";
+import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { ports } from "./ports.ts";
-import { deleteRec, findRecs, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
+import { deleteRec, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
 type Subport = { port_id: string; segmentation_type?: string; segmentation_id?: number };
 
@@ -57,10 +57,7 @@ export const trunks: Kind = {
   def,
   pushdown: { id: "id", name: "name", project_id: "project_id", port_id: "port_id" },
 
-  async load(_m, q, ctx, where) {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, def.table, w) : [];
-  },
+  load: loadOwn(def.table),
 
   async hydrate(_m, q, recs) {
     const subs = groupBy(
@@ -83,16 +80,11 @@ export const trunks: Kind = {
       sub_ports: (subs.get(r.id) ?? [])
         .sort((a, b) => Number(a.position) - Number(b.position))
         .map((s) => ({ port_id: s.port_id, segmentation_type: s.segmentation_type, segmentation_id: Number(s.segmentation_id) })),
-      tags: r.tags ?? [],
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-      revision_number: r.revision_number,
+      ...standardTail(r),
     }));
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return isOwner(ctx, rec);
-  },
+  canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
     const parent = await getRec(tx, "ports", input.port_id as string);

@@ -238,7 +238,8 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
       const ctx = ctxOf(req);
       if (def.singular === "security_group" && !ctx.isAdmin && ctx.canWrite) {
         // Neutron creates a project's default group when the project first looks at its groups.
-        await model.db.write((tx) => model.ensureDefaultSecurityGroup(tx, ctx.projectId));
+        const known = await model.db.read((q) => q.get("SELECT 1 AS x FROM default_security_groups WHERE project_id = ?", [ctx.projectId]));
+        if (!known) await model.db.write((tx) => model.ensureDefaultSecurityGroup(tx, ctx.projectId));
       }
       const page = await model.list(ctx, def.path, req.query);
       return { [def.plural]: page.items, ...pageLinks(req, def, page.next, page.previous) };
