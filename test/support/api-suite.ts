@@ -259,6 +259,20 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
       expectStatus(await p.del(`/v2.0/floatingips/${fip.id}`), 204);
       expectStatus(await p.del(`/v2.0/routers/${r.id}`), 204);
       expectStatus(await p.post("/v2.0/floatingips", { floatingip: { floating_network_id: n.id } }), 400);
+      // An interface by port: the port becomes the router's, and goes back to plain on removal.
+      const r2 = expectStatus(await p.post("/v2.0/routers", { router: { name: "r2" } }), 201).router;
+      const n2 = await net(p);
+      await subnet(p, n2.id, "10.1.0.0/24");
+      const own = await port(p, n2.id, { fixed_ips: [{ ip_address: "10.1.0.254" }] });
+      const byPort = expectStatus(await p.put(`/v2.0/routers/${r2.id}/add_router_interface`, { port_id: own.id }), 200);
+      assert.equal(byPort.port_id, own.id);
+      const owned = expectStatus(await p.get(`/v2.0/ports/${own.id}`), 200).port;
+      assert.equal(owned.device_owner, "network:router_interface");
+      assert.equal(owned.device_id, r2.id);
+      expectStatus(await p.put(`/v2.0/routers/${r2.id}/add_router_interface`, { port_id: own.id }), 409);
+      expectStatus(await p.put(`/v2.0/routers/${r2.id}/remove_router_interface`, { port_id: own.id }), 200);
+      expectStatus(await p.get(`/v2.0/ports/${own.id}`), 404);
+      expectStatus(await p.del(`/v2.0/routers/${r2.id}`), 204);
     });
 
     it("security groups: rule validation, duplicates, remote groups, default group protection", async () => {
