@@ -21,8 +21,10 @@ after(async () => {
 
 async function readLines(since: number, want: number, during: () => Promise<void>) {
   const abort = new AbortController();
+  const started = performance.now();
   const res = await fetch(`${base}/api/v1/changes?since=${since}&watch=1`, { signal: abort.signal });
   assert.equal(res.status, 200);
+  assert.ok(performance.now() - started < 5000, "headers arrive before any change does");
   assert.equal(res.headers.get("content-type"), "application/x-ndjson");
   const reader = res.body!.getReader();
   const lines: { type: string; revision: number; kind?: string; op?: string; object?: { name?: string } }[] = [];

@@ -73,6 +73,8 @@ export function registerChanges(app: FastifyInstance, model: Model, auth: Authen
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" });
+    // Without this the status line waits for the first change, and a watcher cannot tell "connected" from "hanging".
+    res.flushHeaders();
     const abort = new AbortController();
     req.raw.once("close", () => abort.abort());
     res.once("close", () => abort.abort());
