@@ -30,6 +30,8 @@ export interface Server {
 export async function buildServer(opts: ServerOptions): Promise<Server> {
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // On shutdown, drop keep-alive and streaming connections rather than wait out their timeouts.
+    forceCloseConnections: true,
     logger: { level: opts.logLevel ?? "warn" },
     // Neutron ids are matched as given; keep trailing slashes working as Neutron's router does.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },

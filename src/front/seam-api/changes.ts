@@ -47,6 +47,18 @@ function intParam(raw: unknown, name: string, dflt: number, max: number): number
 }
 
 export function registerChanges(app: FastifyInstance, model: Model, auth: Authenticator): void {
+  // Watches and long-polls end when the server closes, instead of holding close() until they time out.
+  const live = new Set<AbortController>();
+  app.addHook("preClose", async () => {
+    for (const a of live) a.abort();
+  });
+  const track = (req: FastifyRequest) => {
+    const abort = new AbortController();
+    live.add(abort);
+    abort.signal.addEventListener("abort", () => live.delete(abort), { once: true });
+    req.raw.once("close", () => abort.abort());
+    return abort;
+  };
   app.get("/api/v1/changes", async (req: FastifyRequest, reply) => {
     const ctx = auth.contextFor(req);
     if (!ctx) return reply.code(401).send({ error: { code: 401, title: "Unauthorized", message: "The request you have made requires authentication." } });
@@ -61,9 +73,9 @@ export function registerChanges(app: FastifyInstance, model: Model, auth: Authen
     if (query.watch !== "1" && query.watch !== "true") {
       let rows = await db.read((q) => changesAfter(q, since, limit));
       if (rows.length === 0 && timeoutMs > 0) {
-        const abort = new AbortController();
-        req.raw.once("close", () => abort.abort());
+        const abort = track(req);
         await db.waitForRevision(since, timeoutMs, abort.signal);
+        abort.abort();
         rows = await db.read((q) => changesAfter(q, since, limit));
       }
       const revision = rows.length ? Number(rows[rows.length - 1]!.revision) : Math.max(since, await db.currentRevision());
@@ -75,8 +87,7 @@ export function registerChanges(app: FastifyInstance, model: Model, auth: Authen
     res.writeHead(200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" });
     // Without this the status line waits for the first change, and a watcher cannot tell "connected" from "hanging".
     res.flushHeaders();
-    const abort = new AbortController();
-    req.raw.once("close", () => abort.abort());
+    const abort = track(req);
     res.once("close", () => abort.abort());
     try {
       while (!abort.signal.aborted) {
