@@ -2,7 +2,7 @@
 // revision order as they commit, and a resumed watch starts after its revision.
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
-import { makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
+import { listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 import { call } from "./support/http.ts";
 
 let store: Store;
@@ -11,8 +11,7 @@ let base = "";
 before(async () => {
   store = await makeStore("sqlite");
   s = await startServer(store.url);
-  await s.app.listen({ host: "127.0.0.1", port: 0 });
-  base = `http://127.0.0.1:${(s.app.server.address() as { port: number }).port}`;
+  base = await listen(s);
 });
 after(async () => {
   await s?.close();

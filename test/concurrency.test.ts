@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { parseAddress } from "../src/core/ipam/address.ts";
-import { makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
+import { listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 import { call, pool } from "./support/http.ts";
 
 for (const kind of ["sqlite", "postgres"] as const) {
@@ -15,8 +15,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
     before(async () => {
       store = await makeStore(kind);
       s = await startServer(store.url);
-      await s.app.listen({ host: "127.0.0.1", port: 0 });
-      base = `http://127.0.0.1:${(s.app.server.address() as { port: number }).port}`;
+      base = await listen(s);
     });
     after(async () => {
       await s?.close();

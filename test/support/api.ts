@@ -79,3 +79,9 @@ export function expectStatus(r: Reply, status: number, what = ""): Json {
   if (r.status !== status) throw new Error(`${what} expected HTTP ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
+
+/** Puts a test server on a loopback port for real-HTTP tests; returns its base URL. */
+export async function listen(s: TestServer): Promise<string> {
+  await s.app.listen({ host: "127.0.0.1", port: 0 });
+  return `http://127.0.0.1:${(s.app.server.address() as { port: number }).port}`;
+}

@@ -2,7 +2,7 @@
 // exist, which a client may set on create or update, their converters and
 // defaults, who may set or see them, and which can be filtered or sorted.
 // Validation, views, filters and the extension list all read this one table.
-import { badRequest, invalidInput, NeutronError, policyDenied } from "../errors.ts";
+import { badRequest, NeutronError, policyDenied } from "../errors.ts";
 import type { RequestContext } from "./context.ts";
 import * as v from "./validate.ts";
 
@@ -368,5 +368,3 @@ export function checkFilterValue(def: ResourceDef, key: string, value: string): 
   }
   return value;
 }
-
-export const invalidFilter = (key: string) => invalidInput(key, `'${key}' is not a valid filter attribute`);

@@ -1,7 +1,7 @@
 // Converters for request attributes, each returning the canonical value or
 // throwing Neutron's "Invalid input for X. Reason: Y." error. Pure.
 import { invalidInput } from "../errors.ts";
-import { canonicalAddress, parseAddress, parseCidr, cidrHasHostBits, formatCidr, normalizeCidr } from "../ipam/address.ts";
+import { canonicalAddress, parseCidr, cidrHasHostBits, formatCidr, normalizeCidr } from "../ipam/address.ts";
 
 export type Converter = (value: unknown, attr: string) => unknown;
 
@@ -166,5 +166,3 @@ export const dnsDomain: Converter = (v, attr) => {
   if (!labels.every((l) => LABEL.test(l))) throw invalidInput(attr, `'${s}' is not a valid domain name`);
   return s.toLowerCase().endsWith(".") ? s.toLowerCase() : `${s.toLowerCase()}.`;
 };
-
-export const isIpOf = (text: string, version: number) => parseAddress(text)?.version === version;

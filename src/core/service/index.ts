@@ -1,6 +1,5 @@
 // The model's wiring: which kinds exist and how they reach each other. Start
 // reading here.
-import { resourceNotFound } from "../errors.ts";
 import { agent as agentDef } from "../model/resources.ts";
 import type { Db, Tx } from "../store/db.ts";
 import { floatingips } from "./floatingips.ts";
@@ -35,5 +34,5 @@ export function createModel(db: Db, config: ModelConfig = defaultConfig): Model 
   return m;
 }
 
-export { Model, defaultConfig, resourceNotFound };
+export { Model, defaultConfig };
 export type { ModelConfig };

@@ -144,12 +144,3 @@ export async function release(tx: Tx, subnet: SubnetRec, address: string): Promi
   // the merged range is still inside their union.
   await tx.run("INSERT INTO ip_free_ranges (subnet_id, first_key, last_key) VALUES (?, ?, ?)", [subnet.id, valueKey(first), valueKey(last)]);
 }
-
-export async function releasePort(tx: Tx, portId: string, subnets: (id: string) => Promise<SubnetRec | undefined>): Promise<void> {
-  const held = await tx.all<{ subnet_id: string; ip_address: string }>("SELECT subnet_id, ip_address FROM ip_allocations WHERE port_id = ?", [portId]);
-  for (const h of held) {
-    const s = await subnets(h.subnet_id);
-    if (s) await release(tx, s, h.ip_address);
-    else await tx.run("DELETE FROM ip_allocations WHERE subnet_id = ? AND ip_address = ?", [h.subnet_id, h.ip_address]);
-  }
-}

@@ -4,7 +4,7 @@
 import { conflict, NeutronError, notFound, policyDenied, resourceNotFound } from "../errors.ts";
 import { adminContext, type RequestContext } from "../model/context.ts";
 import { filterViews, paginate, parseListQuery, type Raw, selectFields } from "../model/query.ts";
-import { byPath, present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
+import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Db, Queryable, Tx } from "../store/db.ts";
 import { type Rec, getRec, updateRec } from "./repo.ts";
@@ -246,14 +246,6 @@ export class Model {
 
   /** Every query runs as admin inside the model when it needs to see across projects. */
   readonly system = adminContext();
-
-  pathOf(def: ResourceDef): string {
-    return def.path;
-  }
-
-  static defOf(path: string): ResourceDef | undefined {
-    return byPath.get(path);
-  }
 }
 
 /** `If-Match: revision_number=N` (revision-if-match): 412 when the resource moved on. */

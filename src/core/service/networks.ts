@@ -1,14 +1,13 @@
 // Networks and their segment: the VNI of an overlay network (allocated from
 // the configured range, unique by index), the physnet of a flat network, or a
 // VLAN where the deployment has VLAN ranges. Nothing else carries a VNI.
-import { badRequest, conflict, invalidOperation, NeutronError } from "../errors.ts";
-import type { RequestContext } from "../model/context.ts";
+import { conflict, invalidOperation, NeutronError } from "../errors.ts";
 import { network as def } from "../model/resources.ts";
-import type { Queryable, Tx } from "../store/db.ts";
+import type { Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import { groupBy, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
-import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
+import { deleteRec, findRecs, insertRec, newRec, updateRec } from "./repo.ts";
 
 const VXLAN_OVERHEAD = 50; // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 
@@ -181,11 +180,3 @@ export const networks: Kind = {
     await deleteRec(tx, def.table, rec.id);
   },
 };
-
-export async function networkFor(m: Model, q: Queryable, ctx: RequestContext, id: string): Promise<Rec> {
-  return m.visible(q, networks, ctx, id);
-}
-
-export function requireExternal(net: Rec): void {
-  if (!net["router:external"]) throw badRequest(`Bad floatingip request: Network ${net.id} is not a valid external network.`, "BadRequest");
-}

@@ -300,7 +300,6 @@ function checkAddressPairs(pairs: { ip_address: string; mac_address?: string }[]
     const key = `${p.ip_address}|${p.mac_address ?? ""}`;
     if (seen.has(key)) throw badRequest("Request contains duplicate address pair: mac_address " + (p.mac_address ?? "") + " ip_address " + p.ip_address + ".", "DuplicateAddressPairInRequest");
     seen.add(key);
-    if (p.ip_address === "0.0.0.0/0" || p.ip_address === "::/0") continue;
   }
 }
 

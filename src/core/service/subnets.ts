@@ -3,7 +3,6 @@
 import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } from "../errors.ts";
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../ipam/address.ts";
 import { subnet as def } from "../model/resources.ts";
-import type { Tx } from "../store/db.ts";
 import { isOwner, standardTail } from "./common.ts";
 import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
 import type { Kind, View } from "./model.ts";
@@ -165,8 +164,3 @@ export const subnets: Kind = {
     await m.touch(tx, "network", rec.network_id as string);
   },
 };
-
-export async function subnetById(tx: Tx, id: string): Promise<SubnetRec | undefined> {
-  const [s] = await findRecs(tx, def.table, { id: [id] });
-  return s as SubnetRec | undefined;
-}

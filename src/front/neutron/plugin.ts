@@ -1,7 +1,7 @@
 // The Neutron v2.0 API front door: URLs, JSON envelopes and status codes as
 // Neutron's clients expect them. It translates requests into model calls and
 // nothing else; every rule lives in the core.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, NeutronError, notFound, policyDenied } from "../../core/errors.ts";
 import type { RequestContext } from "../../core/model/context.ts";
 import type { Raw } from "../../core/model/query.ts";
@@ -266,8 +266,4 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
       return reply.code(204).send();
     });
   });
-}
-
-export function sendNeutronError(reply: FastifyReply, err: NeutronError) {
-  return reply.code(err.status).send(err.toBody());
 }
