@@ -11,6 +11,9 @@ import { type IdentityConfig, TokenIssuer } from "./front/identity/identity.ts";
 import { registerKeystone } from "./front/identity/keystone.ts";
 import { registerNeutron } from "./front/neutron/plugin.ts";
 import { registerChanges } from "./front/seam-api/changes.ts";
+import { Hub } from "./southbound/hub.ts";
+import { NovaNotifier } from "./southbound/nova.ts";
+import { registerSouthbound } from "./southbound/routes.ts";
 
 export interface ServerOptions {
   readonly db: Db;
@@ -20,11 +23,15 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   readonly logLevel?: string;
   readonly publicUrl?: string;
+  /** Nova's compute endpoint (…/v2.1) for os-server-external-events; none: no notifications */
+  readonly novaUrl?: string;
+  readonly novaToken?: string;
 }
 
 export interface Server {
   readonly app: FastifyInstance;
   readonly model: Model;
+  readonly hub: Hub;
 }
 
 export async function buildServer(opts: ServerOptions): Promise<Server> {
@@ -77,6 +84,16 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
 
   registerNeutron(app, model, auth);
   registerChanges(app, model, auth);
+
+  const hub = new Hub(model, app.log);
+  await hub.start();
+  if (opts.novaUrl) {
+    const nova = new NovaNotifier(opts.novaUrl, opts.novaToken, app.log);
+    hub.on("applied", (a) => nova.onApplied(a));
+    app.addHook("onClose", () => nova.close());
+  }
+  app.addHook("onClose", () => hub.stop());
+  registerSouthbound(app, model, hub, auth);
   await app.ready();
-  return { app, model };
+  return { app, model, hub };
 }

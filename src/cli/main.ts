@@ -25,6 +25,11 @@ function vlanRanges(value: string, previous: Record<string, [number, number]>): 
   return { ...previous, [m[1]!]: [Number(m[2]), Number(m[3])] };
 }
 
+export function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError("expected a positive integer");
+  return Number(value);
+}
+
 const program = new Command();
 program.name("seam").description("Seam: one network for virtual machines and containers").showHelpAfterError();
 
@@ -39,13 +44,16 @@ program
   .option("--vni-range <min:max>", "VXLAN VNIs for tenant networks", range, defaultConfig.vniRange as [number, number])
   .option("--network-vlan-range <physnet:min:max>", "enable VLAN networks on a physnet (repeatable; this kernel has no 802.1Q)", vlanRanges, {})
   .option("--dns-domain <domain>", "DNS domain for ports on networks without dns_domain", defaultConfig.dnsDomain)
+  .option("--agent-down-time <seconds>", "an agent silent this long is shown not alive", positiveInt, defaultConfig.agentDownTimeSec)
+  .option("--nova-url <url>", "Nova's compute endpoint (e.g. http://nova:8774/v2.1) to send network-vif-* events to")
+  .option("--nova-token <token>", "X-Auth-Token for --nova-url (or env SEAM_NOVA_TOKEN)")
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
   .action(async (o) => {
     if (o.auth !== "noauth" && o.auth !== "local") throw new InvalidArgumentError(`--auth must be noauth or local, not "${o.auth}"`);
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
-    const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.` };
+    const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime };
     const db = await openDb(o.db);
-    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl });
+    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
       await app.close();

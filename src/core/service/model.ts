@@ -21,6 +21,8 @@ export interface ModelConfig {
   readonly flatNetworks: readonly string[] | "*";
   readonly physnetMtu: number;
   readonly dnsDomain: string;
+  /** an agent without a heartbeat for this long is not alive (Neutron's agent_down_time) */
+  readonly agentDownTimeSec: number;
   readonly quotas: Readonly<Record<string, number>>;
 }
 
@@ -31,6 +33,7 @@ export const defaultConfig: ModelConfig = {
   flatNetworks: "*",
   physnetMtu: 1500,
   dnsDomain: "openstacklocal.",
+  agentDownTimeSec: 75,
   quotas: { network: -1, subnet: -1, port: -1, router: -1, floatingip: -1, security_group: -1, security_group_rule: -1, trunk: -1 },
 };
 

@@ -37,6 +37,7 @@ export const TABLE_COLUMNS: Readonly<Record<string, readonly ColumnMap[]>> = {
   security_groups: [],
   security_group_rules: [col("security_group_id"), col("rule_key")],
   trunks: [col("port_id")],
+  agents: [col("host"), col("heartbeat_at")],
 };
 
 const STANDARD = ["id", "project_id", "name", "revision_number", "created_at", "updated_at"];

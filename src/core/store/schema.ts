@@ -140,6 +140,19 @@ CREATE TABLE quotas (
 );
 `,
   },
+  {
+    version: 2,
+    name: "agents",
+    sql: `
+-- One row per host agent. heartbeat_at is written on every report and is not
+-- logged as a change (liveness is computed on read).
+CREATE TABLE agents (${resourceColumns},
+  host TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX agents_host ON agents (host);
+`,
+  },
 ];
 
 /** Splits a migration into statements (no statement here contains a `;` in a literal). */

@@ -1,0 +1,84 @@
+// The southbound HTTP endpoints (see protocol.ts). Agents authenticate as
+// admin (a token, or noauth headers in a lab).
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { badRequest, NeutronError, policyDenied } from "../core/errors.ts";
+import { checkHost, heartbeat, registerAgent } from "../core/service/agents.ts";
+import type { Model } from "../core/service/model.ts";
+import { reportPortStatus } from "../core/service/ports.ts";
+import type { Authenticator } from "../front/auth.ts";
+import type { Hub } from "./hub.ts";
+import { type IntentMessage, SOUTHBOUND } from "./protocol.ts";
+
+const BOOKMARK_EVERY_MS = 10_000;
+
+function idList(raw: unknown, name: string): string[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.some((x) => typeof x !== "string" || x.length > 64)) throw badRequest(`'${name}' must be a list of port ids.`);
+  return raw as string[];
+}
+
+export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub, auth: Authenticator): void {
+  const live = new Set<() => void>();
+  app.addHook("preClose", async () => {
+    for (const end of live) end();
+  });
+
+  const admin = (req: FastifyRequest): string => {
+    const ctx = auth.contextFor(req);
+    if (!ctx) throw new NeutronError(401, "Unauthorized", "The request you have made requires authentication.");
+    if (!ctx.isAdmin) throw policyDenied("southbound");
+    const host = (req.params as { host: string }).host;
+    checkHost(host);
+    return host;
+  };
+
+  app.put(`${SOUTHBOUND}/hosts/:host`, async (req) => {
+    const host = admin(req);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (typeof body !== "object" || Array.isArray(body)) throw badRequest("Registration must be a JSON object.");
+    return { agent: await registerAgent(model, host, body as never) };
+  });
+
+  app.post(`${SOUTHBOUND}/hosts/:host/heartbeat`, async (req, reply) => {
+    const host = admin(req);
+    if (!(await heartbeat(model, host))) throw new NeutronError(404, "AgentNotFound", `No agent is registered for host ${host}; register first.`);
+    return reply.code(204).send();
+  });
+
+  app.post(`${SOUTHBOUND}/hosts/:host/ports`, async (req) => {
+    const host = admin(req);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const changed = await reportPortStatus(model, host, idList(body.up, "up"), idList(body.down, "down"));
+    return { changed };
+  });
+
+  app.get(`${SOUTHBOUND}/hosts/:host/intent`, async (req, reply) => {
+    const host = admin(req);
+    const query = req.query as Record<string, string | undefined>;
+    if (query.watch !== "1" && query.watch !== "true") return hub.intentOf(host);
+    let since: number | undefined;
+    if (query.since !== undefined) {
+      if (!/^\d+$/.test(query.since)) throw badRequest(`Invalid input for since. Reason: '${query.since}' is not a non-negative integer.`);
+      since = Number(query.since);
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" });
+    res.flushHeaders();
+    let last = hub.revision;
+    const send = (msg: IntentMessage) => {
+      last = msg.revision;
+      res.write(`${JSON.stringify(msg)}\n`);
+    };
+    const unwatch = hub.watch(host, since, send);
+    const bookmark = setInterval(() => res.write(`${JSON.stringify({ type: "BOOKMARK", revision: Math.max(last, 0) })}\n`), BOOKMARK_EVERY_MS);
+    const end = () => {
+      clearInterval(bookmark);
+      unwatch();
+      live.delete(end);
+      res.end();
+    };
+    live.add(end);
+    res.once("close", end);
+  });
+}
