@@ -1,0 +1,226 @@
+// The compiler (model -> HostIntent) and the hub's incremental deltas, on a
+// World fed with views as the change log carries them.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { compileHost } from "../src/core/compiler/compile.ts";
+import { type IntentItem, itemsOf, key } from "../src/core/compiler/intent.ts";
+import { type View, World } from "../src/core/compiler/world.ts";
+import type { Model } from "../src/core/service/model.ts";
+import { Hub } from "../src/southbound/hub.ts";
+import type { IntentMessage } from "../src/southbound/protocol.ts";
+
+let rev = 0;
+const uuid = (n: number) => `${String(n).padStart(8, "0")}-0000-4000-8000-000000000000`;
+
+function put(w: World | Hub, kind: string, object: View) {
+  const c = { revision: ++rev, kind, id: object.id as string, op: "update", object };
+  if (w instanceof Hub) w.applyBatch([c]);
+  else w.apply(c);
+}
+function del(w: World | Hub, kind: string, id: string) {
+  const c = { revision: ++rev, kind, id, op: "delete", object: null };
+  if (w instanceof Hub) w.applyBatch([c]);
+  else w.apply(c);
+}
+
+const agent = (host: string, vtep: string, roles: string[] = ["compute"]) => ({ id: `agent-${host}`, host, configurations: { tunneling_ip: vtep, roles } });
+const network = (id: string, vni: number) => ({ id, name: `net-${vni}`, "provider:network_type": "vxlan", "provider:segmentation_id": vni, "provider:physical_network": null, mtu: 1450 });
+const subnet = (id: string, net: string, cidr: string, gw: string) => ({ id, network_id: net, cidr, gateway_ip: gw, ip_version: cidr.includes(":") ? 6 : 4 });
+function port(id: string, net: string, host: string, ip: string, opts: Partial<Record<string, unknown>> = {}) {
+  return {
+    id,
+    network_id: net,
+    mac_address: `fa:16:3e:00:00:${id.slice(-2)}`,
+    fixed_ips: [{ subnet_id: opts.subnet ?? "s1", ip_address: ip }],
+    allowed_address_pairs: [],
+    security_groups: ["sgA"],
+    port_security_enabled: true,
+    "binding:host_id": host,
+    device_owner: "compute:nova",
+    admin_state_up: true,
+    ...opts,
+  };
+}
+const rule = (id: string, group: string, r: Record<string, unknown>) => ({
+  id,
+  security_group_id: group,
+  direction: "ingress",
+  ethertype: "IPv4",
+  protocol: null,
+  port_range_min: null,
+  port_range_max: null,
+  remote_ip_prefix: null,
+  remote_group_id: null,
+  ...r,
+});
+
+function baseWorld(): World {
+  const w = new World();
+  put(w, "agent", agent("h1", "172.31.0.11"));
+  put(w, "agent", agent("h2", "172.31.0.12"));
+  put(w, "agent", agent("h3", "172.31.0.13"));
+  put(w, "network", network("n1", 1001));
+  put(w, "network", network("n2", 1002));
+  put(w, "subnet", subnet("s1", "n1", "10.0.0.0/24", "10.0.0.1"));
+  put(w, "subnet", subnet("s2", "n2", "10.0.0.0/24", "10.0.0.1"));
+  put(w, "security_group", { id: "sgA" });
+  put(w, "security_group", { id: "sgB" });
+  return w;
+}
+
+describe("compiler", () => {
+  it("gives a host nothing of a network it has no port on", () => {
+    const w = baseWorld();
+    put(w, "port", port("p1", "n1", "h1", "10.0.0.3"));
+    put(w, "port", port("p2", "n1", "h2", "10.0.0.4"));
+    put(w, "port", port("p3", "n2", "h2", "10.0.0.3", { subnet: "s2" }));
+    const h1 = compileHost(w, "h1");
+    assert.deepEqual(itemsOf(h1, "net").map((n) => n.id), ["n1"]);
+    assert.ok(![...h1.keys()].some((k) => k.includes("n2") || k.includes("p3")), "h1 must not see n2 or its ports");
+    const h3 = compileHost(w, "h3");
+    assert.equal(h3.size, 0, "a host without ports gets an empty intent");
+  });
+
+  it("describes local ports for the kernel: tap name, addresses with prefix, gateway, MTU, what they may send from", () => {
+    const w = baseWorld();
+    const id = "6f0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+    put(w, "port", port(id, "n1", "h1", "10.0.0.3", { allowed_address_pairs: [{ ip_address: "10.0.0.200" }, { ip_address: "10.9.0.0/16", mac_address: "fa:16:3e:aa:bb:cc" }] }));
+    const item = compileHost(w, "h1").get(key.port(id));
+    assert.ok(item && item.kind === "port");
+    assert.equal(item.device, "tap6f0b1c2d-3e");
+    assert.deepEqual(item.addresses, ["10.0.0.3/24"]);
+    assert.deepEqual(item.gateways, ["10.0.0.1"]);
+    assert.equal(item.mtu, 1450);
+    assert.deepEqual(item.security, {
+      groups: ["sgA"],
+      allowed: [
+        { mac: "fa:16:3e:00:00:2d", ip: "10.0.0.3" },
+        { mac: "fa:16:3e:00:00:2d", ip: "10.0.0.200" },
+        { mac: "fa:16:3e:aa:bb:cc", ip: "10.9.0.0/16" },
+      ],
+    });
+  });
+
+  it("lists remote endpoints with MAC, addresses and VTEP, and the other hosts' VTEPs for flooding", () => {
+    const w = baseWorld();
+    put(w, "port", port("p1", "n1", "h1", "10.0.0.3"));
+    put(w, "port", port("p2", "n1", "h2", "10.0.0.4", { allowed_address_pairs: [{ ip_address: "10.0.0.50/32" }, { ip_address: "10.0.1.0/24" }] }));
+    put(w, "port", port("p4", "n1", "h2", "10.0.0.5"));
+    put(w, "port", port("p5", "n1", "nohost", "10.0.0.6")); // bound to a host without an agent: no VTEP known
+    const h1 = compileHost(w, "h1");
+    assert.deepEqual(h1.get(key.remote("n1", "p2")), { kind: "remote", network: "n1", port: "p2", mac: "fa:16:3e:00:00:p2", ips: ["10.0.0.4", "10.0.0.50"], vtep: "172.31.0.12", host: "h2" });
+    assert.ok(h1.has(key.remote("n1", "p4")));
+    assert.ok(!h1.has(key.remote("n1", "p5")), "no remote entry without a VTEP");
+    assert.ok(!h1.has(key.remote("n1", "p1")), "a local port is not a remote");
+    assert.deepEqual((h1.get(key.net("n1")) as { vteps: string[] }).vteps, ["172.31.0.12"]);
+    assert.equal((h1.get(key.net("n1")) as { segment: number }).segment, 1001);
+  });
+
+  it("compiles every rule shape, and the members of remote groups only", () => {
+    const w = baseWorld();
+    put(w, "port", port("p1", "n1", "h1", "10.0.0.3"));
+    put(w, "port", port("p2", "n1", "h2", "10.0.0.4", { security_groups: ["sgB"], allowed_address_pairs: [{ ip_address: "10.0.7.0/24" }] }));
+    put(w, "port", port("p3", "n2", "h3", "10.0.0.9", { subnet: "s2", security_groups: ["sgB"] }));
+    const shapes: Record<string, Record<string, unknown>> = {
+      any: {},
+      tcpRange: { protocol: "tcp", port_range_min: 8000, port_range_max: 8080 },
+      udpOne: { protocol: "udp", port_range_min: 53, port_range_max: 53, direction: "egress" },
+      icmpType: { protocol: "icmp", port_range_min: 8, port_range_max: 0 },
+      v6: { ethertype: "IPv6", protocol: "ipv6-icmp" },
+      number: { protocol: "132" },
+      cidr: { remote_ip_prefix: "192.168.5.0/24", protocol: "tcp", port_range_min: 22, port_range_max: 22 },
+      group: { remote_group_id: "sgB" },
+    };
+    let n = 0;
+    for (const [name, r] of Object.entries(shapes)) put(w, "security_group_rule", rule(`r-${name}`, "sgA", r));
+    put(w, "security_group_rule", rule("r-unused", "sgB", { remote_group_id: "sgA" }));
+    n = Object.keys(shapes).length;
+    const h1 = compileHost(w, "h1");
+    const rules = itemsOf(h1, "rule");
+    assert.equal(rules.length, n, "sgA's rules, and not sgB's (no local port uses sgB)");
+    const byId = new Map(rules.map((r) => [r.id, r]));
+    assert.deepEqual(byId.get("r-tcpRange"), { kind: "rule", id: "r-tcpRange", group: "sgA", direction: "ingress", ethertype: "IPv4", protocol: "tcp", portMin: 8000, portMax: 8080, remoteCidr: null, remoteGroup: null });
+    assert.equal(byId.get("r-udpOne")!.direction, "egress");
+    assert.equal(byId.get("r-icmpType")!.portMin, 8);
+    assert.equal(byId.get("r-v6")!.ethertype, "IPv6");
+    assert.equal(byId.get("r-number")!.protocol, "132");
+    assert.equal(byId.get("r-cidr")!.remoteCidr, "192.168.5.0/24");
+    assert.equal(byId.get("r-group")!.remoteGroup, "sgB");
+    assert.deepEqual(itemsOf(h1, "sg").map((s) => s.id), ["sgA"]);
+    const members = itemsOf(h1, "member").sort((a, b) => a.port.localeCompare(b.port));
+    assert.deepEqual(members, [
+      { kind: "member", group: "sgB", port: "p2", ips: ["10.0.0.4", "10.0.7.0/24"] },
+      { kind: "member", group: "sgB", port: "p3", ips: ["10.0.0.9"] },
+    ]);
+  });
+
+  it("gives a port without port security no filters", () => {
+    const w = baseWorld();
+    put(w, "security_group_rule", rule("r1", "sgA", {}));
+    put(w, "port", port("p1", "n1", "h1", "10.0.0.3", { port_security_enabled: false, security_groups: [] }));
+    const h1 = compileHost(w, "h1");
+    assert.equal((h1.get(key.port("p1")) as { security: unknown }).security, null);
+    assert.equal(itemsOf(h1, "rule").length, 0);
+  });
+
+  it("puts service ports (router interfaces) on the network host", () => {
+    const w = baseWorld();
+    put(w, "agent", agent("h3", "172.31.0.13", ["compute", "network"]));
+    put(w, "port", port("p1", "n1", "h1", "10.0.0.3"));
+    put(w, "port", port("rtr", "n1", "", "10.0.0.1", { device_owner: "network:router_interface", security_groups: [], port_security_enabled: false }));
+    const h1 = compileHost(w, "h1");
+    assert.equal((h1.get(key.remote("n1", "rtr")) as { vtep: string }).vtep, "172.31.0.13");
+    assert.deepEqual((h1.get(key.net("n1")) as { vteps: string[] }).vteps, ["172.31.0.13"]);
+    assert.ok(compileHost(w, "h3").has(key.net("n1")), "the network host takes part in networks with service ports");
+    assert.ok(!compileHost(w, "h2").has(key.net("n1")));
+  });
+});
+
+describe("hub deltas", () => {
+  /** Applies messages as an agent does and checks the result equals a full compile, after every change. */
+  it("keeps every watcher equal to a full compile through random changes, and resumes from a revision", () => {
+    const hub = new Hub({} as Model);
+    const agents: Record<string, Map<string, IntentItem>> = {};
+    const revisions: Record<string, number> = {};
+    const apply = (host: string) => (msg: IntentMessage) => {
+      const m = (agents[host] ??= new Map());
+      if (msg.type === "SNAPSHOT") {
+        m.clear();
+        for (const [k, v] of Object.entries(msg.items)) m.set(k, v);
+      } else if (msg.type === "DELTA") {
+        for (const [k, v] of Object.entries(msg.set)) m.set(k, v);
+        for (const k of msg.del) m.delete(k);
+      }
+      revisions[host] = msg.revision;
+    };
+    for (const [h, vtep] of [["h1", "172.31.0.11"], ["h2", "172.31.0.12"], ["h3", "172.31.0.13"]] as const) put(hub, "agent", agent(h, vtep));
+    put(hub, "network", network("n1", 1001));
+    put(hub, "network", network("n2", 1002));
+    put(hub, "subnet", subnet("s1", "n1", "10.0.0.0/24", "10.0.0.1"));
+    put(hub, "subnet", subnet("s2", "n2", "10.0.0.0/24", "10.0.0.1"));
+    for (const g of ["sgA", "sgB"]) put(hub, "security_group", { id: g });
+    const unwatch: Record<string, () => void> = {};
+    for (const h of ["h1", "h2", "h3"]) unwatch[h] = hub.watch(h, undefined, apply(h));
+
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+    const hosts = ["h1", "h2", "h3", ""];
+    for (let i = 0; i < 400; i++) {
+      const what = rnd(10);
+      const pid = uuid(rnd(12));
+      if (what < 5) {
+        const net = rnd(2) ? "n1" : "n2";
+        put(hub, "port", port(pid, net, hosts[rnd(4)]!, `10.0.0.${10 + rnd(200)}`, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"] }));
+      } else if (what < 7) del(hub, "port", pid);
+      else if (what < 9) put(hub, "security_group_rule", rule(`r${rnd(6)}`, rnd(2) ? "sgA" : "sgB", rnd(2) ? { remote_group_id: rnd(2) ? "sgA" : "sgB" } : { protocol: "tcp", port_range_min: 22, port_range_max: 22 }));
+      else del(hub, "security_group_rule", `r${rnd(6)}`);
+      if (i === 200) unwatch.h2!(); // h2's agent goes away for a while; the hub keeps its state
+      if (i === 300) hub.watch("h2", revisions.h2, apply("h2"));
+      for (const h of ["h1", "h2", "h3"]) {
+        if (h === "h2" && i >= 200 && i < 300) continue;
+        const want = compileHost(hub.world, h);
+        assert.deepEqual(new Map([...agents[h]!].sort()), new Map([...want].sort()), `host ${h} after step ${i}`);
+      }
+    }
+  });
+});
