@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compileHost } from "../src/core/compiler/compile.ts";
-import { type IntentItem, itemsOf, key } from "../src/core/compiler/intent.ts";
+import { type IntentItem, itemsOf, key, type NetItem } from "../src/core/compiler/intent.ts";
 import { type View, World } from "../src/core/compiler/world.ts";
 import type { Model } from "../src/core/service/model.ts";
 import { Hub } from "../src/southbound/hub.ts";
@@ -112,8 +112,8 @@ describe("compiler", () => {
     assert.ok(h1.has(key.remote("n1", "p4")));
     assert.ok(!h1.has(key.remote("n1", "p5")), "no remote entry without a VTEP");
     assert.ok(!h1.has(key.remote("n1", "p1")), "a local port is not a remote");
-    assert.deepEqual((h1.get(key.net("n1")) as { vteps: string[] }).vteps, ["172.31.0.12"]);
-    assert.equal((h1.get(key.net("n1")) as { segment: number }).segment, 1001);
+    assert.deepEqual((h1.get(key.net("n1")) as NetItem).vteps, ["172.31.0.12"]);
+    assert.equal((h1.get(key.net("n1")) as NetItem).segment, 1001);
   });
 
   it("compiles every rule shape, and the members of remote groups only", () => {
@@ -170,7 +170,7 @@ describe("compiler", () => {
     put(w, "port", port("rtr", "n1", "", "10.0.0.1", { device_owner: "network:router_interface", security_groups: [], port_security_enabled: false }));
     const h1 = compileHost(w, "h1");
     assert.equal((h1.get(key.remote("n1", "rtr")) as { vtep: string }).vtep, "172.31.0.13");
-    assert.deepEqual((h1.get(key.net("n1")) as { vteps: string[] }).vteps, ["172.31.0.13"]);
+    assert.deepEqual((h1.get(key.net("n1")) as NetItem).vteps, ["172.31.0.13"]);
     assert.ok(compileHost(w, "h3").has(key.net("n1")), "the network host takes part in networks with service ports");
     assert.ok(!compileHost(w, "h2").has(key.net("n1")));
   });

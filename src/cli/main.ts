@@ -5,7 +5,10 @@ import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
 import { openDb } from "../core/store/open.ts";
 import { loadIdentityConfig } from "../front/identity/identity.ts";
 import { buildServer } from "../server.ts";
+import { Agent } from "../agent/agent.ts";
+import { credentialsFrom, withCredentials } from "./credentials.ts";
 import { runDemo } from "./demo.ts";
+import { showRoutes } from "./routes.ts";
 
 function listenAddress(value: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
@@ -74,6 +77,58 @@ program
   .action(async (o) => {
     process.exitCode = await runDemo(Number(o.port), Boolean(o.keep));
   });
+
+function ipv4(value: string): string {
+  if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(value) || value.split(".").some((x) => Number(x) > 255)) throw new InvalidArgumentError("expected an IPv4 address");
+  return value;
+}
+
+function mapping(value: string, previous: Record<string, string>): Record<string, string> {
+  const m = /^([^:]+):(\S+)$/.exec(value);
+  if (!m) throw new InvalidArgumentError("expected PHYSNET:INTERFACE");
+  return { ...previous, [m[1]!]: m[2]! };
+}
+
+withCredentials(
+  program
+    .command("agent")
+    .description("run the host agent: register, watch this host's intent, program bridges, VXLAN, FDB and nftables")
+    .requiredOption("--host <name>", "this host's name (binding:host_id of its ports)")
+    .requiredOption("--server <url>", "the controller, e.g. http://10.0.0.1:9696")
+    .requiredOption("--vtep <address>", "this host's underlay address for VXLAN", ipv4)
+    .option("--role <role>", "compute (default) and/or network (carries routers and DHCP); repeatable", (v: string, p: string[]) => [...p, v], [] as string[])
+    .option("--physical-interface <physnet:iface>", "interface for flat networks on PHYSNET (repeatable)", mapping, {})
+    .option("--report-interval <seconds>", "heartbeat interval", positiveInt, 10),
+).action(async (o) => {
+  const agent = new Agent({
+    host: o.host,
+    server: o.server.replace(/\/$/, ""),
+    vtep: o.vtep,
+    roles: o.role.length ? o.role : ["compute"],
+    physicalInterfaces: o.physicalInterface,
+    reportIntervalSec: o.reportInterval,
+    credentials: credentialsFrom(o),
+  });
+  const stop = async (signal: string) => {
+    process.stderr.write(`seam-agent ${o.host}: ${signal}, stopping (the kernel keeps its state)\n`);
+    await agent.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  await agent.start();
+});
+
+withCredentials(
+  program
+    .command("routes")
+    .description("a network's forwarding table on one host: addresses, MACs, local ports or remote VTEPs with the VNI")
+    .requiredOption("--host <name>", "the host")
+    .requiredOption("--network <name-or-id>", "the network")
+    .option("--server <url>", "the controller", process.env.SEAM_SERVER ?? "http://127.0.0.1:9696"),
+).action(async (o) => {
+  process.stdout.write(`${await showRoutes(o.server.replace(/\/$/, ""), o.host, o.network, credentialsFrom(o))}\n`);
+});
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`seam: ${err.message}\n`);

@@ -10,13 +10,7 @@ import { isUniqueViolation } from "../store/db.ts";
 import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, fromRow, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
-
-const PROTOCOL_NUMBERS: Record<string, number> = {
-  icmp: 1, igmp: 2, tcp: 6, egp: 8, udp: 17, ipv6: 41, rsvp: 46, gre: 47, esp: 50, ah: 51,
-  icmpv6: 58, "ipv6-icmp": 58, ospf: 89, pgm: 113, vrrp: 112, sctp: 132, udplite: 136, dccp: 33,
-};
-const PORT_PROTOCOLS = new Set([6, 17, 33, 132, 136]);
-const ICMP_PROTOCOLS = new Set([1, 58]);
+import { ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTOCOL_NUMBERS } from "../model/protocols.ts";
 
 /** Canonical protocol (a name stays a name, "any" is null) and its number for checks. */
 function normalizeProtocol(p: string | null): { text: string | null; number: number | null } {

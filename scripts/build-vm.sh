@@ -1,0 +1,73 @@
+#!/bin/bash
+# Builds the lab's tiny VM from Debian packages: the cloud kernel (vmlinuz and
+# its virtio modules, unpacked with dpkg-deb, /boot untouched) and a busybox
+# initramfs whose init configures eth0 from the kernel command line
+# (seam.ip=, seam.gw=, seam.mtu=) and serves `seam lab exec` on the second
+# serial port. Output: var/vm/{vmlinuz,initrd.img}. Idempotent.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="${1:-$ROOT/var/vm}"
+if [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ "$OUT/initrd.img" -nt "$0" ]; then
+  echo "vm image: $OUT is up to date"; exit 0
+fi
+command -v busybox >/dev/null || { echo "build-vm: busybox (busybox-static) is required" >&2; exit 1; }
+WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+PKG="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')"
+[ -n "$PKG" ] || { echo "build-vm: cannot resolve linux-image-cloud-amd64 (apt-get update?)" >&2; exit 1; }
+echo "vm image: kernel package $PKG"
+apt-get download "$PKG" >/dev/null
+dpkg-deb -x ./*.deb kernel
+mkdir -p "$OUT" initramfs/{bin,dev,proc,sys,tmp,lib/modules}
+cp kernel/boot/vmlinuz-* "$OUT/vmlinuz.new"
+MODS="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net"
+for m in $MODS; do
+  f="$(find kernel/lib/modules -name "$m.ko*" | head -1)"
+  [ -n "$f" ] || continue  # built in
+  case "$f" in
+    *.xz) xz -dc "$f" > "initramfs/lib/modules/$m.ko" ;;
+    *.zst) zstd -dc "$f" > "initramfs/lib/modules/$m.ko" ;;
+    *) cp "$f" "initramfs/lib/modules/$m.ko" ;;
+  esac
+done
+cp "$(command -v busybox)" initramfs/bin/busybox
+cat > initramfs/init <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net; do
+  [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
+done
+IP=; GW=; MTU=1500; NAME=vm
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    seam.ip=*) IP="${arg#seam.ip=}" ;;
+    seam.gw=*) GW="${arg#seam.gw=}" ;;
+    seam.mtu=*) MTU="${arg#seam.mtu=}" ;;
+    seam.name=*) NAME="${arg#seam.name=}" ;;
+  esac
+done
+hostname "$NAME"
+ip link set lo up
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip link set eth0 mtu "$MTU" up
+[ -n "$IP" ] && ip addr add "$IP" dev eth0
+[ -n "$GW" ] && ip route add default via "$GW"
+echo "seam-vm $NAME: eth0 $IP gw $GW mtu $MTU" > /dev/ttyS0
+# `seam lab exec`: lines "<id> <base64 command>" in, output then "@@SEAM-DONE <id> <rc>" out.
+stty -F /dev/ttyS1 raw -echo
+while true; do
+  while read -r id cmd; do
+    echo "$cmd" | base64 -d > /tmp/cmd 2>/dev/null
+    sh /tmp/cmd > /tmp/out 2>&1 < /dev/null
+    rc=$?
+    cat /tmp/out
+    echo "@@SEAM-DONE $id $rc"
+  done < /dev/ttyS1 > /dev/ttyS1
+done
+INIT
+chmod +x initramfs/init
+(cd initramfs && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) > "$OUT/initrd.img.new"
+mv "$OUT/vmlinuz.new" "$OUT/vmlinuz"; mv "$OUT/initrd.img.new" "$OUT/initrd.img"
+echo "vm image: $OUT/vmlinuz $(du -h "$OUT/vmlinuz" | cut -f1), $OUT/initrd.img $(du -h "$OUT/initrd.img" | cut -f1)"

@@ -1,0 +1,214 @@
+// seam-agent: one per host. Registers, heartbeats, watches its HostIntent and
+// reconciles the kernel to it: read what is there, change only what differs
+// (filters first, then devices, FDB and neighbours), report which ports are
+// plugged. It never tears down what is still wanted, so a restart is
+// invisible to traffic; what it owns it recognises by name.
+import { type ChildProcess, spawn } from "node:child_process";
+import type { IntentItem } from "../core/compiler/intent.ts";
+import { itemsOf } from "../core/compiler/intent.ts";
+import { type Credentials, SouthboundClient } from "../southbound/client.ts";
+import type { IntentMessage } from "../southbound/protocol.ts";
+import { batch } from "./exec.ts";
+import { describeFeatures, detectFeatures, type Features } from "./features.ts";
+import { observe } from "./links/observe.ts";
+import { type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";
+import { Filters } from "./nft/apply.ts";
+
+export interface AgentOptions {
+  readonly host: string;
+  readonly server: string;
+  readonly vtep: string;
+  readonly roles: readonly string[];
+  readonly physicalInterfaces: Readonly<Record<string, string>>;
+  readonly reportIntervalSec: number;
+  readonly credentials: Credentials;
+  readonly log?: (msg: string) => void;
+}
+
+export const AGENT_VERSION = "0.1.0";
+
+export class Agent {
+  private readonly client: SouthboundClient;
+  private readonly desired = new Map<string, IntentItem>();
+  private revision: number | undefined;
+  private haveIntent = false;
+  private readonly filters = new Filters();
+  private readonly abort = new AbortController();
+  private features: Features | undefined;
+  private monitor: ChildProcess | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private syncing: Promise<void> | undefined;
+  private again = false;
+  private debounce: NodeJS.Timeout | undefined;
+  /** port id -> last status the server acknowledged */
+  private reported = new Map<string, "up" | "down">();
+  private refusedSeen = new Set<string>();
+  /** resolves after the first reconcile that followed a snapshot (for tests and `lab up`) */
+  readonly synced: Promise<void>;
+  private markSynced!: () => void;
+  readonly stats = { syncs: 0, nftCommands: 0, linkCommands: 0 };
+
+  constructor(private readonly opts: AgentOptions) {
+    this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
+    this.synced = new Promise((r) => (this.markSynced = r));
+  }
+
+  private log(msg: string): void {
+    (this.opts.log ?? ((m) => process.stderr.write(`${new Date().toISOString()} seam-agent ${this.opts.host}: ${m}\n`)))(msg);
+  }
+
+  async start(): Promise<void> {
+    this.features = await detectFeatures();
+    this.log(`kernel: ${describeFeatures(this.features)}`);
+    if (!this.features.vxlan) this.log("VXLAN devices cannot be created here: overlay networks will be refused");
+    await this.registerUntilDone();
+    this.timers.push(setInterval(() => void this.beat(), this.opts.reportIntervalSec * 1000));
+    this.timers.push(setInterval(() => this.schedule(), 30_000)); // drift repair (someone else touched our devices)
+    this.startMonitor();
+    void this.watchLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.debounce);
+    this.monitor?.kill();
+    await this.syncing;
+  }
+
+  private get hostConfig(): HostConfig {
+    return { vtep: this.opts.vtep, physicalInterfaces: this.opts.physicalInterfaces, canVxlan: this.features?.vxlan ?? false };
+  }
+
+  private async registerUntilDone(): Promise<void> {
+    for (let delay = 500; !this.abort.signal.aborted; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        await this.client.register({
+          vtep: this.opts.vtep,
+          roles: [...this.opts.roles],
+          version: AGENT_VERSION,
+          capabilities: { ...(this.features ?? {}) } as Record<string, unknown>,
+        });
+        this.log(`registered with ${this.opts.server} (vtep ${this.opts.vtep}, roles ${this.opts.roles.join(",")})`);
+        return;
+      } catch (e) {
+        this.log(`cannot register yet: ${(e as Error).message}; retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      if (!(await this.client.heartbeat())) await this.registerUntilDone();
+    } catch (e) {
+      this.log(`heartbeat failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async watchLoop(): Promise<void> {
+    let delay = 200;
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.client.watch(this.revision, (m) => this.onMessage(m), this.abort.signal);
+        delay = 200;
+      } catch (e) {
+        this.log(`intent watch failed: ${(e as Error).message}; reconnecting in ${delay} ms`);
+      }
+      if (this.abort.signal.aborted) return;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+
+  private onMessage(m: IntentMessage): void {
+    if (m.type === "SNAPSHOT") {
+      this.desired.clear();
+      for (const [k, v] of Object.entries(m.items)) this.desired.set(k, v);
+      // A snapshot means the server lost track of what we have: re-read the kernel, report everything again.
+      this.filters.reset();
+      this.reported.clear();
+      this.haveIntent = true;
+    } else if (m.type === "DELTA") {
+      for (const [k, v] of Object.entries(m.set)) this.desired.set(k, v);
+      for (const k of m.del) this.desired.delete(k);
+      this.haveIntent = true;
+    }
+    this.revision = m.revision;
+    if (m.type !== "BOOKMARK") this.schedule(0);
+  }
+
+  /** Coalesces triggers: one reconcile runs at a time, and one more follows if anything arrived meanwhile. */
+  private schedule(delayMs = 20): void {
+    if (!this.haveIntent || this.abort.signal.aborted) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      if (this.syncing) {
+        this.again = true;
+        return;
+      }
+      this.syncing = this.sync()
+        .catch((e: Error) => this.log(`reconcile failed: ${e.message}`))
+        .finally(() => {
+          this.syncing = undefined;
+          if (this.again) {
+            this.again = false;
+            this.schedule(0);
+          }
+        });
+    }, delayMs);
+  }
+
+  /** Kernel <- desired, then tell the server which ports are plugged. */
+  async sync(): Promise<void> {
+    const intent = new Map(this.desired);
+    this.stats.syncs++;
+    // Filters before devices: a port is never on a bridge without its rules.
+    this.stats.nftCommands += await this.filters.sync(intent);
+    const before = await observe();
+    const plan = planLinks(intent, before, this.hostConfig);
+    for (const r of plan.refused) {
+      if (!this.refusedSeen.has(r.network)) this.log(`network ${r.network} refused: ${r.reason}`);
+      this.refusedSeen.add(r.network);
+    }
+    this.stats.linkCommands += plan.links.length + plan.fdb.length + plan.neigh.length;
+    const errors = [...(await batch("ip", plan.links)), ...(await batch("bridge", plan.fdb)), ...(await batch("ip", plan.neigh))];
+    if (errors.length) this.log(`kernel refused: ${errors.slice(0, 5).join(" | ")}`);
+    const after = plan.links.length ? await observe() : before;
+    await this.report(intent, pluggedPorts(intent, after));
+    this.markSynced();
+  }
+
+  private async report(intent: ReadonlyMap<string, IntentItem>, status: { up: string[]; down: string[] }): Promise<void> {
+    const up = status.up.filter((id) => this.reported.get(id) !== "up");
+    const down = status.down.filter((id) => this.reported.get(id) !== "down");
+    const local = new Set(itemsOf(intent, "port").map((p) => p.id));
+    for (const id of [...this.reported.keys()]) if (!local.has(id)) this.reported.delete(id);
+    if (!up.length && !down.length) return;
+    try {
+      await this.client.reportPorts(up, down);
+      for (const id of up) this.reported.set(id, "up");
+      for (const id of down) this.reported.set(id, "down");
+    } catch (e) {
+      this.log(`port status report failed: ${(e as Error).message}`);
+      this.timers.push(setTimeout(() => this.schedule(), 1000));
+    }
+  }
+
+  /** Devices appearing or going (a VM's tap, a pod's veth) trigger a reconcile at once. */
+  private startMonitor(): void {
+    const child = spawn("ip", ["-o", "monitor", "link"], { stdio: ["ignore", "pipe", "ignore"] });
+    this.monitor = child;
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      if (/\btap|vxlan-|brq/.test(d)) this.schedule();
+    });
+    child.on("exit", () => {
+      if (!this.abort.signal.aborted) setTimeout(() => this.startMonitor(), 1000);
+    });
+  }
+
+  /** The agent's own view, for `seam agent --once` and tests. */
+  get intent(): ReadonlyMap<string, IntentItem> {
+    return this.desired;
+  }
+}

@@ -1,0 +1,250 @@
+// HostIntent -> the two nftables tables Seam owns on a host (pure).
+//
+// This kernel has no bridge conntrack, so filtering is split:
+//   table bridge seam, hook forward prio -200 (before br_netfilter): per port,
+//     `from-<port>` (frames the port sends) marks the packet with the port's
+//     index in the high 16 bits and drops spoofed MACs/IPs (ARP included);
+//     `to-<port>` marks the low 16 bits with the index of the port it goes to.
+//   table inet seam, hook forward (br_netfilter hands bridged IP packets to it,
+//     with the bridge as interface, hence the marks): conntrack first, then the
+//     mark's halves pick the sender's egress chain (prio 0) and the receiver's
+//     ingress chain (prio 10). An `accept` ends one base chain, not the packet,
+//     so a packet leaves a port's egress and still meets the other's ingress.
+//   Security groups are chains shared by the ports using them; remote groups
+//   are address sets, so rule count does not grow with members.
+import { protocolNumber, ICMP_PROTOCOLS, PORT_PROTOCOLS } from "../../core/model/protocols.ts";
+import { type IntentItem, itemsOf, type PortItem, type RuleItem } from "../../core/compiler/intent.ts";
+import { collapse } from "./addresses.ts";
+
+export interface SetSpec {
+  readonly decl: string;
+  readonly elements: readonly string[];
+}
+export interface MapSpec {
+  readonly decl: string;
+  /** key -> value, as nft text */
+  readonly elements: ReadonlyMap<string, string>;
+}
+export interface TableSpec {
+  readonly family: "bridge" | "inet";
+  readonly name: string;
+  /** chain name -> declaration ("" for regular chains, "{ type ... }" for base chains) */
+  readonly chains: ReadonlyMap<string, { readonly decl: string; readonly rules: readonly string[] }>;
+  readonly sets: ReadonlyMap<string, SetSpec>;
+  readonly maps: ReadonlyMap<string, MapSpec>;
+}
+
+export const TABLE = "seam";
+const IN_SHIFT = 16;
+
+export const chainNames = {
+  from: (port: string) => `from-${port}`,
+  to: (port: string) => `to-${port}`,
+  egress: (port: string) => `eg-${port}`,
+  ingress: (port: string) => `in-${port}`,
+  sgIn: (group: string) => `sg-${group}-in`,
+  sgEg: (group: string) => `sg-${group}-eg`,
+  members: (group: string, v: 4 | 6) => `m-${group}-v${v}`,
+};
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+const anon = (xs: readonly string[]) => `{ ${xs.join(", ")} }`;
+const isV6 = (ip: string) => ip.includes(":");
+
+/** Frames a port may send: its MACs, and per MAC the addresses (ARP, IPv4, IPv6). */
+function fromChain(p: PortItem, index: number): string[] {
+  const sec = p.security!;
+  const rules = [`meta mark set meta mark | ${hex(index << IN_SHIFT)}`];
+  const macs = [...new Set(sec.allowed.map((a) => a.mac).concat(p.mac))];
+  rules.push(`ether saddr != ${anon(macs)} drop`);
+  const v4 = collapse(sec.allowed.filter((a) => !isV6(a.ip)).map((a) => a.ip));
+  // 0.0.0.0: ARP probes (RFC 5227) and DHCP discovery come from no address.
+  rules.push(`ether type arp arp saddr ip != ${anon([...v4, "0.0.0.0"])} drop`);
+  rules.push("ether type arp return");
+  for (const mac of macs) {
+    const mine = sec.allowed.filter((a) => a.mac === mac);
+    const m4 = collapse(mine.filter((a) => !isV6(a.ip)).map((a) => a.ip));
+    const m6 = collapse(mine.filter((a) => isV6(a.ip)).map((a) => a.ip));
+    if (m4.length) rules.push(`ether saddr ${mac} ip saddr ${anon(m4)} return`);
+    rules.push(`ether saddr ${mac} ip6 saddr ${anon(collapse([...m6, "fe80::/10"]))} return`);
+  }
+  rules.push("ip saddr 0.0.0.0 udp sport 68 udp dport 67 return");
+  rules.push("ip6 saddr :: return"); // duplicate address detection
+  rules.push("drop");
+  return rules;
+}
+
+/** One security group rule as an nft rule in its group's chain; null if it cannot match (family mismatch). */
+export function ruleText(r: RuleItem): string | null {
+  const v6 = r.ethertype === "IPv6";
+  const fam = v6 ? "ip6" : "ip";
+  const parts = [`meta nfproto ${v6 ? "ipv6" : "ipv4"}`];
+  const peer = r.direction === "ingress" ? "saddr" : "daddr";
+  if (r.remoteCidr) {
+    if (isV6(r.remoteCidr) !== v6) return null;
+    parts.push(`${fam} ${peer} ${r.remoteCidr}`);
+  }
+  if (r.remoteGroup) parts.push(`${fam} ${peer} @${chainNames.members(r.remoteGroup, v6 ? 6 : 4)}`);
+  let proto = protocolNumber(r.protocol);
+  if (proto === 1 && v6) proto = 58; // Neutron lets "icmp" stand for ICMPv6 on IPv6 rules
+  if (proto !== null) {
+    parts.push(`meta l4proto ${proto}`);
+    if (ICMP_PROTOCOLS.has(proto) && r.portMin !== null) {
+      const icmp = proto === 58 ? "icmpv6" : "icmp";
+      parts.push(`${icmp} type ${r.portMin}`);
+      if (r.portMax !== null) parts.push(`${icmp} code ${r.portMax}`);
+    } else if (PORT_PROTOCOLS.has(proto) && r.portMin !== null) {
+      const max = r.portMax ?? r.portMin;
+      parts.push(`th dport ${r.portMin === max ? r.portMin : `${r.portMin}-${max}`}`);
+    }
+  }
+  parts.push("accept");
+  return parts.join(" ");
+}
+
+/** The rules every port gets before its groups' (Neutron's base rules): DHCP and IPv6 ND. */
+const EGRESS_BASE = [
+  "udp sport 67 udp dport 68 drop", // a port is not a DHCP server
+  "meta l4proto 58 icmpv6 type nd-router-advert drop", // nor a router
+  "udp sport 68 udp dport 67 accept",
+  "meta l4proto 58 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept",
+];
+const INGRESS_BASE = ["meta l4proto 58 icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept", "udp sport 67 udp dport 68 accept"];
+
+/** Stable small integers for ports (1..65535), allocated by the agent and recovered from the kernel. */
+export type PortIndex = ReadonlyMap<string, number>;
+
+export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: PortIndex): [TableSpec, TableSpec] {
+  const bChains = new Map<string, { decl: string; rules: string[] }>();
+  const iChains = new Map<string, { decl: string; rules: string[] }>();
+  const portIn = new Map<string, string>();
+  const portOut = new Map<string, string>();
+  const egress = new Map<string, string>();
+  const ingress = new Map<string, string>();
+  const sets = new Map<string, SetSpec>();
+
+  bChains.set("forward", { decl: "{ type filter hook forward priority -200; policy accept; }", rules: ["iifname vmap @port_in", "oifname vmap @port_out"] });
+  iChains.set("egress", { decl: "{ type filter hook forward priority 0; policy accept; }", rules: ["ct state established,related accept", "meta mark & 0xffff0000 vmap @egress"] });
+  iChains.set("ingress", { decl: "{ type filter hook forward priority 10; policy accept; }", rules: ["ct state established,related accept", "meta mark & 0x0000ffff vmap @ingress"] });
+
+  for (const p of itemsOf(intent, "port")) {
+    const idx = index.get(p.id);
+    if (!p.security || !idx) continue;
+    bChains.set(chainNames.from(p.id), { decl: "", rules: fromChain(p, idx) });
+    bChains.set(chainNames.to(p.id), { decl: "", rules: [`meta mark set meta mark | ${hex(idx)}`] });
+    portIn.set(`"${p.device}"`, `jump ${chainNames.from(p.id)}`);
+    portOut.set(`"${p.device}"`, `jump ${chainNames.to(p.id)}`);
+    const groups = p.security.groups.filter((g) => intent.has(`sg/${g}`));
+    iChains.set(chainNames.egress(p.id), { decl: "", rules: [...EGRESS_BASE, ...groups.map((g) => `jump ${chainNames.sgEg(g)}`), "drop"] });
+    iChains.set(chainNames.ingress(p.id), { decl: "", rules: [...INGRESS_BASE, ...groups.map((g) => `jump ${chainNames.sgIn(g)}`), "drop"] });
+    egress.set(hex(idx << IN_SHIFT), `jump ${chainNames.egress(p.id)}`);
+    ingress.set(hex(idx), `jump ${chainNames.ingress(p.id)}`);
+  }
+
+  const rulesByGroup = new Map<string, RuleItem[]>();
+  for (const r of itemsOf(intent, "rule")) {
+    const list = rulesByGroup.get(r.group);
+    if (list) list.push(r);
+    else rulesByGroup.set(r.group, [r]);
+  }
+  const remoteGroups = new Set<string>();
+  for (const sg of itemsOf(intent, "sg")) {
+    const rules = (rulesByGroup.get(sg.id) ?? []).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const text = (dir: string) => rules.filter((r) => r.direction === dir).map(ruleText).filter((t): t is string => t !== null);
+    for (const r of rules) if (r.remoteGroup) remoteGroups.add(r.remoteGroup);
+    iChains.set(chainNames.sgIn(sg.id), { decl: "", rules: text("ingress") });
+    iChains.set(chainNames.sgEg(sg.id), { decl: "", rules: text("egress") });
+  }
+  const members = new Map<string, string[]>();
+  for (const m of itemsOf(intent, "member")) {
+    const list = members.get(m.group) ?? [];
+    list.push(...m.ips);
+    members.set(m.group, list);
+  }
+  for (const g of remoteGroups) {
+    const ips = members.get(g) ?? [];
+    sets.set(chainNames.members(g, 4), { decl: "{ type ipv4_addr; flags interval; auto-merge; }", elements: collapse(ips.filter((ip) => !isV6(ip))) });
+    sets.set(chainNames.members(g, 6), { decl: "{ type ipv6_addr; flags interval; auto-merge; }", elements: collapse(ips.filter(isV6)) });
+  }
+
+  const bridge: TableSpec = {
+    family: "bridge",
+    name: TABLE,
+    chains: bChains,
+    sets: new Map(),
+    maps: new Map([
+      ["port_in", { decl: "{ type ifname : verdict; }", elements: portIn }],
+      ["port_out", { decl: "{ type ifname : verdict; }", elements: portOut }],
+    ]),
+  };
+  const inet: TableSpec = {
+    family: "inet",
+    name: TABLE,
+    chains: iChains,
+    sets,
+    maps: new Map([
+      ["egress", { decl: "{ type mark : verdict; }", elements: egress }],
+      ["ingress", { decl: "{ type mark : verdict; }", elements: ingress }],
+    ]),
+  };
+  return [bridge, inet];
+}
+
+/** What exists in the kernel's table (names, and map keys -> values), for the first sync after a start. */
+export interface Existing {
+  readonly chains: ReadonlySet<string>;
+  readonly sets: ReadonlySet<string>;
+  readonly maps: ReadonlySet<string>;
+}
+
+/**
+ * The nft script (one atomic transaction) that turns `prev` into `next`.
+ * With no `prev` (agent start), everything desired is (re)written and
+ * whatever else `existing` shows in our table is removed; in the same
+ * transaction, so traffic never sees a half state. Order matters: objects a
+ * rule or element refers to are created before it and deleted after it.
+ */
+export function planTable(prev: TableSpec | null, next: TableSpec, existing: Existing | null): string[] {
+  const t = `${next.family} ${next.name}`;
+  const out: string[] = [`add table ${t}`];
+  const prevChains = prev?.chains ?? new Map();
+  const known = (m: ReadonlyMap<string, unknown> | undefined, s: ReadonlySet<string> | undefined, name: string) => (prev ? m!.has(name) : (s?.has(name) ?? false));
+
+  for (const [name, s] of next.sets) if (!known(prev?.sets, existing?.sets, name)) out.push(`add set ${t} ${name} ${s.decl}`);
+  for (const [name, m] of next.maps) if (!known(prev?.maps, existing?.maps, name)) out.push(`add map ${t} ${name} ${m.decl}`);
+  for (const [name, c] of next.chains) if (!prevChains.has(name)) out.push(`add chain ${t} ${name} ${c.decl}`.trimEnd());
+
+  for (const [name, s] of next.sets) {
+    const before = prev?.sets.get(name);
+    if (before && before.elements.join() === s.elements.join()) continue;
+    // auto-merge folds overlapping members, so a set is refilled whole (atomically) rather than edited
+    out.push(`flush set ${t} ${name}`);
+    if (s.elements.length) out.push(`add element ${t} ${name} ${anon(s.elements)}`);
+  }
+  for (const [name, m] of next.maps) {
+    const before = prev?.maps.get(name);
+    if (!before) {
+      out.push(`flush map ${t} ${name}`);
+      if (m.elements.size) out.push(`add element ${t} ${name} ${anon([...m.elements].map(([k, v]) => `${k} : ${v}`))}`);
+      continue;
+    }
+    const gone = [...before.elements].filter(([k, v]) => m.elements.get(k) !== v).map(([k]) => k);
+    const added = [...m.elements].filter(([k, v]) => before.elements.get(k) !== v);
+    if (gone.length) out.push(`delete element ${t} ${name} ${anon(gone)}`);
+    if (added.length) out.push(`add element ${t} ${name} ${anon(added.map(([k, v]) => `${k} : ${v}`))}`);
+  }
+  for (const [name, c] of next.chains) {
+    const before = prevChains.get(name);
+    if (before && before.rules.join("\n") === c.rules.join("\n")) continue;
+    out.push(`flush chain ${t} ${name}`);
+    for (const r of c.rules) out.push(`add rule ${t} ${name} ${r}`);
+  }
+  const staleChains = prev ? [...prev.chains.keys()].filter((n) => !next.chains.has(n)) : [...(existing?.chains ?? [])].filter((n) => !next.chains.has(n));
+  for (const n of staleChains) out.push(`flush chain ${t} ${n}`);
+  for (const n of staleChains) out.push(`delete chain ${t} ${n}`);
+  const staleSets = prev ? [...prev.sets.keys()].filter((n) => !next.sets.has(n)) : [...(existing?.sets ?? [])].filter((n) => !next.sets.has(n));
+  for (const n of staleSets) out.push(`delete set ${t} ${n}`);
+  const staleMaps = prev ? [...prev.maps.keys()].filter((n) => !next.maps.has(n)) : [...(existing?.maps ?? [])].filter((n) => !next.maps.has(n));
+  for (const n of staleMaps) out.push(`delete map ${t} ${n}`);
+  return out.length === 1 && prev ? [] : out;
+}
