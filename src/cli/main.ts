@@ -8,6 +8,7 @@ import { buildServer } from "../server.ts";
 import { Agent } from "../agent/agent.ts";
 import { credentialsFrom, withCredentials } from "./credentials.ts";
 import { runDemo } from "./demo.ts";
+import { registerLab } from "./lab.ts";
 import { showRoutes } from "./routes.ts";
 
 function listenAddress(value: string): { host: string; port: number } {
@@ -129,6 +130,8 @@ withCredentials(
 ).action(async (o) => {
   process.stdout.write(`${await showRoutes(o.server.replace(/\/$/, ""), o.host, o.network, credentialsFrom(o))}\n`);
 });
+
+registerLab(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`seam: ${err.message}\n`);

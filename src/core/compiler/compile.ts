@@ -248,8 +248,7 @@ export function keysConcerned(a: Applied): string[] | null {
       }
       return [...keys];
     }
-    case "security_group":
-      return [key.sg(a.id)];
+    // a group's view carries its rules: recompile the hosts using it
     case "security_group_rule":
       return [key.rule(a.id)];
     default:

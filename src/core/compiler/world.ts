@@ -72,14 +72,19 @@ export class World {
         return this.put(this.subnets, c, after, (v, on) => (on ? addTo : removeFrom)(this.subnetsByNetwork, v.network_id as string, v.id as string));
       case "port":
         return this.put(this.ports, c, after, (v, on) => this.indexPort(v, on));
-      case "security_group":
-        return this.put(this.groups, c, after);
+      case "security_group": {
+        const applied = this.put(this.groups, c, after);
+        // A group's view carries its rules (default groups are born with theirs): they are the truth for it.
+        const embedded = (after?.security_group_rules as View[] | undefined) ?? (after ? undefined : []);
+        if (embedded) {
+          const keep = new Set(embedded.map((r) => r.id as string));
+          for (const id of [...this.rulesOf(c.id)]) if (!keep.has(id)) this.putRule({ ...c, kind: "security_group_rule", id }, undefined);
+          for (const r of embedded) this.putRule({ ...c, kind: "security_group_rule", id: r.id as string }, { ...r, security_group_id: c.id });
+        }
+        return applied;
+      }
       case "security_group_rule":
-        return this.put(this.rules, c, after, (v, on) => {
-          const f = on ? addTo : removeFrom;
-          f(this.rulesByGroup, v.security_group_id as string, v.id as string);
-          if (v.remote_group_id) f(this.rulesByRemote, v.remote_group_id as string, v.id as string);
-        });
+        return this.putRule(c, after);
       case "agent": {
         const host = (after?.host as string) ?? this.agentById.get(c.id);
         const before = host ? this.agents.get(host) : undefined;
@@ -94,6 +99,14 @@ export class World {
       default:
         return { kind: c.kind, id: c.id, before: undefined, after: undefined };
     }
+  }
+
+  private putRule(c: Change, after: View | undefined): Applied {
+    return this.put(this.rules, c, after, (v, on) => {
+      const f = on ? addTo : removeFrom;
+      f(this.rulesByGroup, v.security_group_id as string, v.id as string);
+      if (v.remote_group_id) f(this.rulesByRemote, v.remote_group_id as string, v.id as string);
+    });
   }
 
   private put(map: Map<string, View>, c: Change, after: View | undefined, index?: (v: View, on: boolean) => void): Applied {

@@ -1,0 +1,166 @@
+// Real VMs in the lab: qemu in a host namespace on the port's tap device, as
+// Nova/libvirt would plug it (the tap exists first; the agent attaches it to
+// the network's bridge when it sees it). The VM's address comes from the port,
+// on the kernel command line, until DHCP exists. `exec` talks to a small loop
+// in the initramfs over the second serial port.
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { run } from "../agent/exec.ts";
+import { tapName } from "../core/compiler/intent.ts";
+import { daemon, ip, LAB, readState, ROOT, waitFor, writeState } from "./lab.ts";
+import { checkName, portFacts, type PortFacts } from "./workload.ts";
+
+export const VM_DIR = process.env.SEAM_VM_DIR ?? join(ROOT, "var/vm");
+/** KVM on nested "PVM" hosts hangs stock kernels (MACHINE-NOTES.md): the verdict of one try is kept until reboot. */
+const KVM_VERDICT = "/run/seam-kvm-verdict";
+
+export interface VmOptions {
+  readonly accel?: "auto" | "kvm" | "tcg";
+  readonly memoryMb?: number;
+  readonly bootTimeoutMs?: number;
+  readonly progress?: (msg: string) => void;
+}
+
+function kvmUsable(): boolean {
+  try {
+    closeSync(openSync("/dev/kvm", "r+"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function qemuArgs(name: string, host: string, f: PortFacts, accel: string, memoryMb: number): { args: string[]; exec: string; console: string } {
+  const exec = join(LAB.stateDir, `vm-${name}.exec.sock`);
+  const consoleLog = join(LAB.stateDir, `vm-${name}.console.log`);
+  const cmdline = ["console=ttyS0", "quiet", "loglevel=3", "panic=-1", `seam.ip=${f.address}`, `seam.mtu=${f.mtu}`, `seam.name=${name}`];
+  if (f.gateway) cmdline.push(`seam.gw=${f.gateway}`);
+  const args = [
+    "netns", "exec", host, "qemu-system-x86_64",
+    "-name", `seam-lab-${name}`,
+    "-accel", accel,
+    ...(accel === "kvm" ? ["-cpu", "host"] : []),
+    "-m", String(memoryMb),
+    "-smp", "1",
+    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    "-kernel", join(VM_DIR, "vmlinuz"),
+    "-initrd", join(VM_DIR, "initrd.img"),
+    "-append", cmdline.join(" "),
+    "-netdev", `tap,id=n0,ifname=${f.device},script=no,downscript=no`,
+    "-device", `virtio-net-pci,netdev=n0,mac=${f.mac}`,
+    "-serial", `file:${consoleLog}`,
+    "-serial", `unix:${exec},server=on,wait=off`,
+  ];
+  return { args, exec, console: consoleLog };
+}
+
+export async function bootVm(name: string, host: string, portId: string, o: VmOptions = {}): Promise<{ accel: string; facts: PortFacts; bootMs: number }> {
+  checkName(name);
+  const say = o.progress ?? (() => {});
+  if (!existsSync(join(VM_DIR, "vmlinuz")) || !existsSync(join(VM_DIR, "initrd.img"))) {
+    throw new Error(`no VM image in ${VM_DIR}: run scripts/build-vm.sh (scripts/setup.sh does)`);
+  }
+  const state = readState();
+  if (!state.hosts.some((h) => h.name === host)) throw new Error(`no host ${host} in the lab`);
+  if (state.vms[name] || state.workloads[name]) throw new Error(`${name} already exists in the lab`);
+  const facts = await portFacts(state, portId);
+  // The tap exists before qemu opens it, as libvirt does it; the agent plugs it.
+  await ip("-n", host, "tuntap", "add", "dev", facts.device, "mode", "tap");
+  await ip("-n", host, "link", "set", facts.device, "mtu", String(facts.mtu), "up");
+
+  const wanted = o.accel ?? "auto";
+  const verdict = existsSync(KVM_VERDICT) ? readFileSync(KVM_VERDICT, "utf8").trim() : "";
+  const tries: string[] = wanted === "tcg" ? ["tcg"] : wanted === "kvm" ? ["kvm"] : kvmUsable() && verdict !== "broken" ? ["kvm", "tcg"] : ["tcg"];
+  const started = Date.now();
+  for (const accel of tries) {
+    const { args, exec, console: consoleLog } = qemuArgs(name, host, facts, accel, o.memoryMb ?? 128);
+    rmSync(exec, { force: true });
+    say(`booting ${name} on ${host} (${accel}${accel === "tcg" ? ", software emulation" : ""}), port ${facts.device} ${facts.address}`);
+    const pid = daemon("ip", args, join(LAB.stateDir, `vm-${name}.qemu.log`));
+    state.vms[name] = { host, port: portId, pid, exec, console: consoleLog, accel };
+    writeState(state);
+    const timeout = accel === "kvm" && tries.length > 1 ? 20_000 : (o.bootTimeoutMs ?? 120_000);
+    try {
+      await waitFor(`${name} to boot (${accel})`, timeout, async () => existsSync(exec) && (await vmExec(name, "true", 3000)).code === 0, 500);
+      if (accel === "kvm" && wanted === "auto") writeFileSync(KVM_VERDICT, "works\n");
+      return { accel, facts, bootMs: Date.now() - started };
+    } catch (e) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      await waitFor("qemu to exit", 5000, async () => !isRunning(pid)).catch(() => {});
+      if (accel === "kvm" && tries.length > 1) {
+        say("KVM did not boot the guest here (nested PVM-style KVM, see MACHINE-NOTES.md); falling back to TCG");
+        writeFileSync(KVM_VERDICT, "broken\n");
+        continue;
+      }
+      delete state.vms[name];
+      writeState(state);
+      await ip("-n", host, "link", "del", facts.device).catch(() => {});
+      const tail = existsSync(consoleLog) ? readFileSync(consoleLog, "utf8").split("\n").slice(-8).join("\n") : "";
+      throw new Error(`${(e as Error).message}\nconsole:\n${tail}`);
+    }
+  }
+  throw new Error("unreachable");
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let execSeq = 0;
+
+/** Runs a shell command in a VM over its exec serial port; output and exit code. */
+export function vmExec(name: string, command: string, timeoutMs = 60_000): Promise<{ code: number; output: string }> {
+  const vm = readState().vms[name];
+  if (!vm) return Promise.reject(new Error(`no VM ${name} in the lab`));
+  const id = `${process.pid}-${++execSeq}`;
+  return new Promise((resolve, reject) => {
+    const sock = connect(vm.exec);
+    let buf = "";
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`timed out after ${timeoutMs} ms running in ${name}: ${command}`));
+    }, timeoutMs);
+    sock.setEncoding("utf8");
+    sock.on("connect", () => sock.write(`${id} ${Buffer.from(command).toString("base64")}\n`));
+    sock.on("data", (d: string) => {
+      buf += d;
+      const m = new RegExp(`@@SEAM-DONE ${id} (\\d+)`).exec(buf);
+      if (!m) return;
+      clearTimeout(timer);
+      sock.destroy();
+      // Output of an earlier, abandoned command may precede ours: keep what follows its marker.
+      const start = buf.lastIndexOf("@@SEAM-DONE", m.index - 1);
+      const out = buf.slice(start < 0 ? 0 : buf.indexOf("\n", start) + 1, m.index);
+      resolve({ code: Number(m[1]), output: out.replace(/\r/g, "") });
+    });
+    sock.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+export async function stopVm(name: string): Promise<void> {
+  const state = readState();
+  const vm = state.vms[name];
+  if (!vm) throw new Error(`no VM ${name}`);
+  try {
+    process.kill(vm.pid, "SIGTERM");
+  } catch {
+    /* gone */
+  }
+  await waitFor(`${name} to stop`, 5000, async () => !isRunning(vm.pid)).catch(() => {});
+  delete state.vms[name];
+  writeState(state);
+  await run("ip", ["-n", vm.host, "link", "del", tapName(vm.port)]).catch(() => {});
+}
