@@ -13,7 +13,9 @@ fi
 command -v busybox >/dev/null || { echo "build-vm: busybox (busybox-static) is required" >&2; exit 1; }
 WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-PKG="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}')"
+resolve() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'; }
+PKG="$(resolve)"
+if [ -z "$PKG" ]; then apt-get update -qq; PKG="$(resolve)"; fi
 [ -n "$PKG" ] || { echo "build-vm: cannot resolve linux-image-cloud-amd64 (apt-get update?)" >&2; exit 1; }
 echo "vm image: kernel package $PKG"
 apt-get download "$PKG" >/dev/null

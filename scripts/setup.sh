@@ -9,7 +9,9 @@ PACKAGES=(
   python3-openstackclient         # the real `openstack` CLI the integration tests drive
   postgresql                      # a real PostgreSQL server for the store tests
   build-essential python3         # node-gyp builds better-sqlite3 from source
-  iproute2 nftables               # the agent's dataplane (used by later stages)
+  iproute2 nftables               # the agent's dataplane
+  qemu-system-x86 busybox-static  # the lab's real VMs: qemu, and the initramfs's userland
+  iputils-ping tcpdump iperf3     # lab tests and dataplane benchmarks
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -38,4 +40,6 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci (builds better-sqlite3 from source: about 2 minutes on 2 cores)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The lab's VM: a Debian cloud kernel and a busybox initramfs (var/vm).
+bash scripts/build-vm.sh
 echo "setup: ready"

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Db } from "../../src/core/store/db.ts";
 import { openDb } from "../../src/core/store/open.ts";
-import { buildServer, type Server } from "../../src/server.ts";
+import { buildServer, type Server, type ServerOptions } from "../../src/server.ts";
 import { startPostgres } from "./postgres.ts";
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -58,9 +58,9 @@ export class Client {
   del = (url: string, extra?: Record<string, string>) => this.req("DELETE", url, undefined, extra);
 }
 
-export async function startServer(storeUrl: string): Promise<TestServer> {
+export async function startServer(storeUrl: string, extra: Partial<ServerOptions> = {}): Promise<TestServer> {
   const db = await openDb(storeUrl);
-  const server = await buildServer({ db, auth: "noauth", logLevel: process.env.SEAM_TEST_LOG ?? "fatal" });
+  const server = await buildServer({ db, auth: "noauth", logLevel: process.env.SEAM_TEST_LOG ?? "fatal", ...extra });
   const as = (project: string, roles = "member") => new Client(server, { "x-project-id": project, "x-roles": roles });
   return {
     ...server,
