@@ -213,7 +213,12 @@ describe("hub deltas", () => {
         put(hub, "port", port(pid, net, hosts[rnd(4)]!, `10.0.0.${10 + rnd(200)}`, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"] }));
       } else if (what < 7) del(hub, "port", pid);
       else if (what < 9) put(hub, "security_group_rule", rule(`r${rnd(6)}`, rnd(2) ? "sgA" : "sgB", rnd(2) ? { remote_group_id: rnd(2) ? "sgA" : "sgB" } : { protocol: "tcp", port_range_min: 22, port_range_max: 22 }));
-      else del(hub, "security_group_rule", `r${rnd(6)}`);
+      else if (rnd(2)) del(hub, "security_group_rule", `r${rnd(6)}`);
+      else {
+        const h = ["h1", "h2", "h3"][rnd(3)]!; // an agent re-registers, maybe with another VTEP or role
+        put(hub, "agent", agent(h, `172.31.1.${rnd(3)}${h.slice(1)}`, rnd(4) ? ["compute"] : ["compute", "network"]));
+      }
+      if (rnd(20) === 0) put(hub, "port", port(uuid(100 + rnd(3)), "n1", "", "10.0.0.1", { device_owner: "network:router_interface", security_groups: [], port_security_enabled: false }));
       if (i === 200) unwatch.h2!(); // h2's agent goes away for a while; the hub keeps its state
       if (i === 300) hub.watch("h2", revisions.h2, apply("h2"));
       for (const h of ["h1", "h2", "h3"]) {

@@ -7,7 +7,7 @@
 // server has no state for (it restarted) or a `since` older than what it
 // remembers get a fresh snapshot, which the agent reconciles against the kernel.
 import { EventEmitter } from "node:events";
-import { compileHost, hostsConcerned, itemFor, keysConcerned, type Scope, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
+import { agentKeys, compileHost, hostsConcerned, itemFor, keysConcerned, type Scope, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
 import { diffIntent, type IntentItem } from "../core/compiler/intent.ts";
 import { type Applied, type Change, type View, World } from "../core/compiler/world.ts";
 import { adminContext } from "../core/model/context.ts";
@@ -130,9 +130,18 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
       const pre = hostsConcerned(w, c.kind, before);
       const applied = w.apply(c);
       const post = hostsConcerned(w, c.kind, applied.after);
-      const keys = keysConcerned(applied);
-      mark(pre, keys);
-      mark(post, keys);
+      if (c.kind === "agent") {
+        // the agent's own host is compiled whole; the others only need its ports' entries
+        const host = (applied.after ?? applied.before)?.host as string | undefined;
+        const keys = host ? agentKeys(w, host) : null;
+        mark(pre, keys);
+        mark(post, keys);
+        if (host) mark(new Set([host]), null);
+      } else {
+        const keys = keysConcerned(applied);
+        mark(pre, keys);
+        mark(post, keys);
+      }
       this.stats.changes++;
       this.emit("applied", applied);
     }

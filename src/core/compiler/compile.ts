@@ -4,7 +4,7 @@
 // both by the full compile and by the per-key recompute, so the two cannot
 // disagree.
 import { type HostIntent, type IntentItem, key, type MemberItem, type NetItem, type PortItem, type RemoteItem, type RuleItem, tapName } from "./intent.ts";
-import { type Applied, isServicePort, portGroups, portHost, type View, type World } from "./world.ts";
+import { type Applied, isNetworkHost, isServicePort, portGroups, portHost, type View, type World } from "./world.ts";
 
 /** What a host takes part in; when it changes, the host is compiled whole. */
 export interface Scope {
@@ -228,11 +228,29 @@ export function hostsConcerned(w: World, kind: string, view: View | undefined): 
     case "security_group_rule":
       usingGroup(view.security_group_id as string);
       return hosts;
-    case "agent":
-      return "all";
+    case "agent": {
+      // A network host serves every network with service ports: everyone may care.
+      if (isNetworkHost(view)) return "all";
+      // Otherwise its VTEP matters to the hosts sharing a network with it.
+      const host = view.host as string;
+      hosts.add(host);
+      for (const id of w.portsAt(host)) for (const h of hostsOn(w, w.ports.get(id)!.network_id as string)) hosts.add(h);
+      return hosts;
+    }
     default:
       return hosts;
   }
+}
+
+/** Keys an agent's (re)registration may alter on other hosts: its ports' remote entries and their networks' flood lists. */
+export function agentKeys(w: World, host: string): string[] {
+  const keys = new Set<string>();
+  for (const id of w.portsAt(host)) {
+    const net = w.ports.get(id)!.network_id as string;
+    keys.add(key.net(net));
+    keys.add(key.remote(net, id));
+  }
+  return [...keys];
 }
 
 /** Keys a change may alter on a host whose scope it did not change; null: compile the host whole. */

@@ -40,6 +40,8 @@ export const portGroups = (p: View) => (p.security_groups as string[] | undefine
 /** Ports a network host carries for a network (router interfaces, DHCP), unbound in the model. */
 export const isServicePort = (p: View) => String(p.device_owner ?? "").startsWith("network:") && !portHost(p);
 
+export const isNetworkHost = (agent: View | undefined) => Boolean(((agent?.configurations as View | undefined)?.roles as string[] | undefined)?.includes("network"));
+
 export class World {
   revision = 0;
   readonly networks = new Map<string, View>();
@@ -86,6 +88,7 @@ export class World {
       case "security_group_rule":
         return this.putRule(c, after);
       case "agent": {
+        this.networkHostsCache = null;
         const host = (after?.host as string) ?? this.agentById.get(c.id);
         const before = host ? this.agents.get(host) : undefined;
         if (before) this.agents.delete(host!);
@@ -167,11 +170,16 @@ export class World {
     return this.servicePortsByNetwork.get(network) ?? EMPTY;
   }
 
+  private networkHostsCache: string[] | null = null;
+
   /** Hosts whose agent registered the `network` role, sorted (the first one carries service ports). */
-  networkHosts(): string[] {
-    const out: string[] = [];
-    for (const [host, a] of this.agents) if (((a.configurations as View | undefined)?.roles as string[] | undefined)?.includes("network")) out.push(host);
-    return out.sort();
+  networkHosts(): readonly string[] {
+    if (!this.networkHostsCache) {
+      const out: string[] = [];
+      for (const [host, a] of this.agents) if (isNetworkHost(a)) out.push(host);
+      this.networkHostsCache = out.sort();
+    }
+    return this.networkHostsCache;
   }
 
   vtepOf(host: string): string | null {
