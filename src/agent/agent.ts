@@ -135,7 +135,7 @@ export class Agent {
       this.haveIntent = true;
     }
     this.revision = m.revision;
-    if (m.type !== "BOOKMARK") this.schedule(0);
+    if (m.type !== "BOOKMARK") this.schedule(5); // a burst of deltas becomes one reconcile
   }
 
   /** Coalesces triggers: one reconcile runs at a time, and one more follows if anything arrived meanwhile. */

@@ -15,10 +15,13 @@
 import { protocolNumber, ICMP_PROTOCOLS, PORT_PROTOCOLS } from "../../core/model/protocols.ts";
 import { type IntentItem, itemsOf, type PortItem, type RuleItem } from "../../core/compiler/intent.ts";
 import { collapse } from "./addresses.ts";
+import { groupRuleSets } from "./group-rules.ts";
 
 export interface SetSpec {
   readonly decl: string;
   readonly elements: readonly string[];
+  /** elements never overlap and are edited one by one; otherwise (auto-merge) the set is refilled whole */
+  readonly exact?: boolean;
 }
 export interface MapSpec {
   readonly decl: string;
@@ -45,6 +48,7 @@ export const chainNames = {
   sgIn: (group: string) => `sg-${group}-in`,
   sgEg: (group: string) => `sg-${group}-eg`,
   members: (group: string, v: 4 | 6) => `m-${group}-v${v}`,
+  ruleSet: (group: string, dir: "in" | "eg", v: 4 | 6, kind: string) => `r-${group}-${dir}-v${v}-${kind}`,
 };
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
@@ -149,11 +153,33 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
   }
   const remoteGroups = new Set<string>();
   for (const sg of itemsOf(intent, "sg")) {
-    const rules = (rulesByGroup.get(sg.id) ?? []).sort((a, b) => (a.id < b.id ? -1 : 1));
-    const text = (dir: string) => rules.filter((r) => r.direction === dir).map(ruleText).filter((t): t is string => t !== null);
+    const rules = rulesByGroup.get(sg.id) ?? [];
     for (const r of rules) if (r.remoteGroup) remoteGroups.add(r.remoteGroup);
-    iChains.set(chainNames.sgIn(sg.id), { decl: "", rules: text("ingress") });
-    iChains.set(chainNames.sgEg(sg.id), { decl: "", rules: text("egress") });
+    for (const direction of ["ingress", "egress"] as const) {
+      const chain: string[] = [];
+      const dir = direction === "ingress" ? "in" : "eg";
+      const peer = direction === "ingress" ? "saddr" : "daddr";
+      const linear: RuleItem[] = [];
+      for (const v6 of [false, true]) {
+        const fam = v6 ? "ip6" : "ip";
+        const addrType = v6 ? "ipv6_addr" : "ipv4_addr";
+        const split = groupRuleSets(rules.filter((r) => r.direction === direction && (r.ethertype === "IPv6") === v6), v6);
+        const name = (kind: string) => chainNames.ruleSet(sg.id, dir, v6 ? 6 : 4, kind);
+        sets.set(name("any"), { decl: `{ type ${addrType}; flags interval; }`, elements: split.any, exact: true });
+        sets.set(name("proto"), { decl: `{ type inet_proto . ${addrType}; flags interval; }`, elements: split.proto, exact: true });
+        sets.set(name("ports"), { decl: `{ type inet_proto . inet_service . ${addrType}; flags interval; }`, elements: split.ports, exact: true });
+        const nf = `meta nfproto ${v6 ? "ipv6" : "ipv4"}`;
+        chain.push(`${nf} ${fam} ${peer} @${name("any")} accept`);
+        chain.push(`${nf} meta l4proto . ${fam} ${peer} @${name("proto")} accept`);
+        chain.push(`${nf} meta l4proto . th dport . ${fam} ${peer} @${name("ports")} accept`);
+        linear.push(...split.linear);
+      }
+      for (const r of linear.sort((a, b) => (a.id < b.id ? -1 : 1))) {
+        const t = ruleText(r);
+        if (t) chain.push(t);
+      }
+      iChains.set(direction === "ingress" ? chainNames.sgIn(sg.id) : chainNames.sgEg(sg.id), { decl: "", rules: chain });
+    }
   }
   const members = new Map<string, string[]>();
   for (const m of itemsOf(intent, "member")) {
@@ -217,7 +243,16 @@ export function planTable(prev: TableSpec | null, next: TableSpec, existing: Exi
   for (const [name, s] of next.sets) {
     const before = prev?.sets.get(name);
     if (before && before.elements.join() === s.elements.join()) continue;
-    // auto-merge folds overlapping members, so a set is refilled whole (atomically) rather than edited
+    if (before && s.exact) {
+      const had = new Set(before.elements);
+      const has = new Set(s.elements);
+      const gone = before.elements.filter((e) => !has.has(e));
+      const added = s.elements.filter((e) => !had.has(e));
+      if (gone.length) out.push(`delete element ${t} ${name} ${anon(gone)}`);
+      if (added.length) out.push(`add element ${t} ${name} ${anon(added)}`);
+      continue;
+    }
+    // auto-merge folds overlapping members, so such a set is refilled whole (atomically) rather than edited
     out.push(`flush set ${t} ${name}`);
     if (s.elements.length) out.push(`add element ${t} ${name} ${anon(s.elements)}`);
   }

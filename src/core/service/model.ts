@@ -198,13 +198,18 @@ export class Model {
     tx.change({ kind: kind.def.singular, id: rec.id, op: "delete", projectId: rec.project_id, object: null });
   }
 
-  /** Bumps a resource's revision (a derived attribute of it changed) and logs it. */
+  /**
+   * Bumps a resource's revision (a derived attribute of it changed) and logs
+   * it, once per transaction: a bulk of 1,000 rules bumps their group once.
+   */
   async touch(tx: Tx, singular: string, id: string): Promise<void> {
-    const kind = this.kindOf(singular);
-    const rec = await getRec(tx, kind.def.table, id);
-    if (!rec) return;
-    await updateRec(tx, kind.def.table, rec);
-    await this.emit(tx, kind, id, "update");
+    tx.beforeCommit(`touch:${singular}:${id}`, async () => {
+      const kind = this.kindOf(singular);
+      const rec = await getRec(tx, kind.def.table, id);
+      if (!rec) return;
+      await updateRec(tx, kind.def.table, rec);
+      await this.emit(tx, kind, id, "update");
+    });
   }
 
   // ---- tags (standard-attr-tag) -----------------------------------------

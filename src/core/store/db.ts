@@ -29,6 +29,27 @@ export interface Tx extends Queryable {
   lock(scope: string): Promise<void>;
   /** Queues a change-log entry; they are written, in order, just before commit. */
   change(record: ChangeRecord): void;
+  /**
+   * Runs `fn` once per `key` after the transaction's work and before its
+   * changes are written (e.g. bump a parent's revision once for a bulk of children).
+   */
+  beforeCommit(key: string, fn: () => Promise<void>): void;
+}
+
+/** The deduplicated before-commit queue both stores use. */
+export class CommitHooks {
+  private readonly hooks = new Map<string, () => Promise<void>>();
+  add(key: string, fn: () => Promise<void>): void {
+    if (!this.hooks.has(key)) this.hooks.set(key, fn);
+  }
+  async run(): Promise<void> {
+    // hooks may add hooks (a touch that touches): run until none is left
+    while (this.hooks.size) {
+      const [key, fn] = this.hooks.entries().next().value as [string, () => Promise<void>];
+      await fn();
+      this.hooks.delete(key);
+    }
+  }
 }
 
 export interface Db {

@@ -4,7 +4,7 @@
 // invariants as SQLite's single writer without serialising unrelated writes.
 // Commits wake waiters in every controller through LISTEN/NOTIFY.
 import pg from "pg";
-import { appendChanges, type ChangeRecord, type Db, lockKey, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
+import { appendChanges, type ChangeRecord, CommitHooks, type Db, lockKey, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
 import { migrations, statements } from "./schema.ts";
 
 pg.types.setTypeParser(20, (v) => Number(v)); // BIGINT -> number (revisions, VNIs fit in 2^53)
@@ -88,6 +88,7 @@ export class PostgresDb implements Db {
       const client = await this.pool.connect();
       const q = queryable(client);
       const queued: ChangeRecord[] = [];
+      const hooks = new CommitHooks();
       const held = new Set<number>();
       const tx: Tx = {
         ...q,
@@ -98,10 +99,12 @@ export class PostgresDb implements Db {
           await client.query("SELECT pg_advisory_xact_lock($1)", [key]);
         },
         change: (c) => void queued.push(c),
+        beforeCommit: (key, fn) => hooks.add(key, fn),
       };
       try {
         await client.query("BEGIN");
         const value = await fn(tx);
+        await hooks.run();
         let revision = 0;
         if (queued.length) {
           // Taken last and held to commit: revisions are handed out in commit order.

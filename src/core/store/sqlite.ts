@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { appendChanges, type ChangeRecord, type Db, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
+import { appendChanges, type ChangeRecord, CommitHooks, type Db, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
 import { migrations, statements } from "./schema.ts";
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -78,12 +78,14 @@ export class SqliteDb implements Db {
     const release = await this.mutex.lock();
     const conn = this.writer;
     const queued: ChangeRecord[] = [];
+    const hooks = new CommitHooks();
     const tx: Tx = {
       all: (s, p) => conn.all(s, p),
       get: (s, p) => conn.get(s, p),
       run: (s, p) => conn.run(s, p),
       lock: () => Promise.resolve(),
       change: (c) => void queued.push(c),
+      beforeCommit: (key, fn) => hooks.add(key, fn),
     };
     try {
       conn.raw.exec("BEGIN IMMEDIATE");
@@ -91,6 +93,7 @@ export class SqliteDb implements Db {
       let revision = 0;
       try {
         value = await fn(tx);
+        await hooks.run();
         if (queued.length) revision = await appendChanges(conn, queued, new Date().toISOString());
         conn.raw.exec("COMMIT");
       } catch (err) {

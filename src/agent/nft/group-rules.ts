@@ -1,0 +1,83 @@
+// A security group's rules as nft set elements wherever possible (pure).
+//
+// Rules that name a CIDR (or no remote at all) become elements of three
+// interval sets per direction and family, matched by three fixed rules:
+//   any protocol          addr                      e.g. 10.0.0.0/8
+//   protocol, no ports    proto . addr              e.g. 17 . 0.0.0.0/0
+//   protocol and ports    proto . port(s) . addr    e.g. 6 . 8000-8080 . 192.168.5.0/24
+// so 10,000 rules cost one set lookup per new flow, and adding a rule is
+// adding an element. nft refuses overlapping elements in one set: an element
+// another covers entirely is dropped (the union accepts the same packets);
+// one that overlaps only partly stays a linear rule, as do ICMP type/code
+// and remote-group rules (those match the group's member set).
+import { parseCidr, type Cidr, cidrContains, normalizeCidr, formatCidr, bits, parseAddress } from "../../core/ipam/address.ts";
+import type { RuleItem } from "../../core/compiler/intent.ts";
+import { ICMP_PROTOCOLS, PORT_PROTOCOLS, protocolNumber } from "../../core/model/protocols.ts";
+
+export interface GroupRuleSets {
+  readonly any: string[];
+  readonly proto: string[];
+  readonly ports: string[];
+  readonly linear: RuleItem[];
+}
+
+interface Element {
+  readonly proto: number | null;
+  readonly min: number;
+  readonly max: number;
+  readonly cidr: Cidr;
+  readonly rule: RuleItem;
+}
+
+function cidrOf(text: string | null, v6: boolean): Cidr | null {
+  if (text === null) return { version: v6 ? 6 : 4, network: 0n, prefixLen: 0 };
+  const c = text.includes("/") ? parseCidr(text) : (() => {
+    const a = parseAddress(text);
+    return a ? { version: a.version, network: a.value, prefixLen: bits(a.version) } : null;
+  })();
+  return c ? normalizeCidr(c) : null;
+}
+
+const nests = (outer: Cidr, inner: Cidr) => outer.prefixLen <= inner.prefixLen && cidrContains(outer, { version: inner.version, value: inner.network });
+const cidrsMeet = (a: Cidr, b: Cidr) => nests(a, b) || nests(b, a);
+const covers = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.min && a.max >= b.max && nests(a.cidr, b.cidr);
+const meets = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.max && b.min <= a.max && cidrsMeet(a.cidr, b.cidr);
+
+/** Splits one direction's and family's rules into set elements and the rules that stay linear. */
+export function groupRuleSets(rules: readonly RuleItem[], v6: boolean): GroupRuleSets {
+  const out: GroupRuleSets = { any: [], proto: [], ports: [], linear: [] };
+  const buckets: Record<"any" | "proto" | "ports", Element[]> = { any: [], proto: [], ports: [] };
+  for (const r of rules) {
+    let proto = protocolNumber(r.protocol);
+    if (proto === 1 && v6) proto = 58;
+    const icmpTyped = proto !== null && ICMP_PROTOCOLS.has(proto) && r.portMin !== null;
+    const cidr = cidrOf(r.remoteCidr, v6);
+    if (r.remoteGroup || icmpTyped || !cidr || (cidr.version === 6) !== v6) {
+      if (r.remoteGroup || icmpTyped) out.linear.push(r);
+      continue; // a CIDR of the other family never matches this family
+    }
+    if (proto === null) buckets.any.push({ proto: null, min: 0, max: 65535, cidr, rule: r });
+    else if (PORT_PROTOCOLS.has(proto) && r.portMin !== null) buckets.ports.push({ proto, min: r.portMin, max: r.portMax ?? r.portMin, cidr, rule: r });
+    else buckets.proto.push({ proto, min: 0, max: 65535, cidr, rule: r });
+  }
+  for (const kind of ["any", "proto", "ports"] as const) {
+    // widest first, so what another element covers is met after its cover
+    const els = buckets[kind].sort((a, b) => a.cidr.prefixLen - b.cidr.prefixLen || b.max - b.min - (a.max - a.min) || (a.rule.id < b.rule.id ? -1 : 1));
+    const kept: Element[] = [];
+    for (const e of els) {
+      if (kept.some((k) => covers(k, e))) continue;
+      if (kept.some((k) => meets(k, e))) {
+        out.linear.push(e.rule);
+        continue;
+      }
+      kept.push(e);
+    }
+    const addr = (c: Cidr) => (c.prefixLen === bits(c.version) ? formatCidr(c).split("/")[0]! : formatCidr(c));
+    for (const e of kept.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1))) {
+      if (kind === "any") out.any.push(addr(e.cidr));
+      else if (kind === "proto") out.proto.push(`${e.proto} . ${addr(e.cidr)}`);
+      else out.ports.push(`${e.proto} . ${e.min === e.max ? e.min : `${e.min}-${e.max}`} . ${addr(e.cidr)}`);
+    }
+  }
+  return out;
+}
