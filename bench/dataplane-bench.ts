@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     };
     // the default group has 4 rules (2 ingress); 8 more TCP rules on other ports + the iperf port allowed by the group rule
     await addRules(8, 0);
+    await waitFor("8 rules in the kernel", 20_000, async () => (await rulesInUse()) >= 8, 100);
     const tenRules = await rulesInUse();
     for (let round = 0; round < ROUNDS; round++) {
       results["bare VXLAN (host ns <-> host ns)"]!.push(await iperf("host-2", "host-1", "192.168.250.2"));

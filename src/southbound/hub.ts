@@ -8,18 +8,22 @@
 // remembers get a fresh snapshot, which the agent reconciles against the kernel.
 import { EventEmitter } from "node:events";
 import { agentKeys, compileHost, hostsConcerned, itemFor, keysConcerned, type Scope, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
-import { diffIntent, type IntentItem } from "../core/compiler/intent.ts";
+import { createHash } from "node:crypto";
+import type { IntentItem } from "../core/compiler/intent.ts";
 import { type Applied, type Change, type View, World } from "../core/compiler/world.ts";
 import { adminContext } from "../core/model/context.ts";
 import type { Model } from "../core/service/model.ts";
 import type { IntentMessage } from "./protocol.ts";
 
+/** What the hub keeps of an item it sent: enough to tell whether it changed, not the item. */
+const fingerprint = (item: IntentItem) => createHash("sha1").update(JSON.stringify(item)).digest("base64");
+
 /** Deleted keys remembered per host; beyond this, resuming from older revisions gets a snapshot. */
 const MAX_TOMBSTONES = 10_000;
 
 interface HostState {
-  readonly items: Map<string, string>;
-  readonly itemRev: Map<string, number>;
+  /** key -> fingerprint of the item last sent, and the revision it changed at */
+  readonly items: Map<string, { fp: string; rev: number }>;
   readonly tombstones: Map<string, number>;
   /** the oldest `since` this state can answer with a delta */
   horizon: number;
@@ -138,7 +142,7 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
         mark(post, keys);
         if (host) mark(new Set([host]), null);
       } else {
-        const keys = keysConcerned(applied);
+        const keys = keysConcerned(w, applied);
         mark(pre, keys);
         mark(post, keys);
       }
@@ -174,27 +178,27 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
     let set: Record<string, IntentItem> = {};
     let del: string[] = [];
     if (keys === "full" || sig !== st.scopeSig) {
-      ({ set, del } = diffIntent(st.items, compileHost(w, host, scope)));
+      const next = compileHost(w, host, scope);
+      for (const [k, item] of next) if (st.items.get(k)?.fp !== fingerprint(item)) set[k] = item;
+      for (const k of st.items.keys()) if (!next.has(k)) del.push(k);
       st.scopeSig = sig;
       this.stats.fullCompiles++;
     } else {
       for (const k of keys) {
         const item = itemFor(w, host, scope, k);
         if (item) {
-          if (st.items.get(k) !== JSON.stringify(item)) set[k] = item;
+          if (st.items.get(k)?.fp !== fingerprint(item)) set[k] = item;
         } else if (st.items.has(k)) del.push(k);
       }
     }
     if (Object.keys(set).length === 0 && del.length === 0) return;
     const revision = w.revision;
     for (const [k, item] of Object.entries(set)) {
-      st.items.set(k, JSON.stringify(item));
-      st.itemRev.set(k, revision);
+      st.items.set(k, { fp: fingerprint(item), rev: revision });
       st.tombstones.delete(k);
     }
     for (const k of del) {
       st.items.delete(k);
-      st.itemRev.delete(k);
       st.tombstones.set(k, revision);
     }
     if (st.tombstones.size > MAX_TOMBSTONES) {
@@ -226,18 +230,23 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
     if (st && since !== undefined && since >= st.horizon && since <= w.revision) {
       const set: Record<string, IntentItem> = {};
       const del: string[] = [];
-      for (const [k, rev] of st.itemRev) if (rev > since) set[k] = JSON.parse(st.items.get(k)!) as IntentItem;
+      // what changed after `since`, as it is now (the world is the truth; the state only remembers when)
+      const scope = scopeOf(w, host);
+      for (const [k, { rev }] of st.items) {
+        const item = rev > since ? itemFor(w, host, scope, k) : undefined;
+        if (item) set[k] = item;
+      }
       for (const [k, rev] of st.tombstones) if (rev > since) del.push(k);
       send({ type: "DELTA", revision: w.revision, set, del });
     } else {
+      const scope = scopeOf(w, host);
+      const intent = compileHost(w, host, scope);
       if (!st) {
-        st = { items: new Map(), itemRev: new Map(), tombstones: new Map(), horizon: w.revision, scopeSig: "", listeners: new Set() };
+        st = { items: new Map(), tombstones: new Map(), horizon: w.revision, scopeSig: scopeSignature(scope), listeners: new Set() };
+        for (const [k, item] of intent) st.items.set(k, { fp: fingerprint(item), rev: w.revision });
         this.hosts.set(host, st);
-        this.update(host, "full");
       }
-      const items: Record<string, IntentItem> = {};
-      for (const [k, json] of st.items) items[k] = JSON.parse(json) as IntentItem;
-      send({ type: "SNAPSHOT", revision: w.revision, items });
+      send({ type: "SNAPSHOT", revision: w.revision, items: Object.fromEntries(intent) });
     }
     st.listeners.add(send);
     return () => st!.listeners.delete(send);

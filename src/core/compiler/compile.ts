@@ -253,23 +253,30 @@ export function agentKeys(w: World, host: string): string[] {
   return [...keys];
 }
 
-/** Keys a change may alter on a host whose scope it did not change; null: compile the host whole. */
-export function keysConcerned(a: Applied): string[] | null {
+/**
+ * Keys a change may alter on a host whose scope it did not change; null:
+ * compile the host whole. Called after the change is applied to `w`.
+ */
+export function keysConcerned(w: World, a: Applied): string[] | null {
   switch (a.kind) {
     case "port": {
       const keys = new Set([key.port(a.id)]);
+      const where = (v: View | undefined) => (v ? `${portLocation(w, v) ?? ""}|${v.network_id as string}` : "");
+      const moved = where(a.before) !== where(a.after);
       for (const v of [a.before, a.after]) {
         if (!v) continue;
-        keys.add(key.remote(v.network_id as string, a.id));
-        keys.add(key.net(v.network_id as string));
+        const net = v.network_id as string;
+        keys.add(key.remote(net, a.id));
+        // A network's flood list changes only when a host joins or leaves it, not with every port.
+        if (moved && (isServicePort(v) || w.portCountAt(net, portHost(v)) <= (v === a.after ? 1 : 0))) keys.add(key.net(net));
         for (const g of portGroups(v)) keys.add(key.member(g, a.id));
       }
       return [...keys];
     }
-    // a group's view carries its rules: recompile the hosts using it
     case "security_group_rule":
       return [key.rule(a.id)];
     default:
+      // a group's view carries its rules; networks, subnets: recompile the hosts concerned
       return null;
   }
 }

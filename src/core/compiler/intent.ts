@@ -104,12 +104,3 @@ export function itemsOf<K extends IntentItem["kind"]>(intent: ReadonlyMap<string
   for (const item of intent.values()) if (item.kind === kind) out.push(item as Extract<IntentItem, { kind: K }>);
   return out;
 }
-
-/** Set/del operations that turn `before` into `after` (items compared by their JSON). */
-export function diffIntent(before: ReadonlyMap<string, string>, after: ReadonlyMap<string, IntentItem>): { set: Record<string, IntentItem>; del: string[] } {
-  const set: Record<string, IntentItem> = {};
-  const del: string[] = [];
-  for (const [k, item] of after) if (before.get(k) !== JSON.stringify(item)) set[k] = item;
-  for (const k of before.keys()) if (!after.has(k)) del.push(k);
-  return { set, del };
-}

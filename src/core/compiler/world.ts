@@ -144,6 +144,10 @@ export class World {
   portsOn(network: string): ReadonlySet<string> {
     return this.portsByNetwork.get(network) ?? EMPTY;
   }
+  /** how many ports of the network are bound to the host */
+  portCountAt(network: string, host: string): number {
+    return this.hostsByNetwork.get(network)?.get(host) ?? 0;
+  }
   /** hosts with a port bound on the network */
   boundHostsOn(network: string): Iterable<string> {
     return this.hostsByNetwork.get(network)?.keys() ?? EMPTY;
