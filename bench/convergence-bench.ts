@@ -16,6 +16,7 @@ import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { run } from "../src/agent/exec.ts";
 import { down, up } from "../src/lab/lab.ts";
 import { labApi, projectId } from "../test/support/lab.ts";
 import { call, spawnServer, stopProcess } from "../test/support/http.ts";
@@ -89,6 +90,12 @@ async function kernelConvergence(): Promise<void> {
     console.log(`   API port create (baseline)         ${fmt(api)}`);
     console.log(`   create -> host-1 FDB entry         ${fmt(fdb)}`);
     console.log(`   create -> FDB and neighbour entry  ${fmt(both)}   ratio to the create's p50: ${(pct(both, 50) / pct(api, 50)).toFixed(2)}`);
+    const pids = (await run("ip", ["netns", "pids", "host-1"])).split(/\s+/).filter(Boolean);
+    for (const pid of pids) {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("\0agent\0")) continue;
+      const rss = Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1]) / 1024;
+      console.log(`   host-1 agent RSS with ${PORTS + 2} ports on the network: ${rss.toFixed(0)} MiB`);
+    }
   } finally {
     await down();
   }
