@@ -8,6 +8,7 @@ import { buildServer } from "../server.ts";
 import { Agent } from "../agent/agent.ts";
 import { credentialsFrom, withCredentials } from "./credentials.ts";
 import { runDemo } from "./demo.ts";
+import { runLabDemo } from "./demo-lab.ts";
 import { registerLab } from "./lab.ts";
 import { showRoutes } from "./routes.ts";
 
@@ -72,11 +73,19 @@ program
 
 program
   .command("demo")
-  .description("start a controller on an embedded store and walk through the model with the openstack CLI")
-  .option("--port <port>", "port for the demo controller", "9797")
-  .option("--keep", "leave the controller running after the walk-through")
+  .description("the lab of B1 (two hosts with agents, a real VM and a workload on one VXLAN network, as root), then a walk-through of the model with the openstack CLI")
+  .option("--port <port>", "port for the walk-through's controller", "9797")
+  .option("--keep", "leave the lab (and the walk-through's controller) running")
+  .option("--no-lab", "only the API walk-through (no root needed)")
   .action(async (o) => {
-    process.exitCode = await runDemo(Number(o.port), Boolean(o.keep));
+    let code = 0;
+    if (o.lab) {
+      if (process.getuid?.() !== 0) {
+        process.stderr.write("seam demo: the lab needs root (network namespaces); running the API walk-through only\n");
+      } else code = await runLabDemo(Boolean(o.keep));
+    }
+    if (code === 0) code = await runDemo(Number(o.port), Boolean(o.keep));
+    process.exitCode = code;
   });
 
 function ipv4(value: string): string {

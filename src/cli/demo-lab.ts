@@ -1,0 +1,76 @@
+// `seam demo`, part 1: the lab of B1 on the embedded store. Two hosts with
+// agents, a real VM on host-1 and a workload on host-2 on one VXLAN network
+// (seeds/001's "seamless" 192.168.100.0/24 in project k8s), the agents and
+// ports as `openstack` shows them, each host's forwarding table, and pings
+// both ways through Seam's dataplane.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { down, LAB, readState, SEAM, up } from "../lab/lab.ts";
+import { bootVm, vmExec } from "../lab/vm.ts";
+import { workload } from "../lab/workload.ts";
+import { run } from "../agent/exec.ts";
+
+const exec = promisify(execFile);
+
+export async function runLabDemo(keep: boolean): Promise<number> {
+  const say = (text: string) => process.stdout.write(`\n\x1b[1m# ${text}\x1b[0m\n`);
+  const env = () => ({
+    ...process.env,
+    OS_AUTH_URL: `${readState().server.url}/v3`,
+    OS_IDENTITY_API_VERSION: "3",
+    OS_USERNAME: "admin",
+    OS_PASSWORD: "admin",
+    OS_PROJECT_NAME: "admin",
+    OS_USER_DOMAIN_NAME: "Default",
+    OS_PROJECT_DOMAIN_NAME: "Default",
+  });
+  const os = async (args: string[]) => {
+    process.stdout.write(`$ openstack ${args.join(" ")}\n`);
+    const { stdout } = await exec("openstack", args, { env: env(), timeout: 60_000 });
+    process.stdout.write(stdout);
+    return stdout.trim();
+  };
+  const shell = async (show: string, cmd: () => Promise<string>) => {
+    process.stdout.write(`$ ${show}\n`);
+    process.stdout.write(await cmd());
+  };
+  try {
+    await down();
+    say("The lab: an underlay bridge, host-1 (compute + network host) and host-2, an agent in each, a controller on an embedded store");
+    await up({ hosts: 2, progress: (m) => process.stdout.write(`lab: ${m}\n`) });
+    await os(["network", "agent", "list"]);
+    say("One network for the VM and the container side (project k8s), VXLAN with its own VNI");
+    await os(["network", "create", "seamless", "--project", "k8s", "-c", "id", "-c", "provider:network_type", "-c", "provider:segmentation_id", "-c", "mtu"]);
+    await os(["subnet", "create", "--network", "seamless", "--project", "k8s", "--subnet-range", "192.168.100.0/24", "seamless-v4", "-c", "cidr", "-c", "gateway_ip"]);
+    const vmPort = await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "compute:nova", "--host", "host-1", "vm1", "-f", "value", "-c", "id"]);
+    const wlPort = await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "compute:kubernetes", "--host", "host-2", "pod1", "-f", "value", "-c", "id"]);
+    say("A real VM (qemu) on host-1 on its port's tap; a workload namespace on host-2 wired like a pod");
+    const vm = await bootVm("vm1", "host-1", vmPort, { progress: (m) => process.stdout.write(`lab: ${m}\n`) });
+    const wl = await workload("pod1", "host-2", wlPort);
+    process.stdout.write(`vm1: ${vm.facts.address} (${vm.accel}), pod1: ${wl.address}\n`);
+    await new Promise((r) => setTimeout(r, 1000));
+    await os(["port", "list", "--network", "seamless", "-c", "Name", "-c", "MAC Address", "-c", "Fixed IP Addresses", "-c", "Status"]);
+    say("Each host's forwarding table for the network: local taps, remote VTEPs with the VNI (seeds/001's rt --get)");
+    for (const host of ["host-1", "host-2"]) {
+      await shell(`seam routes --host ${host} --network seamless`, async () => (await exec(SEAM, ["routes", "--host", host, "--network", "seamless", "--server", readState().server.url, "--os-username", "admin", "--os-password", "admin"])).stdout);
+    }
+    say("What the kernel on host-1 holds: bridge, VXLAN device, FDB entries to host-2's VTEP");
+    await shell("ip netns exec host-1 bridge fdb show | grep dst", async () => (await run("ip", ["netns", "exec", "host-1", "bridge", "fdb", "show"])).split("\n").filter((l) => l.includes(" dst ")).join("\n") + "\n");
+    say("The VM pings the pod across hosts, and the pod pings the VM (same project: its default group admits its own members)");
+    const vmIp = vm.facts.address.split("/")[0]!;
+    const wlIp = wl.address.split("/")[0]!;
+    await shell(`seam lab exec vm1 -- ping -c 3 ${wlIp}`, async () => (await vmExec("vm1", `ping -c 3 ${wlIp}`)).output);
+    await shell(`seam lab exec pod1 -- ping -c 3 ${vmIp}`, () => run("ip", ["netns", "exec", "wl-pod1", "ping", "-c", "3", vmIp]));
+    if (keep) {
+      process.stdout.write(`\nseam demo: the lab stays up (state in ${LAB.stateDir}); remove it with: seam lab down\n`);
+      return 0;
+    }
+    return 0;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    process.stderr.write(`seam demo (lab): ${e.stderr || e.message}\n`);
+    return 1;
+  } finally {
+    if (!keep) await down();
+  }
+}
