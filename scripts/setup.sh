@@ -12,6 +12,7 @@ PACKAGES=(
   iproute2 nftables               # the agent's dataplane
   qemu-system-x86 busybox-static  # the lab's real VMs: qemu, and the initramfs's userland
   iputils-ping tcpdump iperf3     # lab tests and dataplane benchmarks
+  podman runc containernetworking-plugins  # a real OCI runtime calling seam-cni (and the reference plugins to compare with)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -42,4 +43,5 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 # The lab's VM: a Debian cloud kernel and a busybox initramfs (var/vm).
 bash scripts/build-vm.sh
+bash scripts/build-rootfs.sh
 echo "setup: ready"

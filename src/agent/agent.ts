@@ -11,7 +11,8 @@ import type { IntentMessage } from "../southbound/protocol.ts";
 import { batch } from "./exec.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { observe } from "./links/observe.ts";
-import { type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";
+import { applyPlan, type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";
+import { CniService, type CniHost } from "./cni/service.ts";
 import { Filters } from "./nft/apply.ts";
 
 export interface AgentOptions {
@@ -22,13 +23,18 @@ export interface AgentOptions {
   readonly physicalInterfaces: Readonly<Record<string, string>>;
   readonly reportIntervalSec: number;
   readonly credentials: Credentials;
+  /** the CNI service's unix socket; none: no CNI service */
+  readonly cniSocket?: string;
+  /** where the agent keeps what must survive its crashes (CNI attachment records) */
+  readonly stateDir?: string;
   readonly log?: (msg: string) => void;
 }
 
 export const AGENT_VERSION = "0.1.0";
 
-export class Agent {
-  private readonly client: SouthboundClient;
+export class Agent implements CniHost {
+  readonly client: SouthboundClient;
+  private cni: CniService | undefined;
   private readonly desired = new Map<string, IntentItem>();
   private revision: number | undefined;
   private haveIntent = false;
@@ -43,6 +49,8 @@ export class Agent {
   /** port id -> last status the server acknowledged */
   private reported = new Map<string, "up" | "down">();
   private refusedSeen = new Set<string>();
+  private plugged = new Set<string>();
+  private readonly waiters = new Map<string, Set<() => void>>();
   /** resolves after the first reconcile that followed a snapshot (for tests and `lab up`) */
   readonly synced: Promise<void>;
   private markSynced!: () => void;
@@ -66,10 +74,24 @@ export class Agent {
     this.timers.push(setInterval(() => this.schedule(), 30_000)); // drift repair (someone else touched our devices)
     this.startMonitor();
     void this.watchLoop();
+    if (this.opts.cniSocket) {
+      this.cni = new CniService(this, this.opts.stateDir ?? `/var/lib/seam/${this.opts.host}`, (m) => this.log(m));
+      await this.cni.listen(this.opts.cniSocket);
+      this.log(`CNI service on ${this.opts.cniSocket}`);
+    }
+  }
+
+  get host(): string {
+    return this.opts.host;
+  }
+
+  get cniTimings(): number[] {
+    return this.cni?.timings.add ?? [];
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.cni?.close();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.debounce);
     this.monitor?.kill();
@@ -163,20 +185,54 @@ export class Agent {
   async sync(): Promise<void> {
     const intent = new Map(this.desired);
     this.stats.syncs++;
-    // Filters before devices: a port is never on a bridge without its rules.
-    this.stats.nftCommands += await this.filters.sync(intent);
-    const before = await observe();
+    // Filters before devices (a port is never on a bridge without its rules); reading the kernel meanwhile.
+    const [nftCommands, before] = await Promise.all([this.filters.sync(intent), observe()]);
+    this.stats.nftCommands += nftCommands;
     const plan = planLinks(intent, before, this.hostConfig);
     for (const r of plan.refused) {
       if (!this.refusedSeen.has(r.network)) this.log(`network ${r.network} refused: ${r.reason}`);
       this.refusedSeen.add(r.network);
     }
     this.stats.linkCommands += plan.links.length + plan.fdb.length + plan.neigh.length;
-    const errors = [...(await batch("ip", plan.links)), ...(await batch("bridge", plan.fdb)), ...(await batch("ip", plan.neigh))];
+    const errors = await batch("ip", plan.links);
+    errors.push(...(await Promise.all([batch("bridge", plan.fdb), batch("ip", plan.neigh)])).flat());
     if (errors.length) this.log(`kernel refused: ${errors.slice(0, 5).join(" | ")}`);
-    const after = plan.links.length ? await observe() : before;
-    await this.report(intent, pluggedPorts(intent, after));
+    // Without errors the plan is what the kernel now has; after one, read it again to report the truth.
+    const after = errors.length ? await observe() : applyPlan(before, intent, plan);
+    const status = pluggedPorts(intent, after);
+    this.plugged = new Set(status.up);
+    for (const [id, waiters] of this.waiters) {
+      if (!this.plugged.has(id)) continue;
+      for (const w of waiters) w();
+      this.waiters.delete(id);
+    }
+    await this.report(intent, status);
     this.markSynced();
+  }
+
+  /** Resolves once a reconcile has the port's device attached, up and filtered (the CNI service waits on it). */
+  waitPlugged(portId: string, timeoutMs: number): Promise<boolean> {
+    if (this.plugged.has(portId) && this.desired.has(`port/${portId}`)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        const list = this.waiters.get(portId);
+        list?.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      let list = this.waiters.get(portId);
+      if (!list) this.waiters.set(portId, (list = new Set()));
+      list.add(done);
+      this.schedule(0);
+    });
+  }
+
+  /** Asks for a reconcile soon (a device appeared, a port is expected). */
+  poke(): void {
+    this.schedule(0);
   }
 
   private async report(intent: ReadonlyMap<string, IntentItem>, status: { up: string[]; down: string[] }): Promise<void> {

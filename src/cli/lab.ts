@@ -1,6 +1,7 @@
 // `seam lab ...`: the multi-host lab on one machine (see src/lab/).
 import { type Command, InvalidArgumentError } from "commander";
 import { down, inNs, LAB, readState, startAgent, stopAgent, up, writeState } from "../lab/lab.ts";
+import { containerExec, removeContainer, runContainer } from "../lab/container.ts";
 import { bootVm, stopVm, vmExec } from "../lab/vm.ts";
 import { removeWorkload, workload } from "../lab/workload.ts";
 
@@ -64,11 +65,24 @@ export function registerLab(program: Command): void {
     });
 
   lab
+    .command("container <name>")
+    .description("a real OCI container (podman, CNI backend) whose network the runtime gets from seam-cni through the host's agent")
+    .requiredOption("--host <host>", "lab host whose agent wires the container")
+    .requiredOption("--network <name-or-id>", "the Seam network")
+    .option("--project <name-or-id>", "the network's project, when its name is not unique")
+    .action(async (name: string, o) => {
+      const { id } = await runContainer(name, o.host, o.network, o.project);
+      const r = await containerExec(name, "ip -o -4 addr show dev eth0");
+      say(`${name}: container ${id.slice(0, 12)} on ${o.host}: ${r.output.trim().split(/\s+/)[3] ?? "?"}`);
+    });
+
+  lab
     .command("rm <name>")
     .description("remove a VM or workload")
     .action(async (name: string) => {
       const s = readState();
       if (s.vms[name]) await stopVm(name);
+      else if (s.containers?.[name]) await removeContainer(name);
       else await removeWorkload(name);
     });
 
@@ -88,7 +102,11 @@ export function registerLab(program: Command): void {
           process.stdout.write(((e as { stderr?: string }).stderr ?? "") as string);
           process.exitCode = 1;
         }
-      } else throw new Error(`no VM or workload named ${name}`);
+      } else if (s.containers?.[name]) {
+        const r = await containerExec(name, command.join(" "));
+        process.stdout.write(r.output);
+        process.exitCode = r.code;
+      } else throw new Error(`no VM, workload or container named ${name}`);
     });
 
   const agent = lab.command("agent").description("stop or start a lab host's agent");

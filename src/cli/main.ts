@@ -108,7 +108,10 @@ withCredentials(
     .requiredOption("--vtep <address>", "this host's underlay address for VXLAN", ipv4)
     .option("--role <role>", "compute (default) and/or network (carries routers and DHCP); repeatable", (v: string, p: string[]) => [...p, v], [] as string[])
     .option("--physical-interface <physnet:iface>", "interface for flat networks on PHYSNET (repeatable)", mapping, {})
-    .option("--report-interval <seconds>", "heartbeat interval", positiveInt, 10),
+    .option("--report-interval <seconds>", "heartbeat interval", positiveInt, 10)
+    .option("--cni-socket <path>", "serve the CNI plugin (seam-cni) on this unix socket", "/run/seam/cni.sock")
+    .option("--no-cni", "no CNI service")
+    .option("--state-dir <dir>", "what must survive a crash (CNI attachment records); default /var/lib/seam/HOST"),
 ).action(async (o) => {
   const agent = new Agent({
     host: o.host,
@@ -118,6 +121,8 @@ withCredentials(
     physicalInterfaces: o.physicalInterface,
     reportIntervalSec: o.reportInterval,
     credentials: credentialsFrom(o),
+    cniSocket: o.cni ? o.cniSocket : undefined,
+    stateDir: o.stateDir,
   });
   const stop = async (signal: string) => {
     process.stderr.write(`seam-agent ${o.host}: ${signal}, stopping (the kernel keeps its state)\n`);

@@ -33,6 +33,7 @@ export interface LabState {
   hosts: { name: string; vtep: string; roles: string[]; agentPid: number | null }[];
   vms: Record<string, { host: string; port: string; pid: number; exec: string; console: string; accel: string }>;
   workloads: Record<string, { host: string; port: string; ns: string }>;
+  containers?: Record<string, { host: string; network: string; id: string }>;
 }
 
 const statePath = () => join(LAB.stateDir, "state.json");
@@ -171,10 +172,14 @@ export async function up(o: UpOptions): Promise<LabState> {
   return state;
 }
 
+/** Where a lab host's agent serves seam-cni. */
+export const cniSocket = (host: string) => join(LAB.stateDir, host, "cni.sock");
+
 export function startAgent(state: LabState, host: string, reportIntervalSec = 2): number {
   const h = state.hosts.find((x) => x.name === host);
   if (!h) throw new Error(`no host ${host} in the lab`);
   const args = ["netns", "exec", h.name, SEAM, "agent", "--host", h.name, "--server", state.server.url, "--vtep", h.vtep, "--report-interval", String(reportIntervalSec)];
+  args.push("--cni-socket", cniSocket(h.name), "--state-dir", join(LAB.stateDir, h.name));
   for (const r of h.roles) args.push("--role", r);
   if (h.roles.includes("network")) args.push("--physical-interface", "external:ex0");
   const c = LAB.credentials as Extract<Credentials, { kind: "password" }>;
@@ -224,6 +229,10 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
 const OWNED_NS = /^(host-\d+|external|wl-[A-Za-z0-9_.-]+)$/;
 
 export async function down(progress: (msg: string) => void = () => {}): Promise<void> {
+  // Containers first, while their agents still run: podman's CNI DEL releases their ports.
+  const { removeAllContainers } = await import("./container.ts");
+  const removed = await removeAllContainers().catch(() => 0);
+  if (removed) progress(`removed ${removed} containers`);
   const nss = (await namespaces()).filter((n) => OWNED_NS.test(n));
   // Everything running inside our namespaces: agents, VMs, workload processes.
   const pids = (await Promise.all(nss.map(nsPids))).flat();

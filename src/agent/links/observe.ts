@@ -29,16 +29,16 @@ export function parseLinks(raw: IpLink[]): Map<string, ObservedLink> {
   return out;
 }
 
+/** Links, FDB and neighbours in three parallel reads (one process each, whatever the number of networks). */
 export async function observe(): Promise<Observed> {
-  const links = parseLinks(await json<IpLink[]>("ip", ["-j", "-d", "link", "show"]));
-  const fdb: ObservedFdb[] = [];
-  const neigh: ObservedNeigh[] = [];
-  for (const name of links.keys()) {
-    if (!/^vxlan-\d+$/.test(name)) continue;
-    for (const e of await json<{ mac: string; dst?: string }[]>("bridge", ["-j", "fdb", "show", "dev", name])) if (e.dst) fdb.push({ dev: name, mac: e.mac, dst: e.dst });
-    for (const n of await json<{ dst: string; lladdr?: string; state?: string[] }[]>("ip", ["-j", "neigh", "show", "dev", name])) {
-      neigh.push({ dev: name, ip: n.dst, mac: n.lladdr ?? null, permanent: (n.state ?? []).includes("PERMANENT") });
-    }
-  }
+  const [rawLinks, rawFdb, rawNeigh] = await Promise.all([
+    json<IpLink[]>("ip", ["-j", "-d", "link", "show"]),
+    json<{ mac: string; ifname?: string; dst?: string }[]>("bridge", ["-j", "fdb", "show"]),
+    json<{ dst: string; dev?: string; lladdr?: string; state?: string[] }[]>("ip", ["-j", "neigh", "show"]),
+  ]);
+  const links = parseLinks(rawLinks);
+  const ours = (dev: string | undefined): dev is string => dev !== undefined && /^vxlan-\d+$/.test(dev);
+  const fdb: ObservedFdb[] = rawFdb.filter((e) => e.dst && ours(e.ifname)).map((e) => ({ dev: e.ifname!, mac: e.mac, dst: e.dst! }));
+  const neigh: ObservedNeigh[] = rawNeigh.filter((n) => ours(n.dev)).map((n) => ({ dev: n.dev!, ip: n.dst, mac: n.lladdr ?? null, permanent: (n.state ?? []).includes("PERMANENT") }));
   return { links, fdb, neigh };
 }

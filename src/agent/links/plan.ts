@@ -171,3 +171,19 @@ export function pluggedPorts(intent: ReadonlyMap<string, IntentItem>, kernel: Ob
   }
   return { up, down };
 }
+
+/**
+ * What the kernel holds after a plan applied without errors, as far as port
+ * status is concerned: the ports' devices attached to their bridges (pure).
+ */
+export function applyPlan(before: Observed, intent: ReadonlyMap<string, IntentItem>, plan: LinkPlan): Observed {
+  if (plan.links.length === 0) return before;
+  const links = new Map(before.links);
+  for (const p of itemsOf(intent, "port")) {
+    const l = links.get(p.device);
+    if (l && plan.links.includes(`link set dev ${p.device} master ${bridgeName(p.network)} mtu ${p.mtu} ${p.adminUp ? "up" : "down"}`)) {
+      links.set(p.device, { ...l, master: bridgeName(p.network), mtu: p.mtu, up: p.adminUp });
+    }
+  }
+  return { ...before, links };
+}

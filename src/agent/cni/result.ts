@@ -1,0 +1,72 @@
+// CNI spec pieces the agent's CNI service needs (pure): error codes, the
+// versions it speaks, and the ADD result in the shape of the requested version.
+
+/** Error codes of the CNI spec (1-99 reserved by it) and Seam's own (100+). */
+export const CniCode = {
+  incompatibleVersion: 1,
+  unsupportedField: 2,
+  unknownContainer: 3,
+  invalidEnvironment: 4,
+  io: 5,
+  decoding: 6,
+  invalidConfig: 7,
+  tryAgainLater: 11,
+  notAvailable: 50,
+  /** no free address on the network */
+  noAddress: 100,
+  /** CHECK found the attachment different from what ADD made */
+  checkFailed: 101,
+} as const;
+
+export class CniError extends Error {
+  constructor(
+    readonly code: number,
+    msg: string,
+    readonly details = "",
+  ) {
+    super(msg);
+  }
+  toJSON() {
+    return { code: this.code, msg: this.message, details: this.details };
+  }
+}
+
+export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+export interface Attachment {
+  readonly hostDevice: string;
+  readonly hostMac: string;
+  readonly ifname: string;
+  readonly mac: string;
+  readonly netns: string;
+  /** address/prefix */
+  readonly address: string;
+  readonly gateway: string | null;
+  readonly mtu: number;
+  readonly dnsDomain: string | null;
+}
+
+export function addResult(cniVersion: string, a: Attachment): Record<string, unknown> {
+  const legacy = !cniVersion.startsWith("1.");
+  const v6 = a.address.includes(":");
+  return {
+    cniVersion,
+    interfaces: [
+      { name: a.hostDevice, mac: a.hostMac },
+      { name: a.ifname, mac: a.mac, sandbox: a.netns, ...(cniVersion === "1.1.0" ? { mtu: a.mtu } : {}) },
+    ],
+    ips: [{ ...(legacy ? { version: v6 ? "6" : "4" } : {}), address: a.address, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 1 }],
+    routes: a.gateway ? [{ dst: v6 ? "::/0" : "0.0.0.0/0", gw: a.gateway }] : [],
+    dns: a.dnsDomain ? { domain: a.dnsDomain.replace(/\.$/, "") } : {},
+  };
+}
+
+/** CNI_ARGS "K1=V1;K2=V2" -> map (Kubernetes runtimes send K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID). */
+export function parseCniArgs(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (raw ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0) out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
