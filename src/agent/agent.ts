@@ -46,6 +46,7 @@ export class Agent implements CniHost {
   private syncing: Promise<void> | undefined;
   private again = false;
   private debounce: NodeJS.Timeout | undefined;
+  private debounceAt = 0;
   /** port id -> last status the server acknowledged */
   private reported = new Map<string, "up" | "down">();
   private refusedSeen = new Set<string>();
@@ -163,8 +164,13 @@ export class Agent implements CniHost {
   /** Coalesces triggers: one reconcile runs at a time, and one more follows if anything arrived meanwhile. */
   private schedule(delayMs = 20): void {
     if (!this.haveIntent || this.abort.signal.aborted) return;
+    const at = Date.now() + delayMs;
+    // never postpone a reconcile already due sooner (a burst of link events must not delay a CNI ADD)
+    if (this.debounce && this.debounceAt <= at) return;
     clearTimeout(this.debounce);
+    this.debounceAt = at;
     this.debounce = setTimeout(() => {
+      this.debounce = undefined;
       if (this.syncing) {
         this.again = true;
         return;

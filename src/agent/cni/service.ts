@@ -200,14 +200,20 @@ export class CniService {
     const record: Record_ = existing ?? { containerId, ifname, netns, network: net.id };
     this.writeRecord(record); // before anything exists: a crash from here on leaves a trail
     try {
+      const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`ADD ${containerId.slice(0, 12)} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
+      trace("network");
       const port = await this.findOrCreatePort(record, net, args, containerId);
+      trace("port");
       record.portId = port.id;
       this.writeRecord(record);
       const attachment = await this.plumb(port, net, netns, ifname);
       record.attachment = attachment;
       this.writeRecord(record);
+      trace("plumbed");
       this.agent.poke();
-      if (!(await this.agent.waitPlugged(port.id, 15_000))) {
+      const plugged = await this.agent.waitPlugged(port.id, 15_000);
+      trace("plugged");
+      if (!plugged) {
         throw new CniError(CniCode.tryAgainLater, "the port did not become ready on this host in 15 s", `port ${port.id}: is the agent connected to the controller?`);
       }
       this.timings.add.push(performance.now() - t0);
@@ -247,30 +253,44 @@ export class CniService {
     throw new CniError(CniCode.invalidConfig, "the controller refused the port", err?.message ?? String(r.status));
   }
 
+  /** Subnets change rarely and every ADD on a network needs the same one: cached briefly. */
+  private readonly subnets = new Map<string, { at: number; cidr: string; gateway: string | null }>();
+  private async subnet(id: string): Promise<{ cidr: string; gateway: string | null }> {
+    const hit = this.subnets.get(id);
+    if (hit && performance.now() - hit.at < 10_000) return hit;
+    const r = await this.api<{ subnet: { cidr: string; gateway_ip: string | null } }>("GET", `/v2.0/subnets/${id}`);
+    if (r.status !== 200) throw new CniError(CniCode.tryAgainLater, `subnet ${id} could not be read`, String(r.status));
+    const v = { at: performance.now(), cidr: r.body.subnet.cidr, gateway: r.body.subnet.gateway_ip };
+    this.subnets.set(id, v);
+    return v;
+  }
+
   /** veth: `ifname` in the container with the port's MAC/address/route/MTU, the tap-named peer here. */
   private async plumb(port: Port, net: { mtu: number; dns_domain?: string }, netns: string, ifname: string): Promise<Attachment> {
     const v4 = port.fixed_ips.find((f) => !f.ip_address.includes(":")) ?? port.fixed_ips[0];
     if (!v4) throw new CniError(CniCode.noAddress, `port ${port.id} has no address`);
-    const subnet = (await this.api<{ subnet: { cidr: string; gateway_ip: string | null } }>("GET", `/v2.0/subnets/${v4.subnet_id}`)).body.subnet;
+    const subnet = await this.subnet(v4.subnet_id);
     const address = `${v4.ip_address}/${subnet.cidr.split("/")[1]}`;
     const device = tapName(port.id);
     const mtu = net.mtu;
-    await run("ip", ["link", "del", device]).catch(() => {}); // a leftover of a crashed attempt
-    const inside = [
-      `link add ${ifname} mtu ${mtu} address ${port.mac_address} type veth peer name ${device} netns ${process.pid}`,
-      `link set ${ifname} up`,
-      `link set lo up`,
-      `addr add ${address} dev ${ifname}`,
-      ...(subnet.gateway_ip ? [`route add default via ${subnet.gateway_ip} dev ${ifname}`] : []),
-    ];
+    if (existsSync(`/sys/class/net/${device}`)) await run("ip", ["link", "del", device]).catch(() => {}); // a crashed attempt's
+    // Two processes: the pair is made here (peer straight into the container), then configured inside.
+    const named = /^\/(var\/)?run\/netns\/[^/]+$/.test(netns) ? netns.split("/").pop()! : null;
+    const inside = [`link set lo up`, `link set ${ifname} up`, `addr add ${address} dev ${ifname}`, ...(subnet.gateway ? [`route add default via ${subnet.gateway} dev ${ifname}`] : [])];
     try {
-      await run("nsenter", [`--net=${netns}`, "ip", "-batch", "-"], `${inside.join("\n")}\n`);
-      await run("ip", ["link", "set", device, "mtu", String(mtu), "up"]);
+      if (named) {
+        await run("ip", ["-batch", "-"], `link add ${device} mtu ${mtu} type veth peer name ${ifname} mtu ${mtu} address ${port.mac_address} netns ${named}\nlink set ${device} up\n`);
+        await run("ip", ["-n", named, "-batch", "-"], `${inside.join("\n")}\n`);
+      } else {
+        // a namespace outside /run/netns: create from inside it, sending the peer to ours
+        await run("nsenter", [`--net=${netns}`, "ip", "-batch", "-"], `link add ${ifname} mtu ${mtu} address ${port.mac_address} type veth peer name ${device} netns ${process.pid}\n${inside.join("\n")}\n`);
+        await run("ip", ["link", "set", device, "mtu", String(mtu), "up"]);
+      }
     } catch (e) {
       throw new CniError(CniCode.io, `could not wire ${ifname} into ${netns}`, e instanceof CommandError ? e.stderr.trim() : String(e));
     }
-    const hostMac = (JSON.parse(await run("ip", ["-j", "link", "show", device])) as { address: string }[])[0]!.address;
-    return { hostDevice: device, hostMac, ifname, mac: port.mac_address, netns, address, gateway: subnet.gateway_ip, mtu, dnsDomain: net.dns_domain ?? null };
+    const hostMac = readFileSync(`/sys/class/net/${device}/address`, "utf8").trim();
+    return { hostDevice: device, hostMac, ifname, mac: port.mac_address, netns, address, gateway: subnet.gateway, mtu, dnsDomain: net.dns_domain ?? null };
   }
 
   private async interfaceMatches(a: Attachment): Promise<boolean> {
