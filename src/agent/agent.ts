@@ -8,10 +8,11 @@ import type { IntentItem } from "../core/compiler/intent.ts";
 import { itemsOf } from "../core/compiler/intent.ts";
 import { type Credentials, SouthboundClient } from "../southbound/client.ts";
 import type { IntentMessage } from "../southbound/protocol.ts";
-import { batch } from "./exec.ts";
+import { existsSync } from "node:fs";
+import { batch, run } from "./exec.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { observe } from "./links/observe.ts";
-import { applyPlan, type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";
+import { applyPlan, bridgeName, type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";
 import { CniService, type CniHost } from "./cni/service.ts";
 import { Filters } from "./nft/apply.ts";
 
@@ -51,6 +52,8 @@ export class Agent implements CniHost {
   private reported = new Map<string, "up" | "down">();
   private refusedSeen = new Set<string>();
   private plugged = new Set<string>();
+  private filtering: Promise<void> = Promise.resolve();
+  private reporting: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<string, Set<() => void>>();
   /** resolves after the first reconcile that followed a snapshot (for tests and `lab up`) */
   readonly synced: Promise<void>;
@@ -158,7 +161,7 @@ export class Agent implements CniHost {
       this.haveIntent = true;
     }
     this.revision = m.revision;
-    if (m.type !== "BOOKMARK") this.schedule(5); // a burst of deltas becomes one reconcile
+    if (m.type !== "BOOKMARK") this.schedule(1); // a burst of deltas becomes one reconcile
   }
 
   /** Coalesces triggers: one reconcile runs at a time, and one more follows if anything arrived meanwhile. */
@@ -191,9 +194,14 @@ export class Agent implements CniHost {
   async sync(): Promise<void> {
     const intent = new Map(this.desired);
     this.stats.syncs++;
+    const t0 = performance.now();
+    const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`sync ${this.stats.syncs} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
     // Filters before devices (a port is never on a bridge without its rules); reading the kernel meanwhile.
-    const [nftCommands, before] = await Promise.all([this.filters.sync(intent), observe()]);
+    const filtering = this.filters.sync(intent);
+    this.filtering = filtering.then(() => undefined, () => undefined);
+    const [nftCommands, before] = await Promise.all([filtering, observe()]);
     this.stats.nftCommands += nftCommands;
+    trace(`filters (${nftCommands} nft commands) and kernel read`);
     const plan = planLinks(intent, before, this.hostConfig);
     for (const r of plan.refused) {
       if (!this.refusedSeen.has(r.network)) this.log(`network ${r.network} refused: ${r.reason}`);
@@ -203,6 +211,7 @@ export class Agent implements CniHost {
     const errors = await batch("ip", plan.links);
     errors.push(...(await Promise.all([batch("bridge", plan.fdb), batch("ip", plan.neigh)])).flat());
     if (errors.length) this.log(`kernel refused: ${errors.slice(0, 5).join(" | ")}`);
+    trace(`${plan.links.length + plan.fdb.length + plan.neigh.length} link/fdb/neigh commands`);
     // Without errors the plan is what the kernel now has; after one, read it again to report the truth.
     const after = errors.length ? await observe() : applyPlan(before, intent, plan);
     const status = pluggedPorts(intent, after);
@@ -212,7 +221,8 @@ export class Agent implements CniHost {
       for (const w of waiters) w();
       this.waiters.delete(id);
     }
-    await this.report(intent, status);
+    // The report is not on the reconcile's path: a CNI ADD waiting for the next one should not wait for HTTP.
+    this.reporting = this.reporting.then(() => this.report(intent, status));
     this.markSynced();
   }
 
@@ -234,6 +244,27 @@ export class Agent implements CniHost {
       list.add(done);
       this.schedule(0);
     });
+  }
+
+  /**
+   * The CNI fast path: when the intent already has the port and the kernel its
+   * filters and bridge, attach the device now instead of waiting for the next
+   * reconcile (which then finds nothing to do). False: not ready, wait instead.
+   */
+  async attachNow(portId: string): Promise<boolean> {
+    if (this.syncing) await this.filtering; // a reconcile may be installing this port's filters right now
+    const item = this.desired.get(`port/${portId}`);
+    if (item?.kind !== "port" || !this.filters.covers(item)) return false;
+    const bridge = bridgeName(item.network);
+    if (!existsSync(`/sys/class/net/${bridge}`)) return false;
+    try {
+      await run("ip", ["link", "set", "dev", item.device, "master", bridge, "mtu", String(item.mtu), item.adminUp ? "up" : "down"]);
+    } catch {
+      return false;
+    }
+    this.plugged.add(portId);
+    this.schedule(100); // reports the port ACTIVE
+    return true;
   }
 
   /** Asks for a reconcile soon (a device appeared, a port is expected). */
@@ -262,7 +293,7 @@ export class Agent implements CniHost {
     const child = spawn("ip", ["-o", "monitor", "link"], { stdio: ["ignore", "pipe", "ignore"] });
     this.monitor = child;
     child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      if (/\btap|vxlan-|brq/.test(d)) this.schedule();
+      if (/\btap|vxlan-|brq/.test(d)) this.schedule(100);
     });
     child.on("exit", () => {
       if (!this.abort.signal.aborted) setTimeout(() => this.startMonitor(), 1000);

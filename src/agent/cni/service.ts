@@ -32,6 +32,7 @@ export interface CniHost {
   readonly host: string;
   readonly client: SouthboundClient;
   waitPlugged(portId: string, timeoutMs: number): Promise<boolean>;
+  attachNow(portId: string): Promise<boolean>;
   poke(): void;
 }
 
@@ -161,7 +162,18 @@ export class CniService {
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
   }
 
+  /** Network look-ups by (name, project), cached briefly: a node's pods mostly share one network. */
+  private readonly networks = new Map<string, { at: number; net: { id: string; project_id: string; mtu: number; dns_domain?: string } }>();
   private async network(config: Record<string, unknown>): Promise<{ id: string; project_id: string; mtu: number; dns_domain?: string }> {
+    const cacheKey = `${String(config.network)}|${String(config.project ?? "")}`;
+    const hit = this.networks.get(cacheKey);
+    if (hit && performance.now() - hit.at < 10_000) return hit.net;
+    const net = await this.lookupNetwork(config);
+    this.networks.set(cacheKey, { at: performance.now(), net });
+    return net;
+  }
+
+  private async lookupNetwork(config: Record<string, unknown>): Promise<{ id: string; project_id: string; mtu: number; dns_domain?: string }> {
     const ref = config.network;
     if (typeof ref !== "string" || !ref) throw new CniError(CniCode.invalidConfig, "the network configuration needs 'network' (a Seam network name or id)");
     const project = typeof config.project === "string" && config.project ? config.project : null;
@@ -210,8 +222,7 @@ export class CniService {
       record.attachment = attachment;
       this.writeRecord(record);
       trace("plumbed");
-      this.agent.poke();
-      const plugged = await this.agent.waitPlugged(port.id, 15_000);
+      const plugged = (await this.agent.attachNow(port.id)) || (await this.agent.waitPlugged(port.id, 15_000));
       trace("plugged");
       if (!plugged) {
         throw new CniError(CniCode.tryAgainLater, "the port did not become ready on this host in 15 s", `port ${port.id}: is the agent connected to the controller?`);
@@ -274,18 +285,17 @@ export class CniService {
     const device = tapName(port.id);
     const mtu = net.mtu;
     if (existsSync(`/sys/class/net/${device}`)) await run("ip", ["link", "del", device]).catch(() => {}); // a crashed attempt's
-    // Two processes: the pair is made here (peer straight into the container), then configured inside.
-    const named = /^\/(var\/)?run\/netns\/[^/]+$/.test(netns) ? netns.split("/").pop()! : null;
-    const inside = [`link set lo up`, `link set ${ifname} up`, `addr add ${address} dev ${ifname}`, ...(subnet.gateway ? [`route add default via ${subnet.gateway} dev ${ifname}`] : [])];
+    // One process: the pair is made inside the container, configured there, and its peer sent to this
+    // namespace (attaching it to the bridge, which also sets it up, is the agent's next step).
+    const inside = [
+      `link add ${ifname} mtu ${mtu} address ${port.mac_address} type veth peer name ${device} netns ${process.pid}`,
+      `link set lo up`,
+      `link set ${ifname} up`,
+      `addr add ${address} dev ${ifname}`,
+      ...(subnet.gateway ? [`route add default via ${subnet.gateway} dev ${ifname}`] : []),
+    ];
     try {
-      if (named) {
-        await run("ip", ["-batch", "-"], `link add ${device} mtu ${mtu} type veth peer name ${ifname} mtu ${mtu} address ${port.mac_address} netns ${named}\nlink set ${device} up\n`);
-        await run("ip", ["-n", named, "-batch", "-"], `${inside.join("\n")}\n`);
-      } else {
-        // a namespace outside /run/netns: create from inside it, sending the peer to ours
-        await run("nsenter", [`--net=${netns}`, "ip", "-batch", "-"], `link add ${ifname} mtu ${mtu} address ${port.mac_address} type veth peer name ${device} netns ${process.pid}\n${inside.join("\n")}\n`);
-        await run("ip", ["link", "set", device, "mtu", String(mtu), "up"]);
-      }
+      await run("nsenter", [`--net=${netns}`, "ip", "-batch", "-"], `${inside.join("\n")}\n`);
     } catch (e) {
       throw new CniError(CniCode.io, `could not wire ${ifname} into ${netns}`, e instanceof CommandError ? e.stderr.trim() : String(e));
     }

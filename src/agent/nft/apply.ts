@@ -84,6 +84,12 @@ export class Filters {
     return lines.length;
   }
 
+  /** Whether the kernel already has this port's filters (or it needs none). */
+  covers(port: { id: string; security: unknown }): boolean {
+    if (!port.security) return true;
+    return Boolean(this.applied?.[0].chains.has(`from-${port.id}`) && this.applied[1].chains.has(`in-${port.id}`));
+  }
+
   /** Forget what was applied: the next sync re-reads the kernel and rewrites everything (atomically). */
   reset(): void {
     this.applied = null;
