@@ -1,13 +1,13 @@
 // `seam demo`, part 1: the lab of B1 on the embedded store. Two hosts with
-// agents, a real VM on host-1 and a workload on host-2 on one VXLAN network
-// (seeds/001's "seamless" 192.168.100.0/24 in project k8s), the agents and
-// ports as `openstack` shows them, each host's forwarding table, and pings
-// both ways through Seam's dataplane.
+// agents, a real VM (qemu) on host-1 and a real container on host-2 (podman,
+// which calls seam-cni itself) on one VXLAN network (seeds/001's "seamless"
+// 192.168.100.0/24 in project k8s), the agents and ports as `openstack` shows
+// them, each host's forwarding table, and pings both ways.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { down, LAB, readState, SEAM, up } from "../lab/lab.ts";
 import { bootVm, vmExec } from "../lab/vm.ts";
-import { workload } from "../lab/workload.ts";
+import { containerExec, runContainer } from "../lab/container.ts";
 import { run } from "../agent/exec.ts";
 
 const exec = promisify(execFile);
@@ -42,11 +42,17 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     say("One network for the VM and the container side (project k8s), VXLAN with its own VNI");
     await os(["network", "create", "seamless", "--project", "k8s", "-c", "id", "-c", "provider:network_type", "-c", "provider:segmentation_id", "-c", "mtu"]);
     await os(["subnet", "create", "--network", "seamless", "--project", "k8s", "--subnet-range", "192.168.100.0/24", "seamless-v4", "-c", "cidr", "-c", "gateway_ip"]);
+    // a DHCP/service port first, as in seeds/001: the VM gets .3 and the container .4
+    await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "network:dhcp", "dhcp", "-f", "value", "-c", "fixed_ips"]);
     const vmPort = await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "compute:nova", "--host", "host-1", "vm1", "-f", "value", "-c", "id"]);
-    const wlPort = await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "compute:kubernetes", "--host", "host-2", "pod1", "-f", "value", "-c", "id"]);
-    say("A real VM (qemu) on host-1 on its port's tap; a workload namespace on host-2 wired like a pod");
+    say("A real VM (qemu) on host-1 on its port's tap");
     const vm = await bootVm("vm1", "host-1", vmPort, { progress: (m) => process.stdout.write(`lab: ${m}\n`) });
-    const wl = await workload("pod1", "host-2", wlPort);
+    say("A real container on host-2: podman runs it and calls seam-cni, whose agent creates the port and wires eth0");
+    process.stdout.write("$ seam lab container pod1 --host host-2 --network seamless --project k8s\n");
+    await runContainer("pod1", "host-2", "seamless", "k8s");
+    const wlAddr = (await containerExec("pod1", "ip -o -4 addr show dev eth0")).output;
+    process.stdout.write(wlAddr);
+    const wl = { address: /inet (\S+)/.exec(wlAddr)![1]! };
     process.stdout.write(`vm1: ${vm.facts.address} (${vm.accel}), pod1: ${wl.address}\n`);
     await new Promise((r) => setTimeout(r, 1000));
     await os(["port", "list", "--network", "seamless", "-c", "Name", "-c", "MAC Address", "-c", "Fixed IP Addresses", "-c", "Status"]);
@@ -56,11 +62,11 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     }
     say("What the kernel on host-1 holds: bridge, VXLAN device, FDB entries to host-2's VTEP");
     await shell("ip netns exec host-1 bridge fdb show | grep dst", async () => (await run("ip", ["netns", "exec", "host-1", "bridge", "fdb", "show"])).split("\n").filter((l) => l.includes(" dst ")).join("\n") + "\n");
-    say("The VM pings the pod across hosts, and the pod pings the VM (same project: its default group admits its own members)");
+    say("The VM pings the container across hosts, and the container pings the VM (one project: its default group admits its own members)");
     const vmIp = vm.facts.address.split("/")[0]!;
     const wlIp = wl.address.split("/")[0]!;
     await shell(`seam lab exec vm1 -- ping -c 3 ${wlIp}`, async () => (await vmExec("vm1", `ping -c 3 ${wlIp}`)).output);
-    await shell(`seam lab exec pod1 -- ping -c 3 ${vmIp}`, () => run("ip", ["netns", "exec", "wl-pod1", "ping", "-c", "3", vmIp]));
+    await shell(`seam lab exec pod1 -- ping -c 3 ${vmIp}`, async () => (await containerExec("pod1", `ping -c 3 ${vmIp}`)).output);
     if (keep) {
       process.stdout.write(`\nseam demo: the lab stays up (state in ${LAB.stateDir}); remove it with: seam lab down\n`);
       return 0;
