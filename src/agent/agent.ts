@@ -4,11 +4,11 @@
 // plugged. It never tears down what is still wanted, so a restart is
 // invisible to traffic; what it owns it recognises by name.
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { IntentItem } from "../core/compiler/intent.ts";
 import { itemsOf } from "../core/compiler/intent.ts";
 import { type Credentials, SouthboundClient } from "../southbound/client.ts";
 import type { IntentMessage } from "../southbound/protocol.ts";
-import { existsSync } from "node:fs";
 import { batch, run } from "./exec.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { observe } from "./links/observe.ts";

@@ -2,15 +2,10 @@
 // into the server, the core or (later) the agent and lab.
 import { Command, InvalidArgumentError } from "commander";
 import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
-import { openDb } from "../core/store/open.ts";
-import { loadIdentityConfig } from "../front/identity/identity.ts";
-import { buildServer } from "../server.ts";
-import { Agent } from "../agent/agent.ts";
 import { credentialsFrom, withCredentials } from "./credentials.ts";
-import { runDemo } from "./demo.ts";
-import { runLabDemo } from "./demo-lab.ts";
 import { registerLab } from "./lab.ts";
-import { showRoutes } from "./routes.ts";
+// Each subcommand loads its own code when it runs: the agent (150 MiB budget)
+// and the CNI path must not carry the server's HTTP framework and database drivers.
 
 function listenAddress(value: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
@@ -54,6 +49,7 @@ program
   .option("--nova-token <token>", "X-Auth-Token for --nova-url (or env SEAM_NOVA_TOKEN)")
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
   .action(async (o) => {
+    const [{ openDb }, { loadIdentityConfig }, { buildServer }] = await Promise.all([import("../core/store/open.ts"), import("../front/identity/identity.ts"), import("../server.ts")]);
     if (o.auth !== "noauth" && o.auth !== "local") throw new InvalidArgumentError(`--auth must be noauth or local, not "${o.auth}"`);
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime };
@@ -78,6 +74,7 @@ program
   .option("--keep", "leave the lab (and the walk-through's controller) running")
   .option("--no-lab", "only the API walk-through (no root needed)")
   .action(async (o) => {
+    const [{ runDemo }, { runLabDemo }] = await Promise.all([import("./demo.ts"), import("./demo-lab.ts")]);
     let code = 0;
     if (o.lab) {
       if (process.getuid?.() !== 0) {
@@ -113,6 +110,7 @@ withCredentials(
     .option("--no-cni", "no CNI service")
     .option("--state-dir <dir>", "what must survive a crash (CNI attachment records); default /var/lib/seam/HOST"),
 ).action(async (o) => {
+  const { Agent } = await import("../agent/agent.ts");
   const agent = new Agent({
     host: o.host,
     server: o.server.replace(/\/$/, ""),
@@ -142,6 +140,7 @@ withCredentials(
     .requiredOption("--network <name-or-id>", "the network")
     .option("--server <url>", "the controller", process.env.SEAM_SERVER ?? "http://127.0.0.1:9696"),
 ).action(async (o) => {
+  const { showRoutes } = await import("./routes.ts");
   process.stdout.write(`${await showRoutes(o.server.replace(/\/$/, ""), o.host, o.network, credentialsFrom(o))}\n`);
 });
 
