@@ -263,7 +263,14 @@ export class Agent implements CniHost {
       return false;
     }
     this.plugged.add(portId);
-    this.schedule(100); // reports the port ACTIVE
+    // ACTIVE before the runtime hears back, as Kuryr waits for it: whoever looks at the port sees it up.
+    try {
+      await this.client.reportPorts([portId], []);
+      this.reported.set(portId, "up");
+    } catch (e) {
+      this.log(`port status report failed: ${(e as Error).message}`);
+      this.schedule(100);
+    }
     return true;
   }
 
