@@ -26,6 +26,8 @@ interface Record_ {
   network: string;
   portId?: string;
   attachment?: Attachment;
+  /** an earlier ADD for this container got at least as far as writing this record */
+  attempted?: boolean;
 }
 
 export interface CniHost {
@@ -209,7 +211,7 @@ export class CniService {
     if (existing?.attachment && (await this.interfaceMatches(existing.attachment))) return addResult(version, existing.attachment);
 
     const net = await this.network(config);
-    const record: Record_ = existing ?? { containerId, ifname, netns, network: net.id };
+    const record: Record_ = existing ? { ...existing, attempted: true } : { containerId, ifname, netns, network: net.id };
     this.writeRecord(record); // before anything exists: a crash from here on leaves a trail
     try {
       const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`ADD ${containerId.slice(0, 12)} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
@@ -243,8 +245,12 @@ export class CniService {
       if (r.status === 200) return r.body.port;
     }
     const tag = containerTag(containerId);
-    const found = await this.api<{ ports: Port[] }>("GET", `/v2.0/ports?tags=${tag}&network_id=${net.id}`);
-    if (found.body?.ports?.length) return found.body.ports[0]!;
+    // A port for this container can exist without a record naming it only if an ADD died between
+    // creating it and recording it; a fresh ADD (no record before this one) skips the look-up.
+    if (record.attempted) {
+      const found = await this.api<{ ports: Port[] }>("GET", `/v2.0/ports?tags=${tag}&network_id=${net.id}`);
+      if (found.body?.ports?.length) return found.body.ports[0]!;
+    }
     const name = args.K8S_POD_NAME ? `${args.K8S_POD_NAMESPACE ? `${args.K8S_POD_NAMESPACE}/` : ""}${args.K8S_POD_NAME}` : containerId.slice(0, 64);
     const r = await this.api<{ port?: Port; NeutronError?: { type: string; message: string } }>("POST", "/v2.0/ports", {
       port: {
