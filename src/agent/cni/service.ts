@@ -19,7 +19,8 @@ export interface CniRequest {
   readonly config: Record<string, unknown>;
 }
 
-interface Record_ {
+/** What the service remembers of an attachment, written before it creates anything. */
+interface AttachmentRecord {
   containerId: string;
   ifname: string;
   netns: string;
@@ -136,19 +137,19 @@ export class CniService {
   private recordPath(containerId: string, ifname: string): string {
     return join(this.dir, `${createHash("sha1").update(`${containerId}/${ifname}`).digest("hex")}.json`);
   }
-  private readRecord(containerId: string, ifname: string): Record_ | null {
+  private readRecord(containerId: string, ifname: string): AttachmentRecord | null {
     const p = this.recordPath(containerId, ifname);
-    return existsSync(p) ? (JSON.parse(readFileSync(p, "utf8")) as Record_) : null;
+    return existsSync(p) ? (JSON.parse(readFileSync(p, "utf8")) as AttachmentRecord) : null;
   }
-  private writeRecord(r: Record_): void {
+  private writeRecord(r: AttachmentRecord): void {
     const p = this.recordPath(r.containerId, r.ifname);
     writeFileSync(`${p}.tmp`, JSON.stringify(r));
     renameSync(`${p}.tmp`, p);
   }
-  private records(): Record_[] {
+  private records(): AttachmentRecord[] {
     return readdirSync(this.dir)
       .filter((f) => f.endsWith(".json"))
-      .map((f) => JSON.parse(readFileSync(join(this.dir, f), "utf8")) as Record_);
+      .map((f) => JSON.parse(readFileSync(join(this.dir, f), "utf8")) as AttachmentRecord);
   }
 
   // ---- the API ----------------------------------------------------------------
@@ -211,7 +212,7 @@ export class CniService {
     if (existing?.attachment && (await this.interfaceMatches(existing.attachment))) return addResult(version, existing.attachment);
 
     const net = await this.network(config);
-    const record: Record_ = existing ? { ...existing, attempted: true } : { containerId, ifname, netns, network: net.id };
+    const record: AttachmentRecord = existing ? { ...existing, attempted: true } : { containerId, ifname, netns, network: net.id };
     this.writeRecord(record); // before anything exists: a crash from here on leaves a trail
     try {
       const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`ADD ${containerId.slice(0, 12)} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
@@ -239,7 +240,7 @@ export class CniService {
     }
   }
 
-  private async findOrCreatePort(record: Record_, net: { id: string; project_id: string }, args: Record<string, string>, containerId: string): Promise<Port> {
+  private async findOrCreatePort(record: AttachmentRecord, net: { id: string; project_id: string }, args: Record<string, string>, containerId: string): Promise<Port> {
     if (record.portId) {
       const r = await this.api<{ port: Port }>("GET", `/v2.0/ports/${record.portId}`);
       if (r.status === 200) return r.body.port;

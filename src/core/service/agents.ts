@@ -6,7 +6,7 @@ import { badRequest, conflict } from "../errors.ts";
 import { agent as def } from "../model/resources.ts";
 import type { Queryable } from "../store/db.ts";
 import type { Kind, Model, View } from "./model.ts";
-import { deleteRec, findRecs, insertRec, newRec, now, type Rec, updateRec } from "./repo.ts";
+import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
 export interface Registration {
   readonly vtep: string;
@@ -76,7 +76,7 @@ export async function registerAgent(m: Model, host: string, reg: Registration): 
     const taken = await tx.get<{ host: string }>("SELECT host FROM agents WHERE body LIKE ? AND host <> ?", [`%"tunneling_ip":"${reg.vtep}"%`, host]);
     if (taken) throw conflict("VtepInUse", `VTEP address ${reg.vtep} is already used by the agent of host ${taken.host}.`);
     const [existing] = await findRecs(tx, def.table, { host: [host] });
-    const stamp = now();
+    const stamp = new Date().toISOString(); // milliseconds: liveness is judged against it
     const configurations = {
       tunneling_ip: reg.vtep,
       tunnel_types: ["vxlan"],
