@@ -55,14 +55,10 @@ export class Agent implements CniHost {
   private filtering: Promise<void> = Promise.resolve();
   private reporting: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<string, Set<() => void>>();
-  /** resolves after the first reconcile that followed a snapshot (for tests and `lab up`) */
-  readonly synced: Promise<void>;
-  private markSynced!: () => void;
   readonly stats = { syncs: 0, nftCommands: 0, linkCommands: 0 };
 
   constructor(private readonly opts: AgentOptions) {
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
-    this.synced = new Promise((r) => (this.markSynced = r));
   }
 
   private log(msg: string): void {
@@ -89,9 +85,6 @@ export class Agent implements CniHost {
     return this.opts.host;
   }
 
-  get cniTimings(): number[] {
-    return this.cni?.timings.add ?? [];
-  }
 
   async stop(): Promise<void> {
     this.abort.abort();
@@ -223,7 +216,6 @@ export class Agent implements CniHost {
     }
     // The report is not on the reconcile's path: a CNI ADD waiting for the next one should not wait for HTTP.
     this.reporting = this.reporting.then(() => this.report(intent, status));
-    this.markSynced();
   }
 
   /** Resolves once a reconcile has the port's device attached, up and filtered (the CNI service waits on it). */
@@ -305,10 +297,5 @@ export class Agent implements CniHost {
     child.on("exit", () => {
       if (!this.abort.signal.aborted) setTimeout(() => this.startMonitor(), 1000);
     });
-  }
-
-  /** The agent's own view, for `seam agent --once` and tests. */
-  get intent(): ReadonlyMap<string, IntentItem> {
-    return this.desired;
   }
 }

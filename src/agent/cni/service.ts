@@ -50,7 +50,6 @@ export class CniService {
   private readonly dir: string;
   /** one operation per container at a time (a runtime may retry ADD while the first still runs) */
   private readonly locks = new Map<string, Promise<unknown>>();
-  readonly timings: { add: number[] } = { add: [] };
 
   constructor(
     private readonly agent: CniHost,
@@ -230,8 +229,6 @@ export class CniService {
       if (!plugged) {
         throw new CniError(CniCode.tryAgainLater, "the port did not become ready on this host in 15 s", `port ${port.id}: is the agent connected to the controller?`);
       }
-      this.timings.add.push(performance.now() - t0);
-      if (this.timings.add.length > 10_000) this.timings.add.splice(0, 5000);
       return addResult(version, attachment);
     } catch (e) {
       // Nothing half-made stays behind a failed ADD.
