@@ -13,7 +13,7 @@ function count(value: string): number {
 }
 
 export function registerLab(program: Command): void {
-  const lab = program.command("lab").description(`a multi-host lab on this machine: host namespaces with agents, a controller, VMs and workloads (state in ${LAB.stateDir})`);
+  const lab = program.command("lab").description(`a multi-host lab on this machine: host namespaces with agents, a controller, VMs, containers and workloads (state in ${LAB.stateDir})`);
 
   lab
     .command("up")
@@ -78,7 +78,7 @@ export function registerLab(program: Command): void {
 
   lab
     .command("rm <name>")
-    .description("remove a VM or workload")
+    .description("remove a VM, container or workload")
     .action(async (name: string) => {
       const s = readState();
       if (s.vms[name]) await stopVm(name);
@@ -88,7 +88,7 @@ export function registerLab(program: Command): void {
 
   lab
     .command("exec <name> <command...>")
-    .description("run a command in a VM (serial exec channel) or a workload namespace; exits with its code")
+    .description("run a command in a VM (serial exec channel), a container (podman exec) or a workload namespace; exits with its code")
     .action(async (name: string, command: string[]) => {
       const s = readState();
       if (s.vms[name]) {
@@ -112,6 +112,7 @@ export function registerLab(program: Command): void {
   const agent = lab.command("agent").description("stop or start a lab host's agent");
   agent
     .command("stop")
+    .description("stop a host's agent (the kernel keeps what it programmed; traffic goes on)")
     .requiredOption("--host <host>", "lab host")
     .option("--kill", "SIGKILL instead of SIGTERM")
     .action(async (o) => {
@@ -121,6 +122,7 @@ export function registerLab(program: Command): void {
     });
   agent
     .command("start")
+    .description("start a host's agent again (it reconciles the kernel to the controller's intent)")
     .requiredOption("--host <host>", "lab host")
     .action(async (o) => {
       const s = readState();
