@@ -138,10 +138,24 @@ withCredentials(
     .description("a network's forwarding table on one host: addresses, MACs, local ports or remote VTEPs with the VNI")
     .requiredOption("--host <name>", "the host")
     .requiredOption("--network <name-or-id>", "the network")
-    .option("--server <url>", "the controller", process.env.SEAM_SERVER ?? "http://127.0.0.1:9696"),
+    .option("--server <url>", "the controller (default: env SEAM_SERVER, else the lab's controller when a lab is up, else http://127.0.0.1:9696)"),
 ).action(async (o) => {
-  const { showRoutes } = await import("./routes.ts");
-  process.stdout.write(`${await showRoutes(o.server.replace(/\/$/, ""), o.host, o.network, credentialsFrom(o))}\n`);
+  const [{ showRoutes }, lab] = await Promise.all([import("./routes.ts"), import("../lab/lab.ts")]);
+  let server: string = o.server ?? process.env.SEAM_SERVER;
+  let creds = credentialsFrom(o);
+  if (!server) {
+    const state = (() => {
+      try {
+        return lab.readState();
+      } catch {
+        return null;
+      }
+    })();
+    server = state?.server.url ?? "http://127.0.0.1:9696";
+    // the lab's controller runs with --auth local and the lab's admin
+    if (state && creds.kind === "noauth") creds = lab.LAB.credentials;
+  }
+  process.stdout.write(`${await showRoutes(server.replace(/\/$/, ""), o.host, o.network, creds)}\n`);
 });
 
 registerLab(program);

@@ -45,6 +45,15 @@ export function formatRoutes(host: string, t: NonNullable<ReturnType<typeof rout
 }
 
 export async function showRoutes(server: string, host: string, network: string, creds: Credentials): Promise<string> {
+  try {
+    return await routesOf(server, host, network, creds);
+  } catch (e) {
+    if ((e as Error).message === "fetch failed") throw new Error(`cannot reach the controller at ${server} (give --server, or start a lab: seam lab up)`);
+    throw e;
+  }
+}
+
+async function routesOf(server: string, host: string, network: string, creds: Credentials): Promise<string> {
   const client = new SouthboundClient(server, host, creds);
   let networkId = network;
   if (!/^[0-9a-f-]{36}$/.test(network)) {
