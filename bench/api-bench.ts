@@ -8,18 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../test/support/postgres.ts";
 import { call, pool, spawnServer, stopProcess } from "../test/support/http.ts";
+import { arg, pct } from "./support.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const TOTAL = arg("ports", 100_000);
 const CONCURRENCY = arg("concurrency", 16);
 const SAMPLE = arg("sample", 5000);
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 async function timed(n: number, concurrency: number, op: (i: number) => Promise<number>) {
   const lat: number[] = [];

@@ -17,16 +17,12 @@ import { podman, podmanEnv, ROOTFS, writeCniConfig } from "../src/lab/container.
 import { cniSocket, down, LAB, ROOT, up } from "../src/lab/lab.ts";
 import { labApi, projectId } from "../test/support/lab.ts";
 import { pool } from "../test/support/http.ts";
+import { arg, pct } from "./support.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const ADDS = arg("adds", 200);
 const PARALLEL = arg("parallel", 20);
 const PODMAN = arg("podman", 10);
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms  p99 ${pct(xs, 99).toFixed(1)} ms`;
 
 function timedSpawn(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdin: string): Promise<{ ms: number; code: number; out: string }> {

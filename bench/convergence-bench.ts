@@ -21,18 +21,11 @@ import { down, up } from "../src/lab/lab.ts";
 import { labApi, projectId } from "../test/support/lab.ts";
 import { call, spawnServer, stopProcess } from "../test/support/http.ts";
 import { freePort } from "../test/support/postgres.ts";
+import { arg, pct } from "./support.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const PORTS = arg("ports", 200);
 const HOSTS = arg("hosts", 1000);
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
 
 /** Lines of a long-running monitor command, with their arrival time. */

@@ -12,11 +12,8 @@ import { run } from "../src/agent/exec.ts";
 import { down, up, waitFor } from "../src/lab/lab.ts";
 import { workload } from "../src/lab/workload.ts";
 import { labApi, projectId } from "../test/support/lab.ts";
+import { arg, median } from "./support.ts";
 
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const SECONDS = arg("seconds", 4);
 const ROUNDS = arg("rounds", 3);
 const RULES = arg("rules", 10_000);
@@ -33,8 +30,6 @@ async function iperf(serverNs: string, clientNs: string, address: string): Promi
     server.kill();
   }
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the dataplane benchmark needs root (namespaces)");
