@@ -55,7 +55,7 @@ export class Agent implements CniHost {
   private filtering: Promise<void> = Promise.resolve();
   private reporting: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<string, Set<() => void>>();
-  readonly stats = { syncs: 0, nftCommands: 0, linkCommands: 0 };
+  private syncs = 0;
 
   constructor(private readonly opts: AgentOptions) {
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
@@ -186,21 +186,19 @@ export class Agent implements CniHost {
   /** Kernel <- desired, then tell the server which ports are plugged. */
   async sync(): Promise<void> {
     const intent = new Map(this.desired);
-    this.stats.syncs++;
+    this.syncs++;
     const t0 = performance.now();
-    const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`sync ${this.stats.syncs} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
+    const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`sync ${this.syncs} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
     // Filters before devices (a port is never on a bridge without its rules); reading the kernel meanwhile.
     const filtering = this.filters.sync(intent);
     this.filtering = filtering.then(() => undefined, () => undefined);
     const [nftCommands, before] = await Promise.all([filtering, observe()]);
-    this.stats.nftCommands += nftCommands;
     trace(`filters (${nftCommands} nft commands) and kernel read`);
     const plan = planLinks(intent, before, this.hostConfig);
     for (const r of plan.refused) {
       if (!this.refusedSeen.has(r.network)) this.log(`network ${r.network} refused: ${r.reason}`);
       this.refusedSeen.add(r.network);
     }
-    this.stats.linkCommands += plan.links.length + plan.fdb.length + plan.neigh.length;
     const errors = await batch("ip", plan.links);
     errors.push(...(await Promise.all([batch("bridge", plan.fdb), batch("ip", plan.neigh)])).flat());
     if (errors.length) this.log(`kernel refused: ${errors.slice(0, 5).join(" | ")}`);

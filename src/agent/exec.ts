@@ -11,9 +11,17 @@ export class CommandError extends Error {
   }
 }
 
-export function run(cmd: string, args: readonly string[], input?: string): Promise<string> {
+export interface RunOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** killed (SIGKILL) after this long */
+  readonly timeoutMs?: number;
+}
+
+export function run(cmd: string, args: readonly string[], input?: string, opts: RunOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: opts.env ?? process.env });
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs) : undefined;
+    child.on("close", () => clearTimeout(timer));
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));

@@ -4,7 +4,7 @@
 // network. Podman's own files live under the lab's state directory, so a
 // private CONTAINERS_CONF carries what this machine needs (MACHINE-NOTES.md:
 // runc, ulimits root cannot raise here, the CNI backend).
-import { spawn } from "node:child_process";
+import { CommandError, run } from "../agent/exec.ts";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cniSocket, LAB, readState, ROOT, writeState } from "./lab.ts";
@@ -63,20 +63,7 @@ export function writeCniConfig(host: string, network: string, project?: string):
 }
 
 export function podman(args: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("podman", args, { env: podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (e) => reject(e));
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(Object.assign(new Error(`podman ${args[0]} failed (exit ${code}): ${(err || out).trim().split("\n").slice(-3).join("; ")}`), { stderr: err, stdout: out, code }));
-    });
-  });
+  return run("podman", args, undefined, { env: podmanEnv(), timeoutMs });
 }
 
 export async function runContainer(name: string, host: string, network: string, project?: string): Promise<{ id: string }> {
@@ -102,8 +89,8 @@ export async function containerExec(name: string, command: string): Promise<{ co
   try {
     return { code: 0, output: await podman(["exec", name, "/bin/sh", "-c", command]) };
   } catch (e) {
-    const x = e as { stdout?: string; stderr?: string; code?: number };
-    return { code: x.code ?? 1, output: `${x.stdout ?? ""}${x.stderr ?? ""}` };
+    if (!(e instanceof CommandError)) throw e;
+    return { code: e.code ?? 1, output: e.stderr };
   }
 }
 

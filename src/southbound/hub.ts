@@ -7,7 +7,7 @@
 // server has no state for (it restarted) or a `since` older than what it
 // remembers get a fresh snapshot, which the agent reconciles against the kernel.
 import { EventEmitter } from "node:events";
-import { agentKeys, compileHost, hostsConcerned, itemFor, keysConcerned, type Scope, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
+import { agentKeys, compileHost, hostsConcerned, itemFor, keysConcerned, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
 import { createHash } from "node:crypto";
 import type { IntentItem } from "../core/compiler/intent.ts";
 import { type Applied, type Change, type View, World } from "../core/compiler/world.ts";
@@ -48,18 +48,11 @@ const KINDS: readonly [string, string][] = [
   ["agent", "agents"],
 ];
 
-export interface HubStats {
-  changes: number;
-  hostUpdates: number;
-  fullCompiles: number;
-}
-
 export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }> {
   world = new World();
   private readonly hosts = new Map<string, HostState>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
-  readonly stats: HubStats = { changes: 0, hostUpdates: 0, fullCompiles: 0 };
 
   constructor(private readonly model: Model, private readonly log: { error(o: object, msg: string): void } = console) {
     super();
@@ -146,7 +139,6 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
         mark(pre, keys);
         mark(post, keys);
       }
-      this.stats.changes++;
       this.emit("applied", applied);
     }
     for (const [host, keys] of dirty) this.update(host, keys);
@@ -175,37 +167,39 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
     const w = this.world;
     const scope = scopeOf(w, host);
     const sig = scopeSignature(scope);
-    let set: Record<string, IntentItem> = {};
-    let del: string[] = [];
+    const set: Record<string, IntentItem> = {};
+    const del: string[] = [];
+    const revision = w.revision;
+    // An item is fingerprinted once: compared with what was sent, and kept if it differs.
+    const offer = (k: string, item: IntentItem) => {
+      const fp = fingerprint(item);
+      if (st.items.get(k)?.fp === fp) return;
+      set[k] = item;
+      st.items.set(k, { fp, rev: revision });
+      st.tombstones.delete(k);
+    };
+    const drop = (k: string) => {
+      if (!st.items.delete(k)) return;
+      del.push(k);
+      st.tombstones.set(k, revision);
+    };
     if (keys === "full" || sig !== st.scopeSig) {
       const next = compileHost(w, host, scope);
-      for (const [k, item] of next) if (st.items.get(k)?.fp !== fingerprint(item)) set[k] = item;
-      for (const k of st.items.keys()) if (!next.has(k)) del.push(k);
+      for (const [k, item] of next) offer(k, item);
+      for (const k of [...st.items.keys()]) if (!next.has(k)) drop(k);
       st.scopeSig = sig;
-      this.stats.fullCompiles++;
     } else {
       for (const k of keys) {
         const item = itemFor(w, host, scope, k);
-        if (item) {
-          if (st.items.get(k)?.fp !== fingerprint(item)) set[k] = item;
-        } else if (st.items.has(k)) del.push(k);
+        if (item) offer(k, item);
+        else drop(k);
       }
     }
     if (Object.keys(set).length === 0 && del.length === 0) return;
-    const revision = w.revision;
-    for (const [k, item] of Object.entries(set)) {
-      st.items.set(k, { fp: fingerprint(item), rev: revision });
-      st.tombstones.delete(k);
-    }
-    for (const k of del) {
-      st.items.delete(k);
-      st.tombstones.set(k, revision);
-    }
     if (st.tombstones.size > MAX_TOMBSTONES) {
       st.tombstones.clear();
       st.horizon = revision;
     }
-    this.stats.hostUpdates++;
     const msg: IntentMessage = { type: "DELTA", revision, set, del };
     for (const l of st.listeners) l(msg);
   }
@@ -213,11 +207,6 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
   /** The host's intent now, without tracking it (for `seam routes` and one-off reads). */
   intentOf(host: string): { revision: number; items: Record<string, IntentItem> } {
     return { revision: this.world.revision, items: Object.fromEntries(compileHost(this.world, host)) };
-  }
-
-  /** The host's scope now (what it takes part in). */
-  scopeOf(host: string): Scope {
-    return scopeOf(this.world, host);
   }
 
   /**

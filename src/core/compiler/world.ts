@@ -170,9 +170,6 @@ export class World {
   hasServicePorts(network: string): boolean {
     return this.servicePortsByNetwork.has(network);
   }
-  servicePortsOn(network: string): ReadonlySet<string> {
-    return this.servicePortsByNetwork.get(network) ?? EMPTY;
-  }
 
   private networkHostsCache: string[] | null = null;
 

@@ -4,7 +4,6 @@
 // the VTEP), a heartbeat is not (liveness is computed when read).
 import { badRequest, conflict } from "../errors.ts";
 import { agent as def } from "../model/resources.ts";
-import type { Queryable } from "../store/db.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
@@ -102,8 +101,4 @@ export async function registerAgent(m: Model, host: string, reg: Registration): 
 export async function heartbeat(m: Model, host: string): Promise<boolean> {
   const { value } = await m.db.write(async (tx) => (await tx.run("UPDATE agents SET heartbeat_at = ? WHERE host = ?", [new Date().toISOString(), host])) > 0);
   return value;
-}
-
-export async function agentByHost(q: Queryable, host: string): Promise<Rec | undefined> {
-  return (await findRecs(q, def.table, { host: [host] }))[0];
 }
