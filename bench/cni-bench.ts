@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { run } from "../src/agent/exec.ts";
+import { run } from "../src/os/exec.ts";
 import { podman, podmanEnv, ROOTFS, writeCniConfig } from "../src/lab/container.ts";
 import { cniSocket, down, LAB, ROOT, up } from "../src/lab/lab.ts";
 import { labApi, projectId } from "../test/support/lab.ts";

@@ -16,7 +16,7 @@ import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "../src/agent/exec.ts";
+import { run } from "../src/os/exec.ts";
 import { down, up } from "../src/lab/lab.ts";
 import { labApi, projectId } from "../test/support/lab.ts";
 import { call, spawnServer, stopProcess } from "../test/support/http.ts";

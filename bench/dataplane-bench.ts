@@ -8,7 +8,7 @@
 //
 //   node --import tsx bench/dataplane-bench.ts [--seconds 4] [--rounds 3] [--rules 10000]
 import { spawn } from "node:child_process";
-import { run } from "../src/agent/exec.ts";
+import { run } from "../src/os/exec.ts";
 import { down, up, waitFor } from "../src/lab/lab.ts";
 import { workload } from "../src/lab/workload.ts";
 import { labApi, projectId } from "../test/support/lab.ts";

@@ -12,7 +12,7 @@ import { registerKeystone } from "./front/identity/keystone.ts";
 import { registerNeutron } from "./front/neutron/plugin.ts";
 import { registerChanges } from "./front/seam-api/changes.ts";
 import { Hub } from "./southbound/hub.ts";
-import { NovaNotifier } from "./southbound/nova.ts";
+import { NovaNotifier } from "./front/neutron/nova-notifier.ts";
 import { registerSouthbound } from "./southbound/routes.ts";
 
 export interface ServerOptions {

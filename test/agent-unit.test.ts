@@ -2,7 +2,7 @@
 // set elements, and the iproute2 plan against an observed kernel.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { IntentItem, RuleItem } from "../src/core/compiler/intent.ts";
+import type { IntentItem, RuleItem } from "../src/contract/intent.ts";
 import { collapse } from "../src/agent/nft/addresses.ts";
 import { groupRuleSets } from "../src/agent/nft/group-rules.ts";
 import { planTable, renderTables, ruleText } from "../src/agent/nft/ruleset.ts";

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { run } from "../src/agent/exec.ts";
+import { run } from "../src/os/exec.ts";
 import { cniSocket, down, LAB, readState, startAgent, stopAgent, up, waitFor, writeState } from "../src/lab/lab.ts";
 import { ROOT } from "./support/http.ts";
 import { isRoot, labApi, projectId } from "./support/lab.ts";

@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compileHost } from "../src/core/compiler/compile.ts";
-import { type IntentItem, itemsOf, key, type NetItem } from "../src/core/compiler/intent.ts";
+import { type IntentItem, itemsOf, key, type NetItem } from "../src/contract/intent.ts";
 import { type View, World } from "../src/core/compiler/world.ts";
 import type { Model } from "../src/core/service/model.ts";
 import { Hub } from "../src/southbound/hub.ts";
-import type { IntentMessage } from "../src/southbound/protocol.ts";
+import type { IntentMessage } from "../src/contract/southbound.ts";
 
 let rev = 0;
 const uuid = (n: number) => `${String(n).padStart(8, "0")}-0000-4000-8000-000000000000`;

@@ -3,7 +3,7 @@
 // IpAddressGenerationFailure once full, and never a 500.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { parseAddress } from "../src/core/ipam/address.ts";
+import { parseAddress } from "../src/net/address.ts";
 import { listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 import { call, pool } from "./support/http.ts";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
 import Database from "better-sqlite3";
-import { keyToValue, parseAddress } from "../src/core/ipam/address.ts";
+import { keyToValue, parseAddress } from "../src/net/address.ts";
 import { freePort } from "./support/postgres.ts";
 import { call, pool, spawnServer, stopProcess } from "./support/http.ts";
 import type { ChildProcess } from "node:child_process";

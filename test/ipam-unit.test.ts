@@ -1,7 +1,7 @@
 // Pure address arithmetic and free-range bookkeeping.
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { canonicalAddress, cidrsOverlap, eui64Address, formatAddress, parseAddress, parseCidr, usableRange } from "../src/core/ipam/address.ts";
+import { canonicalAddress, cidrsOverlap, eui64Address, formatAddress, parseAddress, parseCidr, usableRange } from "../src/net/address.ts";
 import { carve, freeRanges, rangeSize } from "../src/core/ipam/ranges.ts";
 import { defaultPools } from "../src/core/service/ipam.ts";
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { run } from "../src/agent/exec.ts";
+import { run } from "../src/os/exec.ts";
 import { down, readState, startAgent, stopAgent, up, waitFor, writeState } from "../src/lab/lab.ts";
 import { bootVm, vmExec } from "../src/lab/vm.ts";
 import { workload } from "../src/lab/workload.ts";

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { run } from "../src/agent/exec.ts";
+import { run } from "../src/os/exec.ts";
 import { containerExec, removeContainer, runContainer } from "../src/lab/container.ts";
 import { down, LAB, readState, waitFor } from "../src/lab/lab.ts";
 import { bootVm } from "../src/lab/vm.ts";

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server as HttpServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { defaultConfig } from "../src/core/service/model.ts";
-import type { IntentMessage } from "../src/southbound/protocol.ts";
-import { SouthboundClient } from "../src/southbound/client.ts";
+import type { IntentMessage } from "../src/contract/southbound.ts";
+import { SouthboundClient } from "../src/agent/southbound-client.ts";
 import { expectStatus, listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 
 describe("southbound", () => {

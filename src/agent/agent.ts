@@ -5,11 +5,11 @@
 // invisible to traffic; what it owns it recognises by name.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import type { IntentItem } from "../core/compiler/intent.ts";
-import { itemsOf } from "../core/compiler/intent.ts";
-import { type Credentials, SouthboundClient } from "../southbound/client.ts";
-import type { IntentMessage } from "../southbound/protocol.ts";
-import { batch, run } from "./exec.ts";
+import type { IntentItem } from "../contract/intent.ts";
+import { itemsOf } from "../contract/intent.ts";
+import { type Credentials, SouthboundClient } from "./southbound-client.ts";
+import type { IntentMessage } from "../contract/southbound.ts";
+import { batch, run } from "../os/exec.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { observe } from "./links/observe.ts";
 import { applyPlan, bridgeName, type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";

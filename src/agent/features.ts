@@ -2,7 +2,7 @@
 // conntrack) rather than by reading version numbers; the agent says what it
 // found and refuses networks it cannot carry with that reason.
 import { existsSync, writeFileSync } from "node:fs";
-import { run } from "./exec.ts";
+import { run } from "../os/exec.ts";
 
 export interface Features {
   readonly vxlan: boolean;

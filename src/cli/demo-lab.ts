@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { down, LAB, readState, SEAM, up } from "../lab/lab.ts";
 import { bootVm, vmExec } from "../lab/vm.ts";
 import { containerExec, runContainer } from "../lab/container.ts";
-import { run } from "../agent/exec.ts";
+import { run } from "../os/exec.ts";
 
 const exec = promisify(execFile);
 

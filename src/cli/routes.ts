@@ -1,8 +1,8 @@
 // `seam routes --host H --network N`: a network's forwarding table on one host
 // as the controller computes it (the HostIntent): every address with its MAC
 // and where it lives, a local port's device or a remote VTEP with the VNI.
-import { itemsOf, type IntentItem } from "../core/compiler/intent.ts";
-import { type Credentials, SouthboundClient } from "../southbound/client.ts";
+import { itemsOf, type IntentItem } from "../contract/intent.ts";
+import { type Credentials, SouthboundClient } from "../agent/southbound-client.ts";
 
 export interface RouteRow {
   readonly address: string;

@@ -4,7 +4,7 @@
 // network. Podman's own files live under the lab's state directory, so a
 // private CONTAINERS_CONF carries what this machine needs (MACHINE-NOTES.md:
 // runc, ulimits root cannot raise here, the CNI backend).
-import { CommandError, run } from "../agent/exec.ts";
+import { CommandError, run } from "../os/exec.ts";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cniSocket, LAB, readState, ROOT, writeState } from "./lab.ts";

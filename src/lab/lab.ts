@@ -7,8 +7,8 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Credentials, SouthboundClient } from "../southbound/client.ts";
-import { run } from "../agent/exec.ts";
+import { type Credentials, SouthboundClient } from "../agent/southbound-client.ts";
+import { run } from "../os/exec.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SEAM = join(ROOT, "bin/seam");

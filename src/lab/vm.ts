@@ -6,8 +6,8 @@
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { run } from "../agent/exec.ts";
-import { tapName } from "../core/compiler/intent.ts";
+import { run } from "../os/exec.ts";
+import { tapName } from "../contract/naming.ts";
 import { daemon, ip, LAB, readState, ROOT, waitFor, writeState } from "./lab.ts";
 import { checkName, portFacts, type PortFacts } from "./workload.ts";
 

@@ -2,7 +2,7 @@
 // plain network namespace (`wl-<name>`) wired to a host the way a CNI plugin
 // wires a pod: a veth named like the port's tap on the host side, the peer as
 // eth0 with the port's MAC, address, default route and MTU.
-import { tapName } from "../core/compiler/intent.ts";
+import { tapName } from "../contract/naming.ts";
 import { api, inNs, ip, type LabState, readState, writeState } from "./lab.ts";
 
 export interface PortFacts {

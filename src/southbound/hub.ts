@@ -9,11 +9,11 @@
 import { EventEmitter } from "node:events";
 import { agentKeys, compileHost, hostsConcerned, itemFor, keysConcerned, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
 import { createHash } from "node:crypto";
-import type { IntentItem } from "../core/compiler/intent.ts";
+import type { IntentItem } from "../contract/intent.ts";
 import { type Applied, type Change, type View, World } from "../core/compiler/world.ts";
 import { adminContext } from "../core/model/context.ts";
 import type { Model } from "../core/service/model.ts";
-import type { IntentMessage } from "./protocol.ts";
+import type { IntentMessage } from "../contract/southbound.ts";
 
 /** What the hub keeps of an item it sent: enough to tell whether it changed, not the item. */
 const fingerprint = (item: IntentItem) => createHash("sha1").update(JSON.stringify(item)).digest("base64");

@@ -7,7 +7,7 @@ import type { Model } from "../core/service/model.ts";
 import { reportPortStatus } from "../core/service/ports.ts";
 import type { Authenticator } from "../front/auth.ts";
 import type { Hub } from "./hub.ts";
-import { type IntentMessage, SOUTHBOUND } from "./protocol.ts";
+import { type IntentMessage, SOUTHBOUND } from "../contract/southbound.ts";
 
 const BOOKMARK_EVERY_MS = 10_000;
 

@@ -1,7 +1,7 @@
 // Helpers for end-to-end tests in the lab: the admin API, pings from
 // workloads and VMs, captures on the underlay.
 import { spawn } from "node:child_process";
-import { run } from "../../src/agent/exec.ts";
+import { run } from "../../src/os/exec.ts";
 import { api, type LabState, readState } from "../../src/lab/lab.ts";
 import { vmExec } from "../../src/lab/vm.ts";
 

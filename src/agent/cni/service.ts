@@ -9,9 +9,9 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { tapName } from "../../core/compiler/intent.ts";
-import type { SouthboundClient } from "../../southbound/client.ts";
-import { CommandError, run } from "../exec.ts";
+import { tapName } from "../../contract/naming.ts";
+import type { SouthboundClient } from "../southbound-client.ts";
+import { CommandError, run } from "../../os/exec.ts";
 import { addResult, type Attachment, CniCode, CniError, parseCniArgs, SUPPORTED_VERSIONS } from "./result.ts";
 
 export interface CniRequest {

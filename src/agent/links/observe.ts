@@ -1,5 +1,5 @@
 // Reads what the kernel has: links, FDB of our VXLAN devices, neighbours.
-import { json } from "../exec.ts";
+import { json } from "../../os/exec.ts";
 import type { Observed, ObservedFdb, ObservedLink, ObservedNeigh } from "./plan.ts";
 
 interface IpLink {

@@ -3,7 +3,7 @@
 // (Neutron's Linux bridge agent names), and the FDB/neighbour entries on those
 // VXLAN devices. Port devices (`tap<port[:11]>`) are made by whoever runs the
 // workload (qemu/libvirt, the CNI service, the lab); the agent attaches them.
-import { type IntentItem, itemsOf, type NetItem } from "../../core/compiler/intent.ts";
+import { type IntentItem, itemsOf, type NetItem } from "../../contract/intent.ts";
 
 export const VXLAN_PORT = 4789;
 const ZERO_MAC = "00:00:00:00:00:00";

@@ -2,10 +2,10 @@
 // change writes only what differs. After a start it reads the kernel's
 // tables once: names to remove if stale, and port indexes to keep (a port's
 // mark must not change under established traffic across an agent restart).
-import { run, nft } from "../exec.ts";
+import { run, nft } from "../../os/exec.ts";
 import { type Existing, planTable, renderTables, TABLE, type TableSpec } from "./ruleset.ts";
-import type { IntentItem } from "../../core/compiler/intent.ts";
-import { itemsOf } from "../../core/compiler/intent.ts";
+import type { IntentItem } from "../../contract/intent.ts";
+import { itemsOf } from "../../contract/intent.ts";
 
 interface NftObject {
   chain?: { name: string };

@@ -10,9 +10,9 @@
 // another covers entirely is dropped (the union accepts the same packets);
 // one that overlaps only partly stays a linear rule, as do ICMP type/code
 // and remote-group rules (those match the group's member set).
-import { parseCidr, type Cidr, cidrContains, normalizeCidr, formatCidr, bits, parseAddress } from "../../core/ipam/address.ts";
-import type { RuleItem } from "../../core/compiler/intent.ts";
-import { ICMP_PROTOCOLS, PORT_PROTOCOLS, protocolNumber } from "../../core/model/protocols.ts";
+import { bits, type Cidr, cidrCovers, formatCidr, toCidr } from "../../net/address.ts";
+import type { RuleItem } from "../../contract/intent.ts";
+import { ICMP_PROTOCOLS, PORT_PROTOCOLS, protocolNumber } from "../../net/protocols.ts";
 
 export interface GroupRuleSets {
   readonly any: string[];
@@ -29,18 +29,11 @@ interface Element {
   readonly rule: RuleItem;
 }
 
-function cidrOf(text: string | null, v6: boolean): Cidr | null {
-  if (text === null) return { version: v6 ? 6 : 4, network: 0n, prefixLen: 0 };
-  const c = text.includes("/") ? parseCidr(text) : (() => {
-    const a = parseAddress(text);
-    return a ? { version: a.version, network: a.value, prefixLen: bits(a.version) } : null;
-  })();
-  return c ? normalizeCidr(c) : null;
-}
+/** A rule's remote as a CIDR; no remote is the whole family. */
+const cidrOf = (text: string | null, v6: boolean): Cidr | null => (text === null ? { version: v6 ? 6 : 4, network: 0n, prefixLen: 0 } : toCidr(text));
 
-const nests = (outer: Cidr, inner: Cidr) => outer.prefixLen <= inner.prefixLen && cidrContains(outer, { version: inner.version, value: inner.network });
-const cidrsMeet = (a: Cidr, b: Cidr) => nests(a, b) || nests(b, a);
-const covers = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.min && a.max >= b.max && nests(a.cidr, b.cidr);
+const cidrsMeet = (a: Cidr, b: Cidr) => cidrCovers(a, b) || cidrCovers(b, a);
+const covers = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.min && a.max >= b.max && cidrCovers(a.cidr, b.cidr);
 const meets = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.max && b.min <= a.max && cidrsMeet(a.cidr, b.cidr);
 
 /** Splits one direction's and family's rules into set elements and the rules that stay linear. */
@@ -48,8 +41,7 @@ export function groupRuleSets(rules: readonly RuleItem[], v6: boolean): GroupRul
   const out: GroupRuleSets = { any: [], proto: [], ports: [], linear: [] };
   const buckets: Record<"any" | "proto" | "ports", Element[]> = { any: [], proto: [], ports: [] };
   for (const r of rules) {
-    let proto = protocolNumber(r.protocol);
-    if (proto === 1 && v6) proto = 58;
+    const proto = protocolNumber(r.protocol, v6);
     const icmpTyped = proto !== null && ICMP_PROTOCOLS.has(proto) && r.portMin !== null;
     const cidr = cidrOf(r.remoteCidr, v6);
     if (r.remoteGroup || icmpTyped || !cidr || (cidr.version === 6) !== v6) {

@@ -12,8 +12,8 @@
 //     so a packet leaves a port's egress and still meets the other's ingress.
 //   Security groups are chains shared by the ports using them; remote groups
 //   are address sets, so rule count does not grow with members.
-import { protocolNumber, ICMP_PROTOCOLS, PORT_PROTOCOLS } from "../../core/model/protocols.ts";
-import { type IntentItem, itemsOf, type PortItem, type RuleItem } from "../../core/compiler/intent.ts";
+import { protocolNumber, ICMP_PROTOCOLS, PORT_PROTOCOLS } from "../../net/protocols.ts";
+import { type IntentItem, itemsOf, type PortItem, type RuleItem } from "../../contract/intent.ts";
 import { collapse } from "./addresses.ts";
 import { groupRuleSets } from "./group-rules.ts";
 
@@ -89,8 +89,7 @@ export function ruleText(r: RuleItem): string | null {
     parts.push(`${fam} ${peer} ${r.remoteCidr}`);
   }
   if (r.remoteGroup) parts.push(`${fam} ${peer} @${chainNames.members(r.remoteGroup, v6 ? 6 : 4)}`);
-  let proto = protocolNumber(r.protocol);
-  if (proto === 1 && v6) proto = 58; // Neutron lets "icmp" stand for ICMPv6 on IPv6 rules
+  const proto = protocolNumber(r.protocol, v6);
   if (proto !== null) {
     parts.push(`meta l4proto ${proto}`);
     if (ICMP_PROTOCOLS.has(proto) && r.portMin !== null) {

@@ -3,7 +3,8 @@
 // sends the difference. Every item has one function that computes it, used
 // both by the full compile and by the per-key recompute, so the two cannot
 // disagree.
-import { type HostIntent, type IntentItem, key, type MemberItem, type NetItem, type PortItem, type RemoteItem, type RuleItem, tapName } from "./intent.ts";
+import { type HostIntent, type IntentItem, key, type MemberItem, type NetItem, type PortItem, type RemoteItem, type RuleItem } from "../../contract/intent.ts";
+import { tapName } from "../../contract/naming.ts";
 import { type Applied, isNetworkHost, isServicePort, portGroups, portHost, type View, type World } from "./world.ts";
 
 /** What a host takes part in; when it changes, the host is compiled whole. */

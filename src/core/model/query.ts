@@ -4,7 +4,7 @@
 // resource's attribute map (filter-validation: an unknown key is 400); the
 // rest is pure list processing over views.
 import { badRequest } from "../errors.ts";
-import { canonicalAddress } from "../ipam/address.ts";
+import { canonicalAddress } from "../../net/address.ts";
 import { checkFilterValue, type ResourceDef } from "./resources.ts";
 
 export type Raw = Record<string, string | string[] | undefined>;

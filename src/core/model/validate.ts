@@ -1,7 +1,7 @@
 // Converters for request attributes, each returning the canonical value or
 // throwing Neutron's "Invalid input for X. Reason: Y." error. Pure.
 import { invalidInput } from "../errors.ts";
-import { canonicalAddress, parseCidr, cidrHasHostBits, formatCidr, normalizeCidr } from "../ipam/address.ts";
+import { canonicalAddress, parseCidr, cidrHasHostBits, formatCidr, normalizeCidr } from "../../net/address.ts";
 
 export type Converter = (value: unknown, attr: string) => unknown;
 

@@ -4,15 +4,9 @@
 // the VTEP), a heartbeat is not (liveness is computed when read).
 import { badRequest, conflict } from "../errors.ts";
 import { agent as def } from "../model/resources.ts";
+import type { Registration } from "../../contract/southbound.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
-
-export interface Registration {
-  readonly vtep: string;
-  readonly roles?: readonly string[];
-  readonly capabilities?: Record<string, unknown>;
-  readonly version?: string;
-}
 
 /** Neutron prints agent times as "YYYY-MM-DD HH:MM:SS". */
 const agentTime = (iso: string) => iso.replace("T", " ").replace(/(\.\d+)?Z$/, "");

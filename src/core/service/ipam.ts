@@ -3,7 +3,7 @@
 // O(log n); ip_allocations' primary key (subnet, address) is the guarantee
 // that two allocations can never share an address, whatever the code does.
 import { conflict, invalidOperation } from "../errors.ts";
-import { addressKey, type Cidr, formatAddress, keyToValue, parseAddress, parseCidr, usableRange, valueKey } from "../ipam/address.ts";
+import { addressKey, type Cidr, formatAddress, keyToValue, parseAddress, parseCidr, usableRange, valueKey } from "../../net/address.ts";
 import { carve, freeRanges, inAnyRange, type Range } from "../ipam/ranges.ts";
 import type { Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";

@@ -5,7 +5,7 @@
 // without a port nor a port without its address.
 import { randomBytes } from "node:crypto";
 import { badRequest, conflict, NeutronError, policyDenied, resourceNotFound } from "../errors.ts";
-import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } from "../ipam/address.ts";
+import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } from "../../net/address.ts";
 import type { RequestContext } from "../model/context.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";

@@ -2,7 +2,7 @@
 // the subnet's gateway address; the external gateway is a port on an external
 // network (network:router_gateway, project ''), as Neutron models them.
 import { badRequest, conflict, notFound, policyDenied } from "../errors.ts";
-import { cidrContains, cidrsOverlap, parseAddress, parseCidr } from "../ipam/address.ts";
+import { cidrContains, cidrsOverlap, parseAddress, parseCidr } from "../../net/address.ts";
 import type { RequestContext } from "../model/context.ts";
 import { router as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";

@@ -2,7 +2,7 @@
 // `default` group on first need, with Neutron's four rules (egress anywhere,
 // ingress from members of the same group, for IPv4 and IPv6).
 import { badRequest, conflict, resourceNotFound } from "../errors.ts";
-import { parseCidr } from "../ipam/address.ts";
+import { parseCidr } from "../../net/address.ts";
 import type { RequestContext } from "../model/context.ts";
 import { securityGroup as def, securityGroupRule as ruleDef } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
@@ -10,7 +10,7 @@ import { isUniqueViolation } from "../store/db.ts";
 import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, fromRow, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
-import { ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTOCOL_NUMBERS } from "../model/protocols.ts";
+import { ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTOCOL_NUMBERS } from "../../net/protocols.ts";
 
 /** Canonical protocol (a name stays a name, "any" is null) and its number for checks. */
 function normalizeProtocol(p: string | null): { text: string | null; number: number | null } {

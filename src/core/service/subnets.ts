@@ -1,7 +1,7 @@
 // Subnets: CIDR, gateway and allocation pools, validated together; their free
 // space lives in ip_free_ranges (see ipam.ts).
 import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } from "../errors.ts";
-import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../ipam/address.ts";
+import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../../net/address.ts";
 import { subnet as def } from "../model/resources.ts";
 import { isOwner, standardTail } from "./common.ts";
 import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";

@@ -116,6 +116,21 @@ export function parseCidr(text: unknown): Cidr | null {
   return { version: a.version, network: a.value, prefixLen };
 }
 
+/** An address (as a /32 or /128) or a CIDR, normalised; null when it is neither. */
+export function toCidr(text: string): Cidr | null {
+  if (text.includes("/")) {
+    const c = parseCidr(text);
+    return c ? normalizeCidr(c) : null;
+  }
+  const a = parseAddress(text);
+  return a ? { version: a.version, network: a.value, prefixLen: bits(a.version) } : null;
+}
+
+/** Whether `outer` holds all of `inner` (same family, a prefix at least as short). */
+export function cidrCovers(outer: Cidr, inner: Cidr): boolean {
+  return outer.version === inner.version && outer.prefixLen <= inner.prefixLen && cidrContains(outer, { version: inner.version, value: inner.network });
+}
+
 export function hostMask(c: { version: IpVersion; prefixLen: number }): bigint {
   return (1n << BigInt(bits(c.version) - c.prefixLen)) - 1n;
 }

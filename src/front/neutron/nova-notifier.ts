@@ -3,7 +3,7 @@
 // plugged event Nova waits `vif_plugging_timeout` (300 s) before giving up on a
 // boot. Events come from the change log (a port's status moving, a port going
 // away), are batched per tick, and are retried a few times if Nova is down.
-import type { Applied } from "../core/compiler/world.ts";
+import type { Applied } from "../../core/compiler/world.ts";
 
 export interface NovaEvent {
   readonly name: "network-vif-plugged" | "network-vif-unplugged" | "network-vif-deleted";

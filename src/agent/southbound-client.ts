@@ -1,8 +1,7 @@
 // The agent's side of the southbound: HTTP calls with admin credentials (a
 // token, a password login against the server's /v3, or noauth headers in a
 // lab), and the intent watch as a stream of messages.
-import type { Registration } from "../core/service/agents.ts";
-import { type IntentMessage, SOUTHBOUND } from "./protocol.ts";
+import { type IntentMessage, type Registration, SOUTHBOUND } from "../contract/southbound.ts";
 
 export type Credentials =
   | { readonly kind: "noauth" }

@@ -7,7 +7,7 @@
 //   GET  /southbound/v1/hosts/<host>/intent?watch=1&since=<rev>
 //        NDJSON: a SNAPSHOT (or, when resuming from `since`, a DELTA with what
 //        changed after it), then DELTAs, with BOOKMARKs while idle.
-import type { IntentItem } from "../core/compiler/intent.ts";
+import type { IntentItem } from "./intent.ts";
 
 export type IntentMessage =
   | { readonly type: "SNAPSHOT"; readonly revision: number; readonly items: Record<string, IntentItem> }
@@ -15,3 +15,17 @@ export type IntentMessage =
   | { readonly type: "BOOKMARK"; readonly revision: number };
 
 export const SOUTHBOUND = "/southbound/v1";
+
+/** What an agent says of itself when it registers (again after every start). */
+export interface Registration {
+  readonly vtep: string;
+  readonly roles?: readonly string[];
+  readonly capabilities?: Record<string, unknown>;
+  readonly version?: string;
+}
+
+/** Which local ports the agent found plugged (device on its bridge, up, filtered) and which not. */
+export interface PortStatusReport {
+  readonly up: readonly string[];
+  readonly down: readonly string[];
+}

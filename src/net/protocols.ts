@@ -8,10 +8,13 @@ export const PORT_PROTOCOLS: ReadonlySet<number> = new Set([6, 17, 33, 132, 136]
 /** protocols whose "port range" is ICMP type and code */
 export const ICMP_PROTOCOLS: ReadonlySet<number> = new Set([1, 58]);
 
-/** A rule's protocol (canonical name or number as text) as a number; null for any. */
-export function protocolNumber(p: string | null): number | null {
+/**
+ * A rule's protocol (canonical name or number as text) as a number; null for
+ * any. On IPv6 rules ICMP means ICMPv6, as Neutron lets "icmp" stand for it.
+ */
+export function protocolNumber(p: string | null, v6 = false): number | null {
   if (p === null) return null;
   const lower = p.toLowerCase();
-  if (lower in PROTOCOL_NUMBERS) return PROTOCOL_NUMBERS[lower]!;
-  return /^\d+$/.test(lower) ? Number(lower) : null;
+  const n = lower in PROTOCOL_NUMBERS ? PROTOCOL_NUMBERS[lower]! : /^\d+$/.test(lower) ? Number(lower) : null;
+  return n === 1 && v6 ? 58 : n;
 }

@@ -87,20 +87,75 @@ export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | M
 /** key -> item; keys say what an item is about so a delete needs no body. */
 export type HostIntent = Map<string, IntentItem>;
 
-export const key = {
-  net: (id: string) => `net/${id}`,
-  port: (id: string) => `port/${id}`,
-  remote: (network: string, port: string) => `remote/${network}/${port}`,
-  sg: (id: string) => `sg/${id}`,
-  rule: (id: string) => `rule/${id}`,
-  member: (group: string, port: string) => `member/${group}/${port}`,
+export type ItemKind = IntentItem["kind"];
+export type ItemOf<K extends ItemKind> = Extract<IntentItem, { kind: K }>;
+
+/** What a key names, decoded: the key codec's other direction. */
+export type KeyParts =
+  | { readonly kind: "net"; readonly id: string }
+  | { readonly kind: "port"; readonly id: string }
+  | { readonly kind: "remote"; readonly network: string; readonly port: string }
+  | { readonly kind: "sg"; readonly id: string }
+  | { readonly kind: "rule"; readonly id: string }
+  | { readonly kind: "member"; readonly group: string; readonly port: string };
+
+// Every kind spells its key here and nowhere else; a kind added to IntentItem
+// without a line in KEYS (or in KeyParts) does not compile.
+const KEYS: { readonly [K in ItemKind]: (p: Omit<Extract<KeyParts, { kind: K }>, "kind">) => string } = {
+  net: (p) => `net/${p.id}`,
+  port: (p) => `port/${p.id}`,
+  remote: (p) => `remote/${p.network}/${p.port}`,
+  sg: (p) => `sg/${p.id}`,
+  rule: (p) => `rule/${p.id}`,
+  member: (p) => `member/${p.group}/${p.port}`,
 };
 
-export const tapName = (portId: string) => `tap${portId.slice(0, 11)}`;
+export const key = {
+  net: (id: string) => KEYS.net({ id }),
+  port: (id: string) => KEYS.port({ id }),
+  remote: (network: string, port: string) => KEYS.remote({ network, port }),
+  sg: (id: string) => KEYS.sg({ id }),
+  rule: (id: string) => KEYS.rule({ id }),
+  member: (group: string, port: string) => KEYS.member({ group, port }),
+};
+
+/** The key of an item (what the hub sends it under). */
+export function keyOf(item: IntentItem): string {
+  switch (item.kind) {
+    case "net":
+    case "port":
+    case "sg":
+    case "rule":
+      return `${item.kind}/${item.id}`;
+    case "remote":
+      return key.remote(item.network, item.port);
+    case "member":
+      return key.member(item.group, item.port);
+  }
+}
+
+/** A key decoded; null for a key no kind spells (a newer server's, say: ignored, never guessed). */
+export function parseKey(k: string): KeyParts | null {
+  const [kind, a, b, ...rest] = k.split("/");
+  if (!a || rest.length) return null;
+  switch (kind) {
+    case "net":
+    case "port":
+    case "sg":
+    case "rule":
+      return b === undefined ? { kind, id: a } : null;
+    case "remote":
+      return b ? { kind, network: a, port: b } : null;
+    case "member":
+      return b ? { kind, group: a, port: b } : null;
+    default:
+      return null;
+  }
+}
 
 /** Items of one kind, typed. */
-export function itemsOf<K extends IntentItem["kind"]>(intent: ReadonlyMap<string, IntentItem>, kind: K): Extract<IntentItem, { kind: K }>[] {
-  const out: Extract<IntentItem, { kind: K }>[] = [];
-  for (const item of intent.values()) if (item.kind === kind) out.push(item as Extract<IntentItem, { kind: K }>);
+export function itemsOf<K extends ItemKind>(intent: ReadonlyMap<string, IntentItem>, kind: K): ItemOf<K>[] {
+  const out: ItemOf<K>[] = [];
+  for (const item of intent.values()) if (item.kind === kind) out.push(item as ItemOf<K>);
   return out;
 }
