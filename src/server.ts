@@ -89,7 +89,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   await hub.start();
   if (opts.novaUrl) {
     const nova = new NovaNotifier(opts.novaUrl, opts.novaToken, app.log);
-    hub.on("applied", (a) => nova.onApplied(a));
+    await nova.start(model);
     app.addHook("onClose", () => nova.close());
   }
   app.addHook("onClose", () => hub.stop());

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compileHost } from "../src/core/compiler/compile.ts";
 import { type IntentItem, itemsOf, key, type NetItem } from "../src/contract/intent.ts";
-import { type View, World } from "../src/core/compiler/world.ts";
+import type { View } from "../src/core/compiler/records.ts";
+import { World } from "../src/core/compiler/world.ts";
 import type { Model } from "../src/core/service/model.ts";
 import { Hub } from "../src/southbound/hub.ts";
 import type { IntentMessage } from "../src/contract/southbound.ts";
@@ -15,12 +16,12 @@ const uuid = (n: number) => `${String(n).padStart(8, "0")}-0000-4000-8000-000000
 function put(w: World | Hub, kind: string, object: View) {
   const c = { revision: ++rev, kind, id: object.id as string, op: "update", object };
   if (w instanceof Hub) w.applyBatch([c]);
-  else w.apply(c);
+  else w.put(c);
 }
 function del(w: World | Hub, kind: string, id: string) {
   const c = { revision: ++rev, kind, id, op: "delete", object: null };
   if (w instanceof Hub) w.applyBatch([c]);
-  else w.apply(c);
+  else w.put(c);
 }
 
 const agent = (host: string, vtep: string, roles: string[] = ["compute"]) => ({ id: `agent-${host}`, host, configurations: { tunneling_ip: vtep, roles } });
@@ -203,26 +204,37 @@ describe("hub deltas", () => {
     for (const h of ["h1", "h2", "h3"]) unwatch[h] = hub.watch(h, undefined, apply(h));
 
     let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+    // the high bits: an LCG's low bits have short periods (seed % 2 would just alternate)
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), (seed >>> 12) % n);
     const hosts = ["h1", "h2", "h3", ""];
-    for (let i = 0; i < 400; i++) {
-      const what = rnd(10);
+    // One arm per thing a resolver reads: l2 (ports, networks, subnets, agents), policy (ports, rules, groups).
+    // Mostly plain rules: a remote group changes the host's scope and so hides the per-key path.
+    const groupView = (g: string) => ({ id: g, security_group_rules: Array.from({ length: rnd(3) }, (_, j) => rule(`e${g}${j}`, g, rnd(5) ? { protocol: "udp", port_range_min: 1 + rnd(3), port_range_max: 9 } : { remote_group_id: rnd(2) ? "sgA" : "sgB" })) });
+    for (let i = 0; i < 600; i++) {
+      const what = rnd(16);
       const pid = uuid(rnd(12));
       if (what < 5) {
         const net = rnd(2) ? "n1" : "n2";
-        put(hub, "port", port(pid, net, hosts[rnd(4)]!, `10.0.0.${10 + rnd(200)}`, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"] }));
+        put(hub, "port", port(pid, net, hosts[rnd(4)]!, `10.0.0.${10 + rnd(200)}`, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"], port_security_enabled: rnd(8) !== 0 }));
       } else if (what < 7) del(hub, "port", pid);
       else if (what < 9) put(hub, "security_group_rule", rule(`r${rnd(6)}`, rnd(2) ? "sgA" : "sgB", rnd(2) ? { remote_group_id: rnd(2) ? "sgA" : "sgB" } : { protocol: "tcp", port_range_min: 22, port_range_max: 22 }));
-      else if (rnd(2)) del(hub, "security_group_rule", `r${rnd(6)}`);
-      else {
+      else if (what < 10) del(hub, "security_group_rule", `r${rnd(6)}`);
+      else if (what < 11) {
         const h = ["h1", "h2", "h3"][rnd(3)]!; // an agent re-registers, maybe with another VTEP or role
         put(hub, "agent", agent(h, `172.31.1.${rnd(3)}${h.slice(1)}`, rnd(4) ? ["compute"] : ["compute", "network"]));
+      } else if (what < 12) put(hub, "network", { ...network(rnd(2) ? "n1" : "n2", 1001), mtu: [1450, 1400][rnd(2)] });
+      else if (what < 13) {
+        const n = 1 + rnd(2); // a subnet's network never changes (Neutron: network_id is immutable)
+        put(hub, "subnet", subnet(`s${n}`, `n${n}`, ["10.0.0.0/24", "10.0.0.0/16"][rnd(2)]!, ["10.0.0.1", "10.0.0.254"][rnd(2)]!));
       }
+      else if (what < 15) put(hub, "security_group", groupView(rnd(2) ? "sgA" : "sgB")); // a group's view carries its rules
+      else if (rnd(2) === 0) del(hub, "security_group", rnd(2) ? "sgA" : "sgB");
+      else put(hub, "security_group", { id: rnd(2) ? "sgA" : "sgB" });
       if (rnd(20) === 0) put(hub, "port", port(uuid(100 + rnd(3)), "n1", "", "10.0.0.1", { device_owner: "network:router_interface", security_groups: [], port_security_enabled: false }));
-      if (i === 200) unwatch.h2!(); // h2's agent goes away for a while; the hub keeps its state
-      if (i === 300) hub.watch("h2", revisions.h2, apply("h2"));
+      if (i === 300) unwatch.h2!(); // h2's agent goes away for a while; the hub keeps its state
+      if (i === 450) hub.watch("h2", revisions.h2, apply("h2"));
       for (const h of ["h1", "h2", "h3"]) {
-        if (h === "h2" && i >= 200 && i < 300) continue;
+        if (h === "h2" && i >= 300 && i < 450) continue;
         const want = compileHost(hub.world, h);
         assert.deepEqual(new Map([...agents[h]!].sort()), new Map([...want].sort()), `host ${h} after step ${i}`);
       }

@@ -6,14 +6,14 @@
 // reconnects with `since` gets exactly what changed after it. Hosts this
 // server has no state for (it restarted) or a `since` older than what it
 // remembers get a fresh snapshot, which the agent reconciles against the kernel.
-import { EventEmitter } from "node:events";
-import { agentKeys, compileHost, hostsConcerned, itemFor, keysConcerned, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
 import { createHash } from "node:crypto";
 import type { IntentItem } from "../contract/intent.ts";
-import { type Applied, type Change, type View, World } from "../core/compiler/world.ts";
-import { adminContext } from "../core/model/context.ts";
-import type { Model } from "../core/service/model.ts";
 import type { IntentMessage } from "../contract/southbound.ts";
+import { applyChange, compileHost, itemFor, scopeOf, scopeSignature } from "../core/compiler/compile.ts";
+import { MODEL_KINDS } from "../core/compiler/records.ts";
+import { type Change, World } from "../core/compiler/world.ts";
+import type { Model } from "../core/service/model.ts";
+import { follow } from "../core/store/change-feed.ts";
 
 /** What the hub keeps of an item it sent: enough to tell whether it changed, not the item. */
 const fingerprint = (item: IntentItem) => createHash("sha1").update(JSON.stringify(item)).digest("base64");
@@ -31,36 +31,24 @@ interface HostState {
   readonly listeners: Set<(msg: IntentMessage) => void>;
 }
 
-interface ChangeRow {
-  revision: number;
-  kind: string;
-  resource_id: string;
-  op: string;
-  object: string | null;
-}
-
-const KINDS: readonly [string, string][] = [
-  ["network", "networks"],
-  ["subnet", "subnets"],
-  ["security_group", "security-groups"],
-  ["security_group_rule", "security-group-rules"],
-  ["port", "ports"],
-  ["agent", "agents"],
-];
-
-export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }> {
+export class Hub {
   world = new World();
   private readonly hosts = new Map<string, HostState>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
 
-  constructor(private readonly model: Model, private readonly log: { error(o: object, msg: string): void } = console) {
-    super();
-  }
+  constructor(private readonly model: Model, private readonly log: { error(o: object, msg: string): void } = console) {}
 
   async start(): Promise<void> {
-    await this.load();
-    this.loop = this.follow();
+    const since = await this.load();
+    this.loop = follow(this.model.db, {
+      since,
+      signal: this.abort.signal,
+      onBatch: (changes) => this.applyBatch(changes),
+      // compacted past us: rebuild, then hosts get deltas against what they have
+      onCompacted: () => this.load(),
+      onError: (err) => this.log.error({ err }, "southbound: following the change log failed; retrying"),
+    });
   }
 
   async stop(): Promise<void> {
@@ -68,98 +56,41 @@ export class Hub extends EventEmitter<{ applied: [Applied]; caughtUp: [number] }
     await this.loop;
   }
 
-  /** Reads the whole model into a fresh World (at start, and if the log was compacted under us). */
-  private async load(): Promise<void> {
+  /** Reads the whole model into a fresh World (at start, and if the log was compacted under us); returns its revision. */
+  private async load(): Promise<number> {
     const world = new World();
-    const revision = await this.model.db.currentRevision();
-    const ctx = adminContext();
-    for (const [kind, path] of KINDS) {
-      const { items } = await this.model.list(ctx, path, {});
-      for (const object of items) world.apply({ revision: 0, kind, id: object.id as string, op: "create", object });
-    }
+    const db = this.model.db;
+    const revision = await db.currentRevision();
+    await db.read(async (q) => {
+      for (const kind of MODEL_KINDS) {
+        for (const object of await this.model.adminViews(q, kind)) world.put({ revision: 0, kind, id: object.id as string, op: "create", object });
+      }
+    });
     world.revision = revision;
     this.world = world;
     for (const host of this.hosts.keys()) this.update(host, "full");
-  }
-
-  private async follow(): Promise<void> {
-    const db = this.model.db;
-    const signal = this.abort.signal;
-    while (!signal.aborted) {
-      try {
-        await db.waitForRevision(this.world.revision, 30_000, signal);
-        if (signal.aborted) return;
-        const since = this.world.revision;
-        const rows = await db.read((q) => q.all<ChangeRow>("SELECT revision, kind, resource_id, op, object FROM changes WHERE revision > ? ORDER BY revision LIMIT 2000", [since]));
-        if (rows.length && Number(rows[0]!.revision) > since + 1) {
-          const oldest = await db.read((q) => q.get<{ r: number }>("SELECT MIN(revision) AS r FROM changes"));
-          if (Number(oldest?.r) > since + 1) {
-            await this.load(); // compacted past us: rebuild, then hosts get deltas against what they have
-            continue;
-          }
-        }
-        this.applyBatch(rows.map((r) => ({ revision: Number(r.revision), kind: r.kind, id: r.resource_id, op: r.op, object: r.object === null ? null : (JSON.parse(r.object) as View) })));
-        this.emit("caughtUp", this.world.revision);
-      } catch (err) {
-        if (signal.aborted) return;
-        this.log.error({ err }, "southbound: following the change log failed; retrying");
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+    return revision;
   }
 
   /** Applies changes in order, then sends each concerned host one delta for the batch. */
   applyBatch(changes: readonly Change[]): void {
     const w = this.world;
     const dirty = new Map<string, Set<string> | "full">();
-    const mark = (hosts: Set<string> | "all", keys: string[] | null) => {
-      for (const host of hosts === "all" ? this.hosts.keys() : hosts) {
-        if (!this.hosts.has(host)) continue;
-        const cur = dirty.get(host);
-        if (cur === "full") continue;
-        if (keys === null) dirty.set(host, "full");
-        else if (cur) for (const k of keys) cur.add(k);
-        else dirty.set(host, new Set(keys));
-      }
-    };
     for (const c of changes) {
-      const before = this.viewOf(c.kind, c.id);
-      const pre = hostsConcerned(w, c.kind, before);
-      const applied = w.apply(c);
-      const post = hostsConcerned(w, c.kind, applied.after);
-      if (c.kind === "agent") {
-        // the agent's own host is compiled whole; the others only need its ports' entries
-        const host = (applied.after ?? applied.before)?.host as string | undefined;
-        const keys = host ? agentKeys(w, host) : null;
-        mark(pre, keys);
-        mark(post, keys);
-        if (host) mark(new Set([host]), null);
-      } else {
-        const keys = keysConcerned(w, applied);
-        mark(pre, keys);
-        mark(post, keys);
+      for (const a of w.decode(c)) {
+        for (const { hosts, keys } of applyChange(w, a)) {
+          for (const host of hosts === "all" ? this.hosts.keys() : hosts) {
+            if (!this.hosts.has(host)) continue;
+            const cur = dirty.get(host);
+            if (cur === "full") continue;
+            if (keys === "whole") dirty.set(host, "full");
+            else if (cur) for (const k of keys) cur.add(k);
+            else dirty.set(host, new Set(keys));
+          }
+        }
       }
-      this.emit("applied", applied);
     }
     for (const [host, keys] of dirty) this.update(host, keys);
-  }
-
-  private viewOf(kind: string, id: string): View | undefined {
-    const w = this.world;
-    switch (kind) {
-      case "network":
-        return w.networks.get(id);
-      case "subnet":
-        return w.subnets.get(id);
-      case "port":
-        return w.ports.get(id);
-      case "security_group":
-        return w.groups.get(id);
-      case "security_group_rule":
-        return w.rules.get(id);
-      default:
-        return undefined;
-    }
   }
 
   private update(host: string, keys: Set<string> | "full"): void {

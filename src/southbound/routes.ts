@@ -6,6 +6,7 @@ import { checkHost, heartbeat, registerAgent } from "../core/service/agents.ts";
 import type { Model } from "../core/service/model.ts";
 import { reportPortStatus } from "../core/service/ports.ts";
 import type { Authenticator } from "../front/auth.ts";
+import { Streams } from "../front/stream.ts";
 import type { Hub } from "./hub.ts";
 import { type IntentMessage, SOUTHBOUND } from "../contract/southbound.ts";
 
@@ -18,10 +19,7 @@ function idList(raw: unknown, name: string): string[] {
 }
 
 export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub, auth: Authenticator): void {
-  const live = new Set<() => void>();
-  app.addHook("preClose", async () => {
-    for (const end of live) end();
-  });
+  const streams = new Streams(app);
 
   const admin = (req: FastifyRequest): string => {
     const ctx = auth.contextFor(req);
@@ -61,24 +59,12 @@ export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub,
       if (!/^\d+$/.test(query.since)) throw badRequest(`Invalid input for since. Reason: '${query.since}' is not a non-negative integer.`);
       since = Number(query.since);
     }
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" });
-    res.flushHeaders();
     let last = hub.revision;
-    const send = (msg: IntentMessage) => {
+    const stream = streams.open(req, reply, { bookmarkMs: BOOKMARK_EVERY_MS, bookmark: () => ({ type: "BOOKMARK", revision: Math.max(last, 0) }) });
+    const unwatch = hub.watch(host, since, (msg: IntentMessage) => {
       last = msg.revision;
-      res.write(`${JSON.stringify(msg)}\n`);
-    };
-    const unwatch = hub.watch(host, since, send);
-    const bookmark = setInterval(() => res.write(`${JSON.stringify({ type: "BOOKMARK", revision: Math.max(last, 0) })}\n`), BOOKMARK_EVERY_MS);
-    const end = () => {
-      clearInterval(bookmark);
-      unwatch();
-      live.delete(end);
-      res.end();
-    };
-    live.add(end);
-    res.once("close", end);
+      stream.send(msg);
+    });
+    stream.signal.addEventListener("abort", unwatch, { once: true });
   });
 }

@@ -1,10 +1,10 @@
-// The logical model as the compiler sees it: the admin views of networks,
-// subnets, ports, groups, rules and agents, indexed by what decides which host
-// needs what. Fed by the change log (one code path for the initial load and for
-// every change after it), read by the pure functions of compile.ts.
+// The logical model as the compiler sees it: typed records (records.ts) of
+// networks, subnets, ports, groups, rules and agents, indexed by what decides
+// which host needs what. Fed by the change log (one code path for the initial
+// load and for every change after it), read by the resolvers.
+import { type AgentRec, decode, type GroupRec, isModelKind, isNetworkHost, type ModelKind, type NetworkRec, type PortRec, type Records, type RuleRec, type SubnetRec, type View } from "./records.ts";
 
-export type View = Readonly<Record<string, unknown>>;
-
+/** A change-log entry as the store carries it. */
 export interface Change {
   readonly revision: number;
   readonly kind: string;
@@ -13,13 +13,8 @@ export interface Change {
   readonly object: View | null;
 }
 
-/** What a change was about, with the views before and after it. */
-export interface Applied {
-  readonly kind: string;
-  readonly id: string;
-  readonly before: View | undefined;
-  readonly after: View | undefined;
-}
+/** One record's change, decoded: the record before and after it (undefined: absent). */
+export type Applied = { readonly [K in ModelKind]: { readonly kind: K; readonly id: string; readonly before: Records[K] | undefined; readonly after: Records[K] | undefined } }[ModelKind];
 
 function addTo<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
   let s = index.get(k);
@@ -34,111 +29,132 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
 }
 
 const EMPTY: ReadonlySet<never> = new Set();
-
-export const portHost = (p: View) => (p["binding:host_id"] as string) || "";
-export const portGroups = (p: View) => (p.security_groups as string[] | undefined) ?? [];
-/** Ports a network host carries for a network (router interfaces, DHCP), unbound in the model. */
-export const isServicePort = (p: View) => String(p.device_owner ?? "").startsWith("network:") && !portHost(p);
-
-export const isNetworkHost = (agent: View | undefined) => Boolean(((agent?.configurations as View | undefined)?.roles as string[] | undefined)?.includes("network"));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class World {
   revision = 0;
-  readonly networks = new Map<string, View>();
-  readonly subnets = new Map<string, View>();
-  readonly ports = new Map<string, View>();
-  readonly groups = new Map<string, View>();
-  readonly rules = new Map<string, View>();
-  /** host -> agent view */
-  readonly agents = new Map<string, View>();
+  readonly networks = new Map<string, NetworkRec>();
+  readonly subnets = new Map<string, SubnetRec>();
+  readonly ports = new Map<string, PortRec>();
+  readonly groups = new Map<string, GroupRec>();
+  readonly rules = new Map<string, RuleRec>();
+  /** host -> agent */
+  readonly agents = new Map<string, AgentRec>();
 
+  private readonly agentsById = new Map<string, AgentRec>();
   private readonly portsByNetwork = new Map<string, Set<string>>();
   private readonly portsByHost = new Map<string, Set<string>>();
   private readonly portsByGroup = new Map<string, Set<string>>();
-  private readonly servicePortsByNetwork = new Map<string, Set<string>>();
+  private readonly networkHostPortsByNetwork = new Map<string, Set<string>>();
   private readonly subnetsByNetwork = new Map<string, Set<string>>();
   private readonly rulesByGroup = new Map<string, Set<string>>();
   /** remote group -> rules naming it */
   private readonly rulesByRemote = new Map<string, Set<string>>();
-  private readonly agentById = new Map<string, string>();
   /** network -> bound host -> number of its ports there */
   private readonly hostsByNetwork = new Map<string, Map<string, number>>();
+  private networkHostsCache: string[] | null = null;
 
-  apply(c: Change): Applied {
-    if (c.revision > this.revision) this.revision = c.revision;
-    const after = c.op === "delete" ? undefined : (c.object ?? undefined);
-    switch (c.kind) {
-      case "network":
-        return this.put(this.networks, c, after);
-      case "subnet":
-        return this.put(this.subnets, c, after, (v, on) => (on ? addTo : removeFrom)(this.subnetsByNetwork, v.network_id as string, v.id as string));
-      case "port":
-        return this.put(this.ports, c, after, (v, on) => this.indexPort(v, on));
-      case "security_group": {
-        const applied = this.put(this.groups, c, after);
-        // A group's view carries its rules (default groups are born with theirs): they are the truth for it.
-        const embedded = (after?.security_group_rules as View[] | undefined) ?? (after ? undefined : []);
-        if (embedded) {
-          const keep = new Set(embedded.map((r) => r.id as string));
-          for (const id of [...this.rulesOf(c.id)]) if (!keep.has(id)) this.putRule({ ...c, kind: "security_group_rule", id }, undefined);
-          for (const r of embedded) this.putRule({ ...c, kind: "security_group_rule", id: r.id as string }, { ...r, security_group_id: c.id });
+  // One entry per kind: where its records live and what they index. A kind
+  // added to Records without one here does not compile.
+  private readonly tables: { readonly [K in ModelKind]: { readonly get: (id: string) => Records[K] | undefined; readonly put: (id: string, before: Records[K] | undefined, after: Records[K] | undefined) => void } } = {
+    network: { get: (id) => this.networks.get(id), put: (id, _b, a) => this.store(this.networks, id, a) },
+    subnet: {
+      get: (id) => this.subnets.get(id),
+      put: (id, b, a) => {
+        if (b) removeFrom(this.subnetsByNetwork, b.network, id);
+        if (a) addTo(this.subnetsByNetwork, a.network, id);
+        this.store(this.subnets, id, a);
+      },
+    },
+    port: {
+      get: (id) => this.ports.get(id),
+      put: (id, b, a) => {
+        if (b) this.indexPort(b, false);
+        if (a) this.indexPort(a, true);
+        this.store(this.ports, id, a);
+      },
+    },
+    // a group keeps no copy of its rules: decode() turned them into rule changes
+    security_group: { get: (id) => this.groups.get(id), put: (id, _b, a) => this.store(this.groups, id, a && { id: a.id, rules: null }) },
+    security_group_rule: {
+      get: (id) => this.rules.get(id),
+      put: (id, b, a) => {
+        for (const [r, on] of [[b, false], [a, true]] as const) {
+          if (!r) continue;
+          const f = on ? addTo : removeFrom;
+          f(this.rulesByGroup, r.group, id);
+          if (r.remoteGroup) f(this.rulesByRemote, r.remoteGroup, id);
         }
-        return applied;
-      }
-      case "security_group_rule":
-        return this.putRule(c, after);
-      case "agent": {
+        this.store(this.rules, id, a);
+      },
+    },
+    agent: {
+      get: (id) => this.agentsById.get(id),
+      put: (id, b, a) => {
         this.networkHostsCache = null;
-        const host = (after?.host as string) ?? this.agentById.get(c.id);
-        const before = host ? this.agents.get(host) : undefined;
-        if (before) this.agents.delete(host!);
-        this.agentById.delete(c.id);
-        if (after) {
-          this.agents.set(after.host as string, after);
-          this.agentById.set(c.id, after.host as string);
-        }
-        return { kind: c.kind, id: c.id, before, after };
-      }
-      default:
-        return { kind: c.kind, id: c.id, before: undefined, after: undefined };
+        if (b) this.agents.delete(b.host);
+        this.store(this.agentsById, id, a);
+        if (a) this.agents.set(a.host, a);
+      },
+    },
+  };
+
+  private store<T>(map: Map<string, T>, id: string, rec: T | undefined): void {
+    if (rec) map.set(id, rec);
+    else map.delete(id);
+  }
+
+  get<K extends ModelKind>(kind: K, id: string): Records[K] | undefined {
+    return this.tables[kind].get(id) as Records[K] | undefined;
+  }
+
+  /**
+   * What a log entry means to the compiler, against the World as it is now
+   * (call before applying): the record's change, and for a group whose view
+   * embeds its rules, the rule changes that makes. Empty for kinds no resolver
+   * reads and for rules that did not change.
+   */
+  decode(c: Change): Applied[] {
+    if (c.revision > this.revision) this.revision = c.revision;
+    if (!isModelKind(c.kind)) return [];
+    const after = c.op === "delete" || !c.object ? undefined : decode(c.kind, c.object);
+    const change = { kind: c.kind, id: c.id, before: this.get(c.kind, c.id), after } as Applied;
+    if (change.kind !== "security_group") return [change];
+    const embedded = change.after ? change.after.rules : [];
+    if (!embedded) return [change];
+    const out: Applied[] = [change];
+    const keep = new Set(embedded.map((r) => r.id));
+    for (const id of this.rulesOf(c.id)) if (!keep.has(id)) out.push({ kind: "security_group_rule", id, before: this.rules.get(id), after: undefined });
+    for (const r of embedded) {
+      const before = this.rules.get(r.id);
+      if (!before || !same(before, r)) out.push({ kind: "security_group_rule", id: r.id, before, after: r });
     }
+    return out;
   }
 
-  private putRule(c: Change, after: View | undefined): Applied {
-    return this.put(this.rules, c, after, (v, on) => {
-      const f = on ? addTo : removeFrom;
-      f(this.rulesByGroup, v.security_group_id as string, v.id as string);
-      if (v.remote_group_id) f(this.rulesByRemote, v.remote_group_id as string, v.id as string);
-    });
+  apply(a: Applied): void {
+    (this.tables[a.kind].put as (id: string, b: unknown, a: unknown) => void)(a.id, a.before, a.after);
   }
 
-  private put(map: Map<string, View>, c: Change, after: View | undefined, index?: (v: View, on: boolean) => void): Applied {
-    const before = map.get(c.id);
-    if (before && index) index(before, false);
-    if (after) {
-      map.set(c.id, after);
-      if (index) index(after, true);
-    } else map.delete(c.id);
-    return { kind: c.kind, id: c.id, before, after };
+  /** Decodes and applies one log entry (tests, and the initial load). */
+  put(c: Change): void {
+    for (const a of this.decode(c)) this.apply(a);
   }
 
-  private indexPort(p: View, on: boolean): void {
+  private indexPort(p: PortRec, on: boolean): void {
     const f = on ? addTo : removeFrom;
-    const id = p.id as string;
-    f(this.portsByNetwork, p.network_id as string, id);
-    const host = portHost(p);
-    if (host) {
-      f(this.portsByHost, host, id);
-      const net = p.network_id as string;
-      let counts = this.hostsByNetwork.get(net);
-      if (!counts) this.hostsByNetwork.set(net, (counts = new Map()));
-      const n = (counts.get(host) ?? 0) + (on ? 1 : -1);
-      if (n > 0) counts.set(host, n);
-      else counts.delete(host);
-      if (counts.size === 0) this.hostsByNetwork.delete(net);
+    f(this.portsByNetwork, p.network, p.id);
+    if (p.host) {
+      f(this.portsByHost, p.host, p.id);
+      let counts = this.hostsByNetwork.get(p.network);
+      if (!counts) this.hostsByNetwork.set(p.network, (counts = new Map()));
+      const n = (counts.get(p.host) ?? 0) + (on ? 1 : -1);
+      if (n > 0) counts.set(p.host, n);
+      else counts.delete(p.host);
+      if (counts.size === 0) this.hostsByNetwork.delete(p.network);
     }
-    for (const g of portGroups(p)) f(this.portsByGroup, g, id);
-    if (isServicePort(p)) f(this.servicePortsByNetwork, p.network_id as string, id);
+    for (const g of p.groups) f(this.portsByGroup, g, p.id);
+    if (p.onNetworkHost) f(this.networkHostPortsByNetwork, p.network, p.id);
   }
 
   portsOn(network: string): ReadonlySet<string> {
@@ -167,13 +183,15 @@ export class World {
   rulesNaming(remoteGroup: string): ReadonlySet<string> {
     return this.rulesByRemote.get(remoteGroup) ?? EMPTY;
   }
-  hasServicePorts(network: string): boolean {
-    return this.servicePortsByNetwork.has(network);
+  hasNetworkHostPorts(network: string): boolean {
+    return this.networkHostPortsByNetwork.has(network);
+  }
+  /** network -> the ports a network host carries on it */
+  networkHostPorts(): ReadonlyMap<string, ReadonlySet<string>> {
+    return this.networkHostPortsByNetwork;
   }
 
-  private networkHostsCache: string[] | null = null;
-
-  /** Hosts whose agent registered the `network` role, sorted (the first one carries service ports). */
+  /** Hosts whose agent registered the `network` role, sorted (the first one carries network-host ports). */
   networkHosts(): readonly string[] {
     if (!this.networkHostsCache) {
       const out: string[] = [];
@@ -184,7 +202,6 @@ export class World {
   }
 
   vtepOf(host: string): string | null {
-    const a = this.agents.get(host);
-    return ((a?.configurations as View | undefined)?.tunneling_ip as string | undefined) ?? null;
+    return this.agents.get(host)?.vtep ?? null;
   }
 }

@@ -37,8 +37,6 @@ export function ownOnly(ctx: RequestContext, where: Record<string, readonly stri
 
 export const isOwner = (ctx: RequestContext, rec: Rec) => ctx.isAdmin || rec.project_id === ctx.projectId;
 
-export const ROUTER_INTERFACE_OWNERS = new Set(["network:router_interface", "network:router_interface_distributed", "network:ha_router_replicated_interface"]);
-export const L3_OWNERS = new Set([...ROUTER_INTERFACE_OWNERS, "network:router_gateway", "network:floatingip"]);
 
 /** `load` for kinds only their project (or an admin) sees. */
 export const loadOwn =

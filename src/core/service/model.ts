@@ -128,6 +128,12 @@ export class Model {
     });
   }
 
+  /** Every record of a kind as its admin view, as the change log carries it (for followers that load, then follow). */
+  async adminViews(q: Queryable, singular: string): Promise<View[]> {
+    const kind = this.kindOf(singular);
+    return kind.hydrate(this, q, await kind.load(this, q, this.system, {}));
+  }
+
   /** A record the caller may see, or the kind's NotFound (never 403: existence is not leaked). */
   async visible(q: Queryable, kind: Kind, ctx: RequestContext, id: string): Promise<Rec> {
     const rec = typeof id === "string" && id.length <= 64 ? await getRec(q, kind.def.table, id) : undefined;

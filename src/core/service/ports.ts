@@ -9,7 +9,8 @@ import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } fr
 import type { RequestContext } from "../model/context.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
-import { canSeeOwn, groupBy, isOwner, L3_OWNERS, loadOwn, ROUTER_INTERFACE_OWNERS, rowsFor, standardTail } from "./common.ts";
+import { isNetworkOwner, L3_OWNERS, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { networks } from "./networks.ts";
@@ -239,7 +240,7 @@ export const ports: Kind = {
       if (pairs.length) throw conflict("AddressPairAndPortSecurityRequired", "Port Security must be enabled in order to have allowed address pairs on a port.");
       groups = [];
     } else if (groups === undefined) {
-      groups = owner.startsWith("network:") ? [] : [await m.ensureDefaultSecurityGroup(tx, input.project_id as string)];
+      groups = isNetworkOwner(owner) ? [] : [await m.ensureDefaultSecurityGroup(tx, input.project_id as string)];
     } else {
       await checkSecurityGroups(tx, ctx, input.project_id as string, groups);
     }

@@ -3,7 +3,9 @@
 // plugged event Nova waits `vif_plugging_timeout` (300 s) before giving up on a
 // boot. Events come from the change log (a port's status moving, a port going
 // away), are batched per tick, and are retried a few times if Nova is down.
-import type { Applied } from "../../core/compiler/world.ts";
+import { isNovaOwner } from "../../core/model/owners.ts";
+import type { Model } from "../../core/service/model.ts";
+import { follow, type LoggedChange } from "../../core/store/change-feed.ts";
 
 export interface NovaEvent {
   readonly name: "network-vif-plugged" | "network-vif-unplugged" | "network-vif-deleted";
@@ -12,20 +14,28 @@ export interface NovaEvent {
   readonly status: "completed";
 }
 
-/** The event a port change means for Nova, if any (pure). */
-export function novaEventFor(a: Applied): NovaEvent | null {
-  if (a.kind !== "port") return null;
-  const p = a.after ?? a.before;
-  const owner = String(p?.device_owner ?? "");
-  const server = String(p?.device_id ?? "");
-  // Only Nova's ports: containers (compute:kubernetes) have no server to tell.
-  if (!owner.startsWith("compute:") || owner === "compute:kubernetes" || !server) return null;
-  const base = { server_uuid: server, tag: a.id, status: "completed" as const };
-  if (!a.after) return { name: "network-vif-deleted", ...base };
-  const was = a.before?.status;
-  const now = a.after.status;
-  if (now === "ACTIVE" && was !== "ACTIVE") return { name: "network-vif-plugged", ...base };
-  if (now === "DOWN" && was === "ACTIVE") return { name: "network-vif-unplugged", ...base };
+/** What the notifier remembers of a Nova port: its server (a delete carries no body) and last status. */
+export interface NovaPort {
+  readonly server: string;
+  readonly status: string;
+}
+
+/** A port view's Nova facts, or null when Nova has no server to tell about it. */
+export function novaPortOf(view: Readonly<Record<string, unknown>> | null): NovaPort | null {
+  const owner = String(view?.device_owner ?? "");
+  const server = String(view?.device_id ?? "");
+  return isNovaOwner(owner) && server ? { server, status: String(view?.status ?? "") } : null;
+}
+
+/** The event a port change means for Nova, given what was known of the port before it (pure). */
+export function novaEventFor(before: NovaPort | undefined, c: Pick<LoggedChange, "id" | "op" | "object">): NovaEvent | null {
+  const after = c.op === "delete" ? null : novaPortOf(c.object);
+  const server = after?.server ?? before?.server;
+  if (!server) return null;
+  const base = { server_uuid: server, tag: c.id, status: "completed" as const };
+  if (!after) return before ? { name: "network-vif-deleted", ...base } : null;
+  if (after.status === "ACTIVE" && before?.status !== "ACTIVE") return { name: "network-vif-plugged", ...base };
+  if (after.status === "DOWN" && before?.status === "ACTIVE") return { name: "network-vif-unplugged", ...base };
   return null;
 }
 
@@ -33,15 +43,46 @@ export class NovaNotifier {
   private pending: NovaEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inflight = new Set<Promise<void>>();
+  private readonly ports = new Map<string, NovaPort>();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly url: string,
     private readonly token: string | undefined,
-    private readonly log: { warn(o: object, msg: string): void },
+    private readonly log: { warn(o: object, msg: string): void; error(o: object, msg: string): void },
   ) {}
 
-  onApplied(a: Applied): void {
-    const ev = novaEventFor(a);
+  /** Lists the Nova ports, then follows the change feed from the list's revision. */
+  async start(model: Model): Promise<void> {
+    const since = await this.load(model);
+    this.loop = follow(model.db, {
+      since,
+      signal: this.abort.signal,
+      onBatch: (changes) => {
+        for (const c of changes) if (c.kind === "port") this.onChange(c);
+      },
+      onCompacted: () => this.load(model),
+      onError: (err) => this.log.error({ err }, "Nova notifier: following the change log failed; retrying"),
+    });
+  }
+
+  private async load(model: Model): Promise<number> {
+    const revision = await model.db.currentRevision();
+    const views = await model.db.read((q) => model.adminViews(q, "port"));
+    this.ports.clear();
+    for (const v of views) {
+      const p = novaPortOf(v);
+      if (p) this.ports.set(v.id as string, p);
+    }
+    return revision;
+  }
+
+  onChange(c: LoggedChange): void {
+    const ev = novaEventFor(this.ports.get(c.id), c);
+    const now = c.op === "delete" ? null : novaPortOf(c.object);
+    if (now) this.ports.set(c.id, now);
+    else this.ports.delete(c.id);
     if (!ev) return;
     this.pending.push(ev);
     this.timer ??= setTimeout(() => this.flush(), 0);
@@ -77,6 +118,8 @@ export class NovaNotifier {
   }
 
   async close(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
     if (this.timer) {
       clearTimeout(this.timer);
       this.flush();

@@ -1,0 +1,193 @@
+// L2: which networks a host takes part in (a local port on them, or it is a
+// network host of a network with network-host ports), its local ports as the
+// kernel must plug them, and every other port of those networks as a remote
+// endpoint (MAC, addresses, VTEP) for its FDB and neighbour tables.
+//
+//   reads  network, subnet, port, agent
+//   scope  networks
+//   items  net/<id>  port/<id>  remote/<net>/<port>
+import { key, type NetItem, type PortItem, type RemoteItem } from "../../contract/intent.ts";
+import { tapName } from "../../contract/naming.ts";
+import { isNetworkHost, type PortRec } from "./records.ts";
+import type { HostSet, Resolver } from "./resolver.ts";
+import type { World } from "./world.ts";
+
+export interface L2Scope {
+  readonly [name: string]: ReadonlySet<string>;
+  readonly networks: ReadonlySet<string>;
+}
+
+/** Where a port's traffic enters the fabric: its bound host, or the first network host for network-host ports. */
+export function portLocation(w: World, p: PortRec): string | null {
+  if (p.host) return p.host;
+  if (p.onNetworkHost) return w.networkHosts()[0] ?? null;
+  return null;
+}
+
+/** Hosts on a network: bound ports' hosts, and the network hosts when it has network-host ports. */
+export function hostsOn(w: World, network: string): Set<string> {
+  const hosts = new Set(w.boundHostsOn(network));
+  if (w.hasNetworkHostPorts(network)) for (const h of w.networkHosts()) hosts.add(h);
+  return hosts;
+}
+
+const isHostAddress = (ip: string) => !ip.includes("/") || ip.endsWith("/32") || ip.endsWith("/128");
+const bare = (ip: string) => ip.replace(/\/(32|128)$/, "");
+
+export function netItem(w: World, host: string, scope: L2Scope, id: string): NetItem | undefined {
+  const n = w.networks.get(id);
+  if (!n || !scope.networks.has(id)) return undefined;
+  const vteps = new Set<string>();
+  for (const h of hostsOn(w, id)) {
+    const vtep = h === host ? null : w.vtepOf(h);
+    if (vtep) vteps.add(vtep);
+  }
+  const self = w.vtepOf(host);
+  if (self) vteps.delete(self);
+  return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, vteps: [...vteps].sort() };
+}
+
+export function portItem(w: World, host: string, id: string): PortItem | undefined {
+  const p = w.ports.get(id);
+  if (!p || p.host !== host) return undefined;
+  const addresses: string[] = [];
+  const gateways: string[] = [];
+  for (const f of p.fixedIps) {
+    const s = w.subnets.get(f.subnet);
+    const prefix = s ? s.cidr.split("/")[1] : f.ip.includes(":") ? "128" : "32";
+    addresses.push(`${f.ip}/${prefix}`);
+    const gw = s?.gateway;
+    if (gw && !gateways.some((g) => g.includes(":") === gw.includes(":"))) gateways.push(gw);
+  }
+  return {
+    kind: "port",
+    id,
+    network: p.network,
+    device: tapName(id),
+    mac: p.mac,
+    addresses,
+    gateways,
+    mtu: w.networks.get(p.network)?.mtu ?? 1500,
+    owner: p.owner,
+    adminUp: p.adminUp,
+    security: p.secured ? { groups: [...p.groups].sort(), allowed: [...p.fixedIps.map((f) => ({ mac: p.mac, ip: f.ip })), ...p.pairs] } : null,
+  };
+}
+
+export function remoteItem(w: World, host: string, scope: L2Scope, network: string, portId: string): RemoteItem | undefined {
+  const p = w.ports.get(portId);
+  if (!p || p.network !== network || !scope.networks.has(network)) return undefined;
+  const at = portLocation(w, p);
+  if (!at || at === host) return undefined;
+  const vtep = w.vtepOf(at);
+  if (!vtep || vtep === w.vtepOf(host)) return undefined;
+  const ips = [...p.fixedIps.map((f) => f.ip), ...p.pairs.filter((a) => a.mac === p.mac && isHostAddress(a.ip)).map((a) => bare(a.ip))];
+  return { kind: "remote", network, port: portId, mac: p.mac, ips: [...new Set(ips)], vtep, host: at };
+}
+
+/** Hosts that share a network with the ports of `host` (its VTEP is in their tables). */
+function neighboursOf(w: World, host: string): Set<string> {
+  const hosts = new Set([host]);
+  for (const id of w.portsAt(host)) for (const h of hostsOn(w, w.ports.get(id)!.network)) hosts.add(h);
+  return hosts;
+}
+
+export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
+  name: "l2",
+  reads: ["network", "subnet", "port", "agent"],
+
+  scope(w, host) {
+    const networks = new Set<string>();
+    for (const id of w.portsAt(host)) networks.add(w.ports.get(id)!.network);
+    if (w.networkHosts().includes(host)) for (const id of w.networks.keys()) if (w.hasNetworkHostPorts(id)) networks.add(id);
+    return { networks };
+  },
+
+  compile(w, host, scope, put) {
+    for (const net of scope.networks) {
+      put(key.net(net), netItem(w, host, scope, net));
+      for (const id of w.portsOn(net)) put(key.remote(net, id), remoteItem(w, host, scope, net, id));
+    }
+    for (const id of w.portsAt(host)) put(key.port(id), portItem(w, host, id));
+  },
+
+  items: {
+    net: (w, host, scope, k) => netItem(w, host, scope, k.id),
+    port: (w, host, _scope, k) => portItem(w, host, k.id),
+    remote: (w, host, scope, k) => remoteItem(w, host, scope, k.network, k.port),
+  },
+
+  hosts(w, a, side): HostSet {
+    switch (a.kind) {
+      case "port": {
+        const p = a[side];
+        if (!p) return new Set();
+        const hosts = hostsOn(w, p.network);
+        const at = portLocation(w, p);
+        if (at) hosts.add(at);
+        if (p.onNetworkHost) for (const h of w.networkHosts()) hosts.add(h);
+        return hosts;
+      }
+      case "network":
+        return a[side] ? hostsOn(w, a.id) : new Set();
+      case "subnet": {
+        const s = a[side];
+        return s ? hostsOn(w, s.network) : new Set();
+      }
+      case "agent": {
+        const agent = a[side];
+        if (!agent) return new Set();
+        // A network host serves every network with network-host ports: everyone may care.
+        return isNetworkHost(agent) ? "all" : neighboursOf(w, agent.host);
+      }
+      default:
+        return new Set();
+    }
+  },
+
+  keys(w, a) {
+    switch (a.kind) {
+      case "port": {
+        const keys = new Set([key.port(a.id)]);
+        const where = (p: PortRec | undefined) => (p ? `${portLocation(w, p) ?? ""}|${p.network}` : "");
+        const moved = where(a.before) !== where(a.after);
+        for (const p of [a.before, a.after]) {
+          if (!p) continue;
+          keys.add(key.remote(p.network, a.id));
+          // A network's flood list changes only when a host joins or leaves it, not with every port.
+          if (moved && (p.onNetworkHost || w.portCountAt(p.network, p.host) <= (p === a.after ? 1 : 0))) keys.add(key.net(p.network));
+        }
+        return [...keys];
+      }
+      case "agent": {
+        // Elsewhere, an agent's (re)registration alters its ports' remote entries and their networks' flood lists.
+        const host = (a.after ?? a.before)?.host;
+        if (!host) return [];
+        const keys = new Set<string>();
+        for (const id of w.portsAt(host)) {
+          const net = w.ports.get(id)!.network;
+          keys.add(key.net(net));
+          keys.add(key.remote(net, id));
+        }
+        // A network host coming or going can move every network-host port (router interfaces) to another host.
+        if (isNetworkHost(a.before) || isNetworkHost(a.after)) {
+          for (const [net, ports] of w.networkHostPorts()) {
+            keys.add(key.net(net));
+            for (const id of ports) keys.add(key.remote(net, id));
+          }
+        }
+        return [...keys];
+      }
+      default:
+        // networks and subnets: every item on the hosts concerned may change (MTU, prefixes, gateways)
+        return "whole";
+    }
+  },
+
+  wholeHosts(_w, a) {
+    // the agent's own host sees its own VTEP change everywhere
+    if (a.kind !== "agent") return [];
+    const host = (a.after ?? a.before)?.host;
+    return host ? [host] : [];
+  },
+};

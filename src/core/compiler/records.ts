@@ -1,0 +1,153 @@
+// The model as the compiler reads it: typed records decoded once, at the
+// World's boundary, from the admin views the change log carries. Nothing past
+// this file casts a view; a resolver that needs a fact not here adds a field
+// here, so what the compiler depends on is written down in one place.
+import { isNetworkHostPort } from "../model/owners.ts";
+
+/** A view as the change log carries it (a resource's admin view). */
+export type View = Readonly<Record<string, unknown>>;
+
+export interface NetworkRec {
+  readonly id: string;
+  readonly name: string;
+  readonly type: "vxlan" | "flat" | "local" | "vlan";
+  readonly segment: number | null;
+  readonly physnet: string | null;
+  readonly mtu: number;
+}
+
+export interface SubnetRec {
+  readonly id: string;
+  readonly network: string;
+  readonly cidr: string;
+  readonly gateway: string | null;
+}
+
+export interface PortRec {
+  readonly id: string;
+  readonly network: string;
+  /** bound host; "" when unbound */
+  readonly host: string;
+  readonly mac: string;
+  readonly fixedIps: readonly { readonly subnet: string; readonly ip: string }[];
+  /** allowed address pairs, the MAC defaulted to the port's */
+  readonly pairs: readonly { readonly mac: string; readonly ip: string }[];
+  readonly groups: readonly string[];
+  /** port_security_enabled */
+  readonly secured: boolean;
+  readonly owner: string;
+  readonly adminUp: boolean;
+  /** carried by a network host for its network (router interface, DHCP): unbound `network:*` */
+  readonly onNetworkHost: boolean;
+}
+
+export interface RuleRec {
+  readonly id: string;
+  readonly group: string;
+  readonly direction: "ingress" | "egress";
+  readonly ethertype: "IPv4" | "IPv6";
+  /** canonical protocol name or number as text; null: any */
+  readonly protocol: string | null;
+  readonly portMin: number | null;
+  readonly portMax: number | null;
+  readonly remoteCidr: string | null;
+  readonly remoteGroup: string | null;
+}
+
+export interface GroupRec {
+  readonly id: string;
+  /**
+   * The rules the group's view embeds (default groups are born with theirs).
+   * When present they are the whole truth for the group: the World turns them
+   * into rule changes, so rules have one source inside the compiler.
+   */
+  readonly rules: readonly RuleRec[] | null;
+}
+
+export interface AgentRec {
+  readonly id: string;
+  readonly host: string;
+  readonly vtep: string | null;
+  readonly roles: readonly string[];
+}
+
+/** Record type per change-log kind the compiler reads. */
+export interface Records {
+  readonly network: NetworkRec;
+  readonly subnet: SubnetRec;
+  readonly port: PortRec;
+  readonly security_group: GroupRec;
+  readonly security_group_rule: RuleRec;
+  readonly agent: AgentRec;
+}
+export type ModelKind = keyof Records;
+export type AnyRec = Records[ModelKind];
+
+const str = (v: unknown, dflt = ""): string => (typeof v === "string" ? v : dflt);
+const strOrNull = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+const numOrNull = (v: unknown): number | null => (typeof v === "number" ? v : null);
+const list = <T>(v: unknown): readonly T[] => (Array.isArray(v) ? (v as T[]) : []);
+
+function rule(v: View, group?: string): RuleRec {
+  return {
+    id: str(v.id),
+    group: group ?? str(v.security_group_id),
+    direction: v.direction === "egress" ? "egress" : "ingress",
+    ethertype: v.ethertype === "IPv6" ? "IPv6" : "IPv4",
+    protocol: v.protocol === null || v.protocol === undefined ? null : String(v.protocol),
+    portMin: numOrNull(v.port_range_min),
+    portMax: numOrNull(v.port_range_max),
+    remoteCidr: strOrNull(v.remote_ip_prefix),
+    remoteGroup: strOrNull(v.remote_group_id),
+  };
+}
+
+// One decoder per kind: a kind added to Records without one does not compile.
+const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
+  network: (v) => ({
+    id: str(v.id),
+    name: str(v.name),
+    type: (str(v["provider:network_type"], "local") as NetworkRec["type"]),
+    segment: numOrNull(v["provider:segmentation_id"]),
+    physnet: strOrNull(v["provider:physical_network"]),
+    mtu: numOrNull(v.mtu) ?? 1500,
+  }),
+  subnet: (v) => ({ id: str(v.id), network: str(v.network_id), cidr: str(v.cidr), gateway: strOrNull(v.gateway_ip) }),
+  port: (v) => {
+    const mac = str(v.mac_address);
+    const host = str(v["binding:host_id"]);
+    const owner = str(v.device_owner);
+    return {
+      id: str(v.id),
+      network: str(v.network_id),
+      host,
+      mac,
+      fixedIps: list<{ subnet_id: string; ip_address: string }>(v.fixed_ips).map((f) => ({ subnet: f.subnet_id, ip: f.ip_address })),
+      pairs: list<{ ip_address: string; mac_address?: string }>(v.allowed_address_pairs).map((a) => ({ mac: a.mac_address || mac, ip: a.ip_address })),
+      groups: list<string>(v.security_groups),
+      secured: v.port_security_enabled !== false,
+      owner,
+      adminUp: v.admin_state_up !== false,
+      onNetworkHost: isNetworkHostPort(owner, host),
+    };
+  },
+  security_group: (v) => {
+    const id = str(v.id);
+    return { id, rules: Array.isArray(v.security_group_rules) ? list<View>(v.security_group_rules).map((r) => rule(r, id)) : null };
+  },
+  security_group_rule: (v) => rule(v),
+  agent: (v) => {
+    const conf = (v.configurations ?? {}) as View;
+    return { id: str(v.id), host: str(v.host), vtep: strOrNull(conf.tunneling_ip), roles: list<string>(conf.roles) };
+  },
+};
+
+export const MODEL_KINDS = Object.keys(DECODERS) as readonly ModelKind[];
+
+export const isModelKind = (kind: string): kind is ModelKind => Object.hasOwn(DECODERS, kind);
+
+export function decode<K extends ModelKind>(kind: K, view: View): Records[K] {
+  return DECODERS[kind](view);
+}
+
+export const isNetworkHost = (a: AgentRec | undefined) => Boolean(a?.roles.includes("network"));
