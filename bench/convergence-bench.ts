@@ -56,7 +56,7 @@ async function kernelConvergence(): Promise<void> {
     const neighSeen = new Map<string, number>();
     const stops = [
       monitor(["netns", "exec", "host-1", "bridge", "monitor", "fdb"], (l, at) => {
-        const m = /^([0-9a-f:]{17}) dev vxlan-\d+ dst 172\.31\.0\.12/.exec(l);
+        const m = /^([0-9a-f:]{17}) dev svx-\d+ dst 172\.31\.0\.12/.exec(l);
         if (m && !fdbSeen.has(m[1]!)) fdbSeen.set(m[1]!, at);
       }),
       monitor(["netns", "exec", "host-1", "ip", "monitor", "neigh"], (l, at) => {

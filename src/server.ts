@@ -93,7 +93,9 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     app.addHook("onClose", () => nova.close());
   }
   app.addHook("onClose", () => hub.stop());
-  registerSouthbound(app, model, hub, auth);
+  // With the built-in identity, a CNI config may name its project; otherwise projects are ids.
+  const projectId = (p: string) => opts.identity?.projects.find((x) => x.name === p || x.id === p)?.id ?? p;
+  registerSouthbound(app, model, hub, auth, projectId);
   await app.ready();
   return { app, model, hub };
 }

@@ -67,6 +67,10 @@ describe("seam-cni (CNI 1.1) against a lab agent", { skip: !isRoot && "needs roo
     const k8s = await projectId("k8s");
     const { network } = await labApi("POST", "/v2.0/networks", { network: { name: "pods", project_id: k8s } });
     await labApi("POST", "/v2.0/subnets", { subnet: { network_id: network.id, project_id: k8s, cidr: "10.50.0.0/24", ip_version: 4 } });
+    // dual stack: an IPv4 and an IPv6 subnet on one network
+    const { network: dual } = await labApi("POST", "/v2.0/networks", { network: { name: "dual", project_id: k8s } });
+    await labApi("POST", "/v2.0/subnets", { subnet: { network_id: dual.id, project_id: k8s, cidr: "10.52.0.0/24", ip_version: 4 } });
+    await labApi("POST", "/v2.0/subnets", { subnet: { network_id: dual.id, project_id: k8s, cidr: "fd00:52::/64", ip_version: 6 } });
     // a tiny network to run out of addresses: a /29 has .2-.6
     const { network: tiny } = await labApi("POST", "/v2.0/networks", { network: { name: "tiny", project_id: k8s } });
     await labApi("POST", "/v2.0/subnets", { subnet: { network_id: tiny.id, project_id: k8s, cidr: "10.51.0.0/29", ip_version: 4 } });
@@ -123,6 +127,23 @@ describe("seam-cni (CNI 1.1) against a lab agent", { skip: !isRoot && "needs roo
     // older versions get their own shape (ips with version)
     const legacy = await cni(envFor("ADD", id), conf({ cniVersion: "0.4.0" }));
     assert.equal(legacy.out!.ips[0].version, "4");
+  });
+
+  it("gives a pod on a dual-stack network both of its port's addresses and a default route per family", async () => {
+    const id = "d0a1".padEnd(64, "0");
+    await newNs(id);
+    const elementsBefore = (await leftovers()).elements;
+    const r = await cni(envFor("ADD", id), conf({ network: "dual" }));
+    assert.equal(r.code, 0, JSON.stringify(r.out));
+    const ips = (r.out!.ips as { address: string; gateway?: string }[]).map((i) => [i.address.replace(/\d+\//, "N/").replace(/::[0-9a-f]+\//, "::N/"), i.gateway]);
+    assert.deepEqual(ips, [["10.52.0.N/24", "10.52.0.1"], ["fd00:52::N/64", "fd00:52::1"]]);
+    assert.deepEqual(r.out!.routes, [{ dst: "0.0.0.0/0", gw: "10.52.0.1" }, { dst: "::/0", gw: "fd00:52::1" }]);
+    const inside = JSON.parse(await run("ip", ["-n", nsOf(id), "-j", "addr", "show", "eth0"]))[0] as { addr_info: { local: string; prefixlen: number }[] };
+    for (const ip of r.out!.ips as { address: string }[]) assert.ok(inside.addr_info.some((a) => `${a.local}/${a.prefixlen}` === ip.address), `${ip.address} inside the container`);
+    assert.match(await run("ip", ["-n", nsOf(id), "-6", "route", "show", "default"]), /default via fd00:52::1 dev eth0/);
+    assert.equal((await cni(envFor("CHECK", id), conf({ network: "dual" }))).code, 0, "CHECK sees both families as ADD left them");
+    assert.equal((await cni(envFor("DEL", id), conf({ network: "dual" }))).code, 0);
+    await waitFor("the agent to drop the port's filters", 5000, async () => (await leftovers()).elements === elementsBefore);
   });
 
   it("CHECKs the interface, address and route, and fails when one is gone", async () => {

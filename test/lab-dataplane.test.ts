@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { run } from "../src/os/exec.ts";
 import { down, readState, startAgent, stopAgent, up, waitFor, writeState } from "../src/lab/lab.ts";
-import { bootVm, vmExec } from "../src/lab/vm.ts";
+import { bootVm } from "../src/lab/vm.ts";
 import { workload } from "../src/lab/workload.ts";
 import { capture, isRoot, vxlanPackets, labApi, pingFromNs, pingFromVm, projectId } from "./support/lab.ts";
 import { ROOT } from "./support/http.ts";
@@ -174,7 +174,7 @@ describe("lab dataplane (2 hosts, real VM)", { skip: !isRoot && "needs root for 
       const link = JSON.parse(await run("ip", ["-n", "host-2", "-j", "link", "show", "dev", dev]))[0] as { master?: string };
       return !link.master && !(await ruleset());
     }, 200);
-    const fdb = await run("bridge", ["-n", "host-1", "fdb", "show", "dev", `vxlan-${net["provider:segmentation_id"]}`]);
+    const fdb = await run("bridge", ["-n", "host-1", "fdb", "show", "dev", `svx-${net["provider:segmentation_id"]}`]);
     assert.ok(fdb.includes(`${w2Port.mac_address} dst 172.31.0.12`), "host-1 still sends w2's MAC to host-2");
     assert.ok(!fdb.includes(`${w3Port.mac_address} dst`), "and no longer the deleted port's");
   });

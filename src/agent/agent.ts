@@ -1,20 +1,20 @@
-// seam-agent: one per host. Registers, heartbeats, watches its HostIntent and
-// reconciles the kernel to it: read what is there, change only what differs
-// (filters first, then devices, FDB and neighbours), report which ports are
-// plugged. It never tears down what is still wanted, so a restart is
-// invisible to traffic; what it owns it recognises by name.
-import { type ChildProcess, spawn } from "node:child_process";
+// seam-agent: one per host. Registers, heartbeats, watches its HostIntent
+// (intent-watcher.ts) and reconciles the kernel to it (dataplane.ts: read what
+// is there, change only what differs), then reports which ports are plugged
+// (status-reporter.ts). It never tears down what is still wanted, so a restart
+// is invisible to traffic; what it owns it recognises by name (naming.ts).
 import { existsSync } from "node:fs";
-import type { IntentItem } from "../contract/intent.ts";
-import { itemsOf } from "../contract/intent.ts";
-import { type Credentials, SouthboundClient } from "./southbound-client.ts";
-import type { IntentMessage } from "../contract/southbound.ts";
-import { batch, run } from "../os/exec.ts";
-import { describeFeatures, detectFeatures, type Features } from "./features.ts";
-import { observe } from "./links/observe.ts";
-import { applyPlan, bridgeName, type HostConfig, planLinks, pluggedPorts } from "./links/plan.ts";
+import { itemsOf, key, type NetItem, type PortItem } from "../contract/intent.ts";
+import { Exec } from "../os/exec.ts";
+import { Supervisor } from "../os/supervisor.ts";
 import { CniService, type CniHost } from "./cni/service.ts";
-import { Filters } from "./nft/apply.ts";
+import { Dataplane } from "./dataplane.ts";
+import { describeFeatures, detectFeatures, type Features } from "./features.ts";
+import { IntentWatcher } from "./intent-watcher.ts";
+import type { HostConfig } from "./links/plan.ts";
+import { concernsAgent, device } from "./naming.ts";
+import { type Credentials, SouthboundClient } from "./southbound-client.ts";
+import { StatusReporter } from "./status-reporter.ts";
 
 export interface AgentOptions {
   readonly host: string;
@@ -33,32 +33,54 @@ export interface AgentOptions {
 
 export const AGENT_VERSION = "0.1.0";
 
+/** drift repair: someone else touched our devices */
+const RESYNC_MS = 30_000;
+/** after a failed reconcile, the next one waits this long, doubling up to RESYNC_MS */
+const RETRY_MIN_MS = 250;
+
 export class Agent implements CniHost {
   readonly client: SouthboundClient;
   private cni: CniService | undefined;
-  private readonly desired = new Map<string, IntentItem>();
-  private revision: number | undefined;
-  private haveIntent = false;
-  private readonly filters = new Filters();
+  private readonly watcher: IntentWatcher;
+  private readonly reporter: StatusReporter;
+  private readonly dataplane: Dataplane;
+  private readonly helpers: Supervisor;
   private readonly abort = new AbortController();
   private features: Features | undefined;
-  private monitor: ChildProcess | undefined;
   private timers: NodeJS.Timeout[] = [];
   private syncing: Promise<void> | undefined;
   private again = false;
   private debounce: NodeJS.Timeout | undefined;
   private debounceAt = 0;
-  /** port id -> last status the server acknowledged */
-  private reported = new Map<string, "up" | "down">();
-  private refusedSeen = new Set<string>();
+  private retryMs = RETRY_MIN_MS;
+  private readonly refusedSeen = new Set<string>();
   private plugged = new Set<string>();
+  /** settles when the running reconcile's filters are in (the CNI fast path waits for it) */
   private filtering: Promise<void> = Promise.resolve();
-  private reporting: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** port id -> who waits for its intent item (a CNI ADD, between attach and plumbing) */
+  private readonly portWaiters = new Map<string, Set<(p: PortItem) => void>>();
   private syncs = 0;
 
   constructor(private readonly opts: AgentOptions) {
+    const log = (m: string) => this.log(m);
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
+    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig);
+    this.reporter = new StatusReporter(this.client, log, (ms) => this.timers.push(setTimeout(() => this.schedule(), ms)));
+    this.watcher = new IntentWatcher(
+      this.client,
+      (snapshot) => {
+        if (snapshot) {
+          // The server lost track of what we have: re-read the kernel, report everything again.
+          this.dataplane.filters.reset();
+          this.reporter.reset();
+        }
+        this.schedule(1); // a burst of deltas becomes one reconcile
+        this.wakePortWaiters();
+      },
+      log,
+    );
+    this.helpers = new Supervisor(log);
   }
 
   private log(msg: string): void {
@@ -71,9 +93,10 @@ export class Agent implements CniHost {
     if (!this.features.vxlan) this.log("VXLAN devices cannot be created here: overlay networks will be refused");
     await this.registerUntilDone();
     this.timers.push(setInterval(() => void this.beat(), this.opts.reportIntervalSec * 1000));
-    this.timers.push(setInterval(() => this.schedule(), 30_000)); // drift repair (someone else touched our devices)
-    this.startMonitor();
-    void this.watchLoop();
+    this.timers.push(setInterval(() => this.schedule(), RESYNC_MS));
+    // Devices appearing or going (a VM's tap, a pod's veth) trigger a reconcile at once.
+    this.helpers.ensure("link-monitor", { cmd: "ip", args: ["-o", "monitor", "link"], onLine: (l) => concernsAgent(l) && this.schedule(100) });
+    void this.watcher.run(this.abort.signal);
     if (this.opts.cniSocket) {
       this.cni = new CniService(this, this.opts.stateDir ?? `/var/lib/seam/${this.opts.host}`, (m) => this.log(m));
       await this.cni.listen(this.opts.cniSocket);
@@ -85,13 +108,12 @@ export class Agent implements CniHost {
     return this.opts.host;
   }
 
-
   async stop(): Promise<void> {
     this.abort.abort();
     this.cni?.close();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.debounce);
-    this.monitor?.kill();
+    await this.helpers.stopAll();
     await this.syncing;
   }
 
@@ -125,41 +147,9 @@ export class Agent implements CniHost {
     }
   }
 
-  private async watchLoop(): Promise<void> {
-    let delay = 200;
-    while (!this.abort.signal.aborted) {
-      try {
-        await this.client.watch(this.revision, (m) => this.onMessage(m), this.abort.signal);
-        delay = 200;
-      } catch (e) {
-        this.log(`intent watch failed: ${(e as Error).message}; reconnecting in ${delay} ms`);
-      }
-      if (this.abort.signal.aborted) return;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 5000);
-    }
-  }
-
-  private onMessage(m: IntentMessage): void {
-    if (m.type === "SNAPSHOT") {
-      this.desired.clear();
-      for (const [k, v] of Object.entries(m.items)) this.desired.set(k, v);
-      // A snapshot means the server lost track of what we have: re-read the kernel, report everything again.
-      this.filters.reset();
-      this.reported.clear();
-      this.haveIntent = true;
-    } else if (m.type === "DELTA") {
-      for (const [k, v] of Object.entries(m.set)) this.desired.set(k, v);
-      for (const k of m.del) this.desired.delete(k);
-      this.haveIntent = true;
-    }
-    this.revision = m.revision;
-    if (m.type !== "BOOKMARK") this.schedule(1); // a burst of deltas becomes one reconcile
-  }
-
   /** Coalesces triggers: one reconcile runs at a time, and one more follows if anything arrived meanwhile. */
   private schedule(delayMs = 20): void {
-    if (!this.haveIntent || this.abort.signal.aborted) return;
+    if (!this.watcher.synced || this.abort.signal.aborted) return;
     const at = Date.now() + delayMs;
     // never postpone a reconcile already due sooner (a burst of link events must not delay a CNI ADD)
     if (this.debounce && this.debounceAt <= at) return;
@@ -172,7 +162,15 @@ export class Agent implements CniHost {
         return;
       }
       this.syncing = this.sync()
-        .catch((e: Error) => this.log(`reconcile failed: ${e.message}`))
+        .then(() => {
+          this.retryMs = RETRY_MIN_MS;
+        })
+        .catch((e: Error) => {
+          // kube-proxy's RetryAfter: a failed reconcile is tried again soon, backing off while it keeps failing
+          this.log(`reconcile failed: ${e.message}; retrying in ${this.retryMs} ms`);
+          this.timers.push(setTimeout(() => this.schedule(0), this.retryMs));
+          this.retryMs = Math.min(this.retryMs * 2, RESYNC_MS);
+        })
         .finally(() => {
           this.syncing = undefined;
           if (this.again) {
@@ -185,27 +183,25 @@ export class Agent implements CniHost {
 
   /** Kernel <- desired, then tell the server which ports are plugged. */
   async sync(): Promise<void> {
-    const intent = new Map(this.desired);
+    const intent = new Map(this.watcher.desired);
     this.syncs++;
     const t0 = performance.now();
     const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`sync ${this.syncs} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
-    // Filters before devices (a port is never on a bridge without its rules); reading the kernel meanwhile.
-    const filtering = this.filters.sync(intent);
-    this.filtering = filtering.then(() => undefined, () => undefined);
-    const [nftCommands, before] = await Promise.all([filtering, observe()]);
-    trace(`filters (${nftCommands} nft commands) and kernel read`);
-    const plan = planLinks(intent, before, this.hostConfig);
-    for (const r of plan.refused) {
+    let filtered!: () => void;
+    this.filtering = new Promise((r) => (filtered = r));
+    let result;
+    try {
+      result = await this.dataplane.sync(intent, filtered);
+    } finally {
+      filtered();
+    }
+    trace(`dataplane ${JSON.stringify(result.counts)}`);
+    for (const r of result.refused) {
       if (!this.refusedSeen.has(r.network)) this.log(`network ${r.network} refused: ${r.reason}`);
       this.refusedSeen.add(r.network);
     }
-    const errors = await batch("ip", plan.links);
-    errors.push(...(await Promise.all([batch("bridge", plan.fdb), batch("ip", plan.neigh)])).flat());
-    if (errors.length) this.log(`kernel refused: ${errors.slice(0, 5).join(" | ")}`);
-    trace(`${plan.links.length + plan.fdb.length + plan.neigh.length} link/fdb/neigh commands`);
-    // Without errors the plan is what the kernel now has; after one, read it again to report the truth.
-    const after = errors.length ? await observe() : applyPlan(before, intent, plan);
-    const status = pluggedPorts(intent, after);
+    if (result.errors.length) this.log(`kernel refused: ${result.errors.slice(0, 5).join(" | ")}`);
+    const status = await this.dataplane.links.plugged(intent);
     this.plugged = new Set(status.up);
     for (const [id, waiters] of this.waiters) {
       if (!this.plugged.has(id)) continue;
@@ -213,12 +209,51 @@ export class Agent implements CniHost {
       this.waiters.delete(id);
     }
     // The report is not on the reconcile's path: a CNI ADD waiting for the next one should not wait for HTTP.
-    this.reporting = this.reporting.then(() => this.report(intent, status));
+    this.reporter.report(new Set(itemsOf(intent, "port").map((p) => p.id)), status);
+  }
+
+  private portItem(portId: string): PortItem | undefined {
+    const item = this.watcher.desired.get(key.port(portId));
+    return item?.kind === "port" ? item : undefined;
+  }
+
+  private wakePortWaiters(): void {
+    for (const [id, waiters] of this.portWaiters) {
+      const item = this.portItem(id);
+      if (!item) continue;
+      this.portWaiters.delete(id);
+      for (const w of waiters) w(item);
+    }
+  }
+
+  waitPort(portId: string, timeoutMs: number): Promise<PortItem | null> {
+    const now = this.portItem(portId);
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const done = (p: PortItem | null) => {
+        clearTimeout(timer);
+        this.portWaiters.get(portId)?.delete(done);
+        resolve(p);
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      let list = this.portWaiters.get(portId);
+      if (!list) this.portWaiters.set(portId, (list = new Set()));
+      list.add(done);
+    });
+  }
+
+  net(networkId: string): NetItem | undefined {
+    const item = this.watcher.desired.get(key.net(networkId));
+    return item?.kind === "net" ? item : undefined;
+  }
+
+  hasPort(portId: string): boolean {
+    return this.portItem(portId) !== undefined;
   }
 
   /** Resolves once a reconcile has the port's device attached, up and filtered (the CNI service waits on it). */
   waitPlugged(portId: string, timeoutMs: number): Promise<boolean> {
-    if (this.plugged.has(portId) && this.desired.has(`port/${portId}`)) return Promise.resolve(true);
+    if (this.plugged.has(portId) && this.watcher.desired.has(key.port(portId))) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -243,57 +278,17 @@ export class Agent implements CniHost {
    */
   async attachNow(portId: string): Promise<boolean> {
     if (this.syncing) await this.filtering; // a reconcile may be installing this port's filters right now
-    const item = this.desired.get(`port/${portId}`);
-    if (item?.kind !== "port" || !this.filters.covers(item)) return false;
-    const bridge = bridgeName(item.network);
-    if (!existsSync(`/sys/class/net/${bridge}`)) return false;
-    try {
-      await run("ip", ["link", "set", "dev", item.device, "master", bridge, "mtu", String(item.mtu), item.adminUp ? "up" : "down"]);
-    } catch {
-      return false;
-    }
+    const item = this.portItem(portId);
+    if (!item || !this.dataplane.filters.covers(item)) return false;
+    if (!existsSync(`/sys/class/net/${device.bridge(item.network)}`)) return false;
+    if (!(await this.dataplane.links.attach(item))) return false;
     this.plugged.add(portId);
-    // ACTIVE before the runtime hears back, as Kuryr waits for it: whoever looks at the port sees it up.
-    try {
-      await this.client.reportPorts([portId], []);
-      this.reported.set(portId, "up");
-    } catch (e) {
-      this.log(`port status report failed: ${(e as Error).message}`);
-      this.schedule(100);
-    }
+    await this.reporter.upNow(portId);
     return true;
   }
 
   /** Asks for a reconcile soon (a device appeared, a port is expected). */
   poke(): void {
     this.schedule(0);
-  }
-
-  private async report(intent: ReadonlyMap<string, IntentItem>, status: { up: string[]; down: string[] }): Promise<void> {
-    const up = status.up.filter((id) => this.reported.get(id) !== "up");
-    const down = status.down.filter((id) => this.reported.get(id) !== "down");
-    const local = new Set(itemsOf(intent, "port").map((p) => p.id));
-    for (const id of [...this.reported.keys()]) if (!local.has(id)) this.reported.delete(id);
-    if (!up.length && !down.length) return;
-    try {
-      await this.client.reportPorts(up, down);
-      for (const id of up) this.reported.set(id, "up");
-      for (const id of down) this.reported.set(id, "down");
-    } catch (e) {
-      this.log(`port status report failed: ${(e as Error).message}`);
-      this.timers.push(setTimeout(() => this.schedule(), 1000));
-    }
-  }
-
-  /** Devices appearing or going (a VM's tap, a pod's veth) trigger a reconcile at once. */
-  private startMonitor(): void {
-    const child = spawn("ip", ["-o", "monitor", "link"], { stdio: ["ignore", "pipe", "ignore"] });
-    this.monitor = child;
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      if (/\btap|vxlan-|brq/.test(d)) this.schedule(100);
-    });
-    child.on("exit", () => {
-      if (!this.abort.signal.aborted) setTimeout(() => this.startMonitor(), 1000);
-    });
   }
 }

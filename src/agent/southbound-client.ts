@@ -1,7 +1,7 @@
 // The agent's side of the southbound: HTTP calls with admin credentials (a
 // token, a password login against the server's /v3, or noauth headers in a
 // lab), and the intent watch as a stream of messages.
-import { type IntentMessage, type Registration, SOUTHBOUND } from "../contract/southbound.ts";
+import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, type Registration, SOUTHBOUND } from "../contract/southbound.ts";
 
 export type Credentials =
   | { readonly kind: "noauth" }
@@ -12,6 +12,10 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** the NeutronError type the server answered with, if any */
+    readonly type: string | null = null,
+    /** the server's own words, without the status */
+    readonly reason: string = message,
   ) {
     super(message);
   }
@@ -75,7 +79,16 @@ export class SouthboundClient {
 
   private async ok(res: Response): Promise<unknown> {
     const text = await res.text();
-    if (!res.ok) throw new HttpError(res.status, `${res.status} ${text.slice(0, 300)}`);
+    if (!res.ok) {
+      let err: { type?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { NeutronError?: { type?: string; message?: string } }).NeutronError;
+      } catch {
+        err = undefined;
+      }
+      const reason = err?.message ?? text.slice(0, 300);
+      throw new HttpError(res.status, `${res.status} ${reason}`, err?.type ?? null, reason);
+    }
     return text ? JSON.parse(text) : null;
   }
 
@@ -97,6 +110,23 @@ export class SouthboundClient {
 
   async reportPorts(up: readonly string[], down: readonly string[]): Promise<void> {
     await this.ok(await this.call("POST", `${this.base}/ports`, { up, down }));
+  }
+
+  /** The port a workload gets on a network (found or made by the server), bound to this host. */
+  async attach(req: AttachRequest): Promise<Attachment> {
+    return (await this.ok(await this.call("POST", `${this.base}/attachments`, req))) as Attachment;
+  }
+
+  /** Removes what was attached for a container here; the ids of the ports removed. */
+  async detach(containerId: string, portId?: string): Promise<string[]> {
+    const q = portId ? `?port=${encodeURIComponent(portId)}` : "";
+    return ((await this.ok(await this.call("DELETE", `${this.base}/attachments/${encodeURIComponent(containerId)}${q}`))) as { removed: string[] }).removed;
+  }
+
+  /** Removes this host's attachments for containers not in `keep`; the ids of the ports removed. */
+  async collect(keep: readonly string[], scope: CollectRequest["scope"] = {}): Promise<string[]> {
+    const req: CollectRequest = { keep, scope };
+    return ((await this.ok(await this.call("POST", `${this.base}/attachments/collect`, req))) as { removed: string[] }).removed;
   }
 
   async intent(): Promise<{ revision: number; items: Record<string, unknown> }> {

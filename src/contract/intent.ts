@@ -13,6 +13,8 @@ export interface NetItem {
   readonly segment: number | null;
   readonly physnet: string | null;
   readonly mtu: number;
+  /** the network's dns_domain (handed to pods in the CNI result), null when it has none */
+  readonly dnsDomain: string | null;
   /** the other hosts' VTEPs with something on this network (head-end replication list), sorted */
   readonly vteps: readonly string[];
 }

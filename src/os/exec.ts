@@ -1,4 +1,5 @@
-// Running the kernel's tools: iproute2 and nft, with batches on stdin.
+// Running processes, and the kernel's tools (iproute2, nft) with batches on
+// stdin, in this network namespace or bound to another (Exec).
 import { spawn } from "node:child_process";
 
 export class CommandError extends Error {
@@ -33,28 +34,54 @@ export function run(cmd: string, args: readonly string[], input?: string, opts: 
   });
 }
 
-export async function json<T>(cmd: string, args: readonly string[]): Promise<T> {
-  const out = await run(cmd, args);
-  return (out.trim() ? JSON.parse(out) : []) as T;
-}
-
 /**
- * `ip -batch` / `bridge -batch` with -force: every line is tried, and the
- * failures come back (the next reconcile sees what is still missing).
+ * The kernel's tools bound to one network namespace: the agent's own (null),
+ * a router's or a DHCP server's, or a container's (CNI gives a path). One
+ * process per call either way: nsenter enters the namespace and execs the tool.
  */
-export async function batch(tool: "ip" | "bridge", lines: readonly string[]): Promise<string[]> {
-  if (lines.length === 0) return [];
-  try {
-    await run(tool, ["-force", "-batch", "-"], `${lines.join("\n")}\n`);
-    return [];
-  } catch (e) {
-    if (e instanceof CommandError) return e.stderr.split("\n").filter((l) => l.trim());
-    throw e;
+export class Exec {
+  private constructor(readonly netns: string | null) {}
+
+  static readonly here = new Exec(null);
+
+  /** Bound to a named namespace (`ip netns add NAME`) or to a namespace file (CNI_NETNS). */
+  static in(nameOrPath: string): Exec {
+    return new Exec(nameOrPath.includes("/") ? nameOrPath : `/run/netns/${nameOrPath}`);
+  }
+
+  private argv(cmd: string, args: readonly string[]): [string, readonly string[]] {
+    return this.netns ? ["nsenter", [`--net=${this.netns}`, cmd, ...args]] : [cmd, args];
+  }
+
+  run(cmd: string, args: readonly string[], input?: string, opts?: RunOptions): Promise<string> {
+    const [c, a] = this.argv(cmd, args);
+    return run(c, a, input, opts);
+  }
+
+  async json<T>(cmd: string, args: readonly string[]): Promise<T> {
+    const out = await this.run(cmd, args);
+    return (out.trim() ? JSON.parse(out) : []) as T;
+  }
+
+  /** `ip -batch` / `bridge -batch` with -force: every line is tried, and the failures come back. */
+  async batch(tool: "ip" | "bridge", lines: readonly string[]): Promise<string[]> {
+    if (lines.length === 0) return [];
+    try {
+      await this.run(tool, ["-force", "-batch", "-"], `${lines.join("\n")}\n`);
+      return [];
+    } catch (e) {
+      if (e instanceof CommandError) return e.stderr.split("\n").filter((l) => l.trim());
+      throw e;
+    }
+  }
+
+  /** One atomic nftables transaction. */
+  async nft(lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.run("nft", ["-f", "-"], `${lines.join("\n")}\n`);
   }
 }
 
-/** One atomic nftables transaction. */
-export async function nft(lines: readonly string[]): Promise<void> {
-  if (lines.length === 0) return;
-  await run("nft", ["-f", "-"], `${lines.join("\n")}\n`);
-}
+export const json = <T>(cmd: string, args: readonly string[]) => Exec.here.json<T>(cmd, args);
+export const batch = (tool: "ip" | "bridge", lines: readonly string[]) => Exec.here.batch(tool, lines);
+export const nft = (lines: readonly string[]) => Exec.here.nft(lines);

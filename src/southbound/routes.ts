@@ -8,7 +8,8 @@ import { reportPortStatus } from "../core/service/ports.ts";
 import type { Authenticator } from "../front/auth.ts";
 import { Streams } from "../front/stream.ts";
 import type { Hub } from "./hub.ts";
-import { type IntentMessage, SOUTHBOUND } from "../contract/southbound.ts";
+import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, SOUTHBOUND } from "../contract/southbound.ts";
+import { attachWorkload, collectAttachments, detachWorkload } from "../core/service/attachments.ts";
 
 const BOOKMARK_EVERY_MS = 10_000;
 
@@ -18,7 +19,11 @@ function idList(raw: unknown, name: string): string[] {
   return raw as string[];
 }
 
-export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub, auth: Authenticator): void {
+/**
+ * `projectId` maps a project name to its id where the server knows names
+ * (its built-in identity); elsewhere a project is named by its id.
+ */
+export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub, auth: Authenticator, projectId: (nameOrId: string) => string = (p) => p): void {
   const streams = new Streams(app);
 
   const admin = (req: FastifyRequest): string => {
@@ -48,6 +53,36 @@ export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub,
     const body = (req.body ?? {}) as Record<string, unknown>;
     const changed = await reportPortStatus(model, host, idList(body.up, "up"), idList(body.down, "down"));
     return { changed };
+  });
+
+  const body = (req: FastifyRequest, what: string): Record<string, unknown> => {
+    const b = req.body ?? {};
+    if (typeof b !== "object" || Array.isArray(b)) throw badRequest(`${what} must be a JSON object.`);
+    return b as Record<string, unknown>;
+  };
+
+  app.post(`${SOUTHBOUND}/hosts/:host/attachments`, async (req, reply) => {
+    const host = admin(req);
+    const r = await attachWorkload(model, host, body(req, "An attachment") as unknown as AttachRequest, projectId);
+    const out: Attachment = { port: r.port, network: r.network };
+    return reply.code(r.created ? 201 : 200).send(out);
+  });
+
+  app.delete(`${SOUTHBOUND}/hosts/:host/attachments/:container`, async (req) => {
+    const host = admin(req);
+    const { container } = req.params as { container: string };
+    const port = (req.query as Record<string, string | undefined>).port;
+    return { removed: await detachWorkload(model, host, container, port) };
+  });
+
+  app.post(`${SOUTHBOUND}/hosts/:host/attachments/collect`, async (req) => {
+    const host = admin(req);
+    const b = body(req, "A collection");
+    const keep = b.keep ?? [];
+    if (!Array.isArray(keep) || keep.some((k) => typeof k !== "string")) throw badRequest("'keep' must be a list of container ids.");
+    const scope = (b.scope ?? {}) as CollectRequest["scope"];
+    if (typeof scope !== "object" || Array.isArray(scope)) throw badRequest("'scope' must be an object.");
+    return { removed: await collectAttachments(model, host, keep as string[], scope, projectId) };
   });
 
   app.get(`${SOUTHBOUND}/hosts/:host/intent`, async (req, reply) => {

@@ -33,30 +33,37 @@ export class CniError extends Error {
 
 export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
+/** What an ADD made, as its record keeps it (the result of a repeated ADD is built from it). */
 export interface Attachment {
   readonly hostDevice: string;
   readonly hostMac: string;
   readonly ifname: string;
   readonly mac: string;
   readonly netns: string;
-  /** address/prefix */
-  readonly address: string;
-  readonly gateway: string | null;
+  /** address/prefix, every fixed IP of the port (both families on a dual-stack network) */
+  readonly addresses: readonly string[];
+  /** the gateway per family present */
+  readonly gateways: readonly string[];
   readonly mtu: number;
   readonly dnsDomain: string | null;
 }
 
+const isV6 = (ip: string) => ip.includes(":");
+
 export function addResult(cniVersion: string, a: Attachment): Record<string, unknown> {
   const legacy = !cniVersion.startsWith("1.");
-  const v6 = a.address.includes(":");
+  const gatewayFor = (address: string) => a.gateways.find((g) => isV6(g) === isV6(address));
   return {
     cniVersion,
     interfaces: [
       { name: a.hostDevice, mac: a.hostMac },
       { name: a.ifname, mac: a.mac, sandbox: a.netns, ...(cniVersion === "1.1.0" ? { mtu: a.mtu } : {}) },
     ],
-    ips: [{ ...(legacy ? { version: v6 ? "6" : "4" } : {}), address: a.address, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 1 }],
-    routes: a.gateway ? [{ dst: v6 ? "::/0" : "0.0.0.0/0", gw: a.gateway }] : [],
+    ips: a.addresses.map((address) => {
+      const gateway = gatewayFor(address);
+      return { ...(legacy ? { version: isV6(address) ? "6" : "4" } : {}), address, ...(gateway ? { gateway } : {}), interface: 1 };
+    }),
+    routes: a.gateways.map((gw) => ({ dst: isV6(gw) ? "::/0" : "0.0.0.0/0", gw })),
     dns: a.dnsDomain ? { domain: a.dnsDomain.replace(/\.$/, "") } : {},
   };
 }

@@ -12,8 +12,9 @@
 //     so a packet leaves a port's egress and still meets the other's ingress.
 //   Security groups are chains shared by the ports using them; remote groups
 //   are address sets, so rule count does not grow with members.
-import { protocolNumber, ICMP_PROTOCOLS, PORT_PROTOCOLS } from "../../net/protocols.ts";
-import { type IntentItem, itemsOf, type PortItem, type RuleItem } from "../../contract/intent.ts";
+import { type IntentItem, itemsOf, key, type PortItem, type RuleItem } from "../../contract/intent.ts";
+import { ICMP_PROTOCOLS, PORT_PROTOCOLS, protocolNumber } from "../../net/protocols.ts";
+import { chain, comment, NFT_TABLE, set } from "../naming.ts";
 import { collapse } from "./addresses.ts";
 import { groupRuleSets } from "./group-rules.ts";
 
@@ -37,19 +38,8 @@ export interface TableSpec {
   readonly maps: ReadonlyMap<string, MapSpec>;
 }
 
-export const TABLE = "seam";
+export const TABLE = NFT_TABLE;
 const IN_SHIFT = 16;
-
-export const chainNames = {
-  from: (port: string) => `from-${port}`,
-  to: (port: string) => `to-${port}`,
-  egress: (port: string) => `eg-${port}`,
-  ingress: (port: string) => `in-${port}`,
-  sgIn: (group: string) => `sg-${group}-in`,
-  sgEg: (group: string) => `sg-${group}-eg`,
-  members: (group: string, v: 4 | 6) => `m-${group}-v${v}`,
-  ruleSet: (group: string, dir: "in" | "eg", v: 4 | 6, kind: string) => `r-${group}-${dir}-v${v}-${kind}`,
-};
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
 const anon = (xs: readonly string[]) => `{ ${xs.join(", ")} }`;
@@ -58,7 +48,7 @@ const isV6 = (ip: string) => ip.includes(":");
 /** Frames a port may send: its MACs, and per MAC the addresses (ARP, IPv4, IPv6). */
 function fromChain(p: PortItem, index: number): string[] {
   const sec = p.security!;
-  const rules = [`meta mark set meta mark | ${hex(index << IN_SHIFT)}`];
+  const rules = [`meta mark set meta mark | ${hex(index << IN_SHIFT)} ${comment("port", p.id)}`];
   const macs = [...new Set(sec.allowed.map((a) => a.mac).concat(p.mac))];
   rules.push(`ether saddr != ${anon(macs)} drop`);
   const v4 = collapse(sec.allowed.filter((a) => !isV6(a.ip)).map((a) => a.ip));
@@ -88,7 +78,7 @@ export function ruleText(r: RuleItem): string | null {
     if (isV6(r.remoteCidr) !== v6) return null;
     parts.push(`${fam} ${peer} ${r.remoteCidr}`);
   }
-  if (r.remoteGroup) parts.push(`${fam} ${peer} @${chainNames.members(r.remoteGroup, v6 ? 6 : 4)}`);
+  if (r.remoteGroup) parts.push(`${fam} ${peer} @${set.members(r.remoteGroup, v6 ? 6 : 4)}`);
   const proto = protocolNumber(r.protocol, v6);
   if (proto !== null) {
     parts.push(`meta l4proto ${proto}`);
@@ -101,7 +91,7 @@ export function ruleText(r: RuleItem): string | null {
       parts.push(`th dport ${r.portMin === max ? r.portMin : `${r.portMin}-${max}`}`);
     }
   }
-  parts.push("accept");
+  parts.push("accept", comment("rule", r.id));
   return parts.join(" ");
 }
 
@@ -133,15 +123,16 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
   for (const p of itemsOf(intent, "port")) {
     const idx = index.get(p.id);
     if (!p.security || !idx) continue;
-    bChains.set(chainNames.from(p.id), { decl: "", rules: fromChain(p, idx) });
-    bChains.set(chainNames.to(p.id), { decl: "", rules: [`meta mark set meta mark | ${hex(idx)}`] });
-    portIn.set(`"${p.device}"`, `jump ${chainNames.from(p.id)}`);
-    portOut.set(`"${p.device}"`, `jump ${chainNames.to(p.id)}`);
-    const groups = p.security.groups.filter((g) => intent.has(`sg/${g}`));
-    iChains.set(chainNames.egress(p.id), { decl: "", rules: [...EGRESS_BASE, ...groups.map((g) => `jump ${chainNames.sgEg(g)}`), "drop"] });
-    iChains.set(chainNames.ingress(p.id), { decl: "", rules: [...INGRESS_BASE, ...groups.map((g) => `jump ${chainNames.sgIn(g)}`), "drop"] });
-    egress.set(hex(idx << IN_SHIFT), `jump ${chainNames.egress(p.id)}`);
-    ingress.set(hex(idx), `jump ${chainNames.ingress(p.id)}`);
+    const tag = comment("port", p.id);
+    bChains.set(chain.from(p.id), { decl: "", rules: fromChain(p, idx) });
+    bChains.set(chain.to(p.id), { decl: "", rules: [`meta mark set meta mark | ${hex(idx)} ${tag}`] });
+    portIn.set(`"${p.device}"`, `jump ${chain.from(p.id)}`);
+    portOut.set(`"${p.device}"`, `jump ${chain.to(p.id)}`);
+    const groups = p.security.groups.filter((g) => intent.has(key.sg(g)));
+    iChains.set(chain.egress(p.id), { decl: "", rules: [...EGRESS_BASE, ...groups.map((g) => `jump ${chain.sgEg(g)}`), `drop ${tag}`] });
+    iChains.set(chain.ingress(p.id), { decl: "", rules: [...INGRESS_BASE, ...groups.map((g) => `jump ${chain.sgIn(g)}`), `drop ${tag}`] });
+    egress.set(hex(idx << IN_SHIFT), `jump ${chain.egress(p.id)}`);
+    ingress.set(hex(idx), `jump ${chain.ingress(p.id)}`);
   }
 
   const rulesByGroup = new Map<string, RuleItem[]>();
@@ -155,7 +146,7 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
     const rules = rulesByGroup.get(sg.id) ?? [];
     for (const r of rules) if (r.remoteGroup) remoteGroups.add(r.remoteGroup);
     for (const direction of ["ingress", "egress"] as const) {
-      const chain: string[] = [];
+      const groupRules: string[] = [];
       const dir = direction === "ingress" ? "in" : "eg";
       const peer = direction === "ingress" ? "saddr" : "daddr";
       const linear: RuleItem[] = [];
@@ -163,21 +154,22 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
         const fam = v6 ? "ip6" : "ip";
         const addrType = v6 ? "ipv6_addr" : "ipv4_addr";
         const split = groupRuleSets(rules.filter((r) => r.direction === direction && (r.ethertype === "IPv6") === v6), v6);
-        const name = (kind: string) => chainNames.ruleSet(sg.id, dir, v6 ? 6 : 4, kind);
+        const name = (kind: "any" | "proto" | "ports") => set.rules(sg.id, dir, v6 ? 6 : 4, kind);
         sets.set(name("any"), { decl: `{ type ${addrType}; flags interval; }`, elements: split.any, exact: true });
         sets.set(name("proto"), { decl: `{ type inet_proto . ${addrType}; flags interval; }`, elements: split.proto, exact: true });
         sets.set(name("ports"), { decl: `{ type inet_proto . inet_service . ${addrType}; flags interval; }`, elements: split.ports, exact: true });
         const nf = `meta nfproto ${v6 ? "ipv6" : "ipv4"}`;
-        chain.push(`${nf} ${fam} ${peer} @${name("any")} accept`);
-        chain.push(`${nf} meta l4proto . ${fam} ${peer} @${name("proto")} accept`);
-        chain.push(`${nf} meta l4proto . th dport . ${fam} ${peer} @${name("ports")} accept`);
+        const tag = comment("sg", sg.id);
+        groupRules.push(`${nf} ${fam} ${peer} @${name("any")} accept ${tag}`);
+        groupRules.push(`${nf} meta l4proto . ${fam} ${peer} @${name("proto")} accept ${tag}`);
+        groupRules.push(`${nf} meta l4proto . th dport . ${fam} ${peer} @${name("ports")} accept ${tag}`);
         linear.push(...split.linear);
       }
       for (const r of linear.sort((a, b) => (a.id < b.id ? -1 : 1))) {
         const t = ruleText(r);
-        if (t) chain.push(t);
+        if (t) groupRules.push(t);
       }
-      iChains.set(direction === "ingress" ? chainNames.sgIn(sg.id) : chainNames.sgEg(sg.id), { decl: "", rules: chain });
+      iChains.set(direction === "ingress" ? chain.sgIn(sg.id) : chain.sgEg(sg.id), { decl: "", rules: groupRules });
     }
   }
   const members = new Map<string, string[]>();
@@ -188,8 +180,8 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
   }
   for (const g of remoteGroups) {
     const ips = members.get(g) ?? [];
-    sets.set(chainNames.members(g, 4), { decl: "{ type ipv4_addr; flags interval; auto-merge; }", elements: collapse(ips.filter((ip) => !isV6(ip))) });
-    sets.set(chainNames.members(g, 6), { decl: "{ type ipv6_addr; flags interval; auto-merge; }", elements: collapse(ips.filter(isV6)) });
+    sets.set(set.members(g, 4), { decl: "{ type ipv4_addr; flags interval; auto-merge; }", elements: collapse(ips.filter((ip) => !isV6(ip))) });
+    sets.set(set.members(g, 6), { decl: "{ type ipv6_addr; flags interval; auto-merge; }", elements: collapse(ips.filter(isV6)) });
   }
 
   const bridge: TableSpec = {
@@ -213,6 +205,23 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
     ]),
   };
   return [bridge, inet];
+}
+
+/**
+ * The table between a change's two phases: all `next` wants, and what `prev`
+ * had that `next` drops (chains, sets, map elements of ports that are going).
+ * Planning prev -> withStale -> next removes a port's filters only after the
+ * links manager has taken its device off the bridge: never an unfiltered
+ * device on a bridge, not even for the time between two commands.
+ */
+export function withStale(prev: TableSpec, next: TableSpec): TableSpec {
+  const union = <V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>) => new Map([...b, ...[...a].filter(([k]) => !b.has(k))]);
+  const maps = new Map<string, MapSpec>();
+  for (const [name, m] of union(prev.maps, next.maps)) {
+    const before = prev.maps.get(name);
+    maps.set(name, next.maps.has(name) && before ? { decl: m.decl, elements: union(before.elements, m.elements) } : m);
+  }
+  return { ...next, chains: union(prev.chains, next.chains), sets: union(prev.sets, next.sets), maps };
 }
 
 /** What exists in the kernel's table (names, and map keys -> values), for the first sync after a start. */

@@ -44,7 +44,7 @@ export function netItem(w: World, host: string, scope: L2Scope, id: string): Net
   }
   const self = w.vtepOf(host);
   if (self) vteps.delete(self);
-  return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, vteps: [...vteps].sort() };
+  return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, dnsDomain: n.dnsDomain, vteps: [...vteps].sort() };
 }
 
 export function portItem(w: World, host: string, id: string): PortItem | undefined {

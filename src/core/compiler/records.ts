@@ -14,6 +14,7 @@ export interface NetworkRec {
   readonly segment: number | null;
   readonly physnet: string | null;
   readonly mtu: number;
+  readonly dnsDomain: string | null;
 }
 
 export interface SubnetRec {
@@ -111,6 +112,7 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     segment: numOrNull(v["provider:segmentation_id"]),
     physnet: strOrNull(v["provider:physical_network"]),
     mtu: numOrNull(v.mtu) ?? 1500,
+    dnsDomain: strOrNull(v.dns_domain),
   }),
   subnet: (v) => ({ id: str(v.id), network: str(v.network_id), cidr: str(v.cidr), gateway: strOrNull(v.gateway_ip) }),
   port: (v) => {

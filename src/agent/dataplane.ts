@@ -1,0 +1,87 @@
+// The agent's dataplane: its managers in the one order they apply. Start
+// reading the agent here.
+//
+//   intent ──> filters (nft, per namespace) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours)
+//              create phases in this order ...                 ... remove phases in reverse
+//
+// Filters come first: nft matches devices by name, so a port's rules can be
+// in before its device exists, and a device is never on a bridge without
+// them. Removal runs backwards for the same reason: a port's device leaves
+// the bridge before its rules go. Routers' namespaces go before filters and
+// their processes (dnsmasq) after the FDB, when they come.
+import type { ItemKind } from "../contract/intent.ts";
+import type { Exec } from "../os/exec.ts";
+import { FdbManager } from "./links/fdb-manager.ts";
+import { LinksManager } from "./links/links-manager.ts";
+import type { HostConfig } from "./links/plan.ts";
+import type { Intent, Manager, Phased } from "./manager.ts";
+import { FiltersManager } from "./nft/filters-manager.ts";
+
+// Which managers act on each item kind: a kind the compiler may send that no
+// manager handles does not compile here.
+export const ACTS_ON: { readonly [K in ItemKind]: readonly ("filters" | "links" | "fdb")[] } = {
+  net: ["links", "fdb"],
+  port: ["filters", "links"],
+  remote: ["fdb"],
+  sg: ["filters"],
+  rule: ["filters"],
+  member: ["filters"],
+};
+
+export const isKnownKind = (kind: string): kind is ItemKind => Object.hasOwn(ACTS_ON, kind);
+
+export interface SyncResult {
+  /** what the kernel refused, per manager (the next reconcile tries again) */
+  readonly errors: readonly string[];
+  /** networks this kernel cannot carry, with why */
+  readonly refused: readonly { readonly network: string; readonly reason: string }[];
+  /** operations per manager and phase, for traces and benchmarks */
+  readonly counts: Readonly<Record<string, { create: number; remove: number }>>;
+}
+
+// biome-ignore lint: each manager's observed state and plan are its own business
+type AnyManager = Manager<any, Phased>;
+
+export class Dataplane {
+  readonly filters: FiltersManager;
+  readonly links: LinksManager;
+  readonly fdb: FdbManager;
+  /** in apply order */
+  private readonly managers: readonly AnyManager[];
+
+  constructor(exec: Exec, cfg: () => HostConfig) {
+    this.filters = new FiltersManager(exec);
+    this.links = new LinksManager(exec, cfg);
+    this.fdb = new FdbManager(exec, cfg);
+    this.managers = [this.filters, this.links, this.fdb];
+  }
+
+  /** Whether a kernel object of this name is one of ours (the ownership test checks every name). */
+  owns(name: string): boolean {
+    return this.managers.some((m) => m.owns(name));
+  }
+
+  /**
+   * Kernel <- intent. Every manager reads the kernel at once; each applies
+   * its create phase as soon as it has read and the one before it is done
+   * (so nft runs while the links are still being read), then the remove
+   * phases run in reverse. A manager that throws stops what follows it.
+   * `onFiltered` is told when the filters' create phase is in.
+   */
+  async sync(intent: Intent, onFiltered?: () => void): Promise<SyncResult> {
+    const observing = this.managers.map((m) => m.observe());
+    observing.forEach((p) => p.catch(() => {})); // awaited below; a failure there is reported once
+    const plans: Phased[] = [];
+    const errors: string[] = [];
+    const counts: Record<string, { create: number; remove: number }> = {};
+    for (const [i, m] of this.managers.entries()) {
+      const plan = m.plan(intent, await observing[i]);
+      plans.push(plan);
+      counts[m.name] = { create: plan.create.length, remove: plan.remove.length };
+      errors.push(...(await m.apply(plan, "create")));
+      if (m === this.filters) onFiltered?.();
+    }
+    for (let i = this.managers.length - 1; i >= 0; i--) errors.push(...(await this.managers[i]!.apply(plans[i]!, "remove")));
+    return { errors, refused: this.links.refused, counts };
+  }
+}

@@ -1,0 +1,80 @@
+// Every name the agent gives a kernel object, and how it recognises its own.
+//
+// Devices (15 characters at most, IFNAMSIZ):
+//   sbr-<net[:11]>   a network's bridge
+//   svx-<vni>        a network's VXLAN device
+//   tap<port[:11]>   a port's device: named by whoever runs the workload
+//                    (Nova/os-vif, the CNI service; contract/naming.ts); the
+//                    agent only attaches it and marks it
+// Neither `brq…` nor `vxlan-…`: those are Neutron's linuxbridge agent's, and
+// both agents must be able to share a host without deleting each other's.
+// Every device the agent creates or attaches carries the model id in its
+// ifalias (`seam:net:<id>`, `seam:port:<id>`), so operators and `seam trace`
+// can map kernel to model without a table.
+//
+// Network namespaces (routers and DHCP servers, which come next):
+//   seam-r-<router id>   seam-d-<network id>
+//
+// nftables: one table `seam` per family (ruleset.ts has its contract); chains,
+// sets and maps below; every rule that belongs to a model object says which in
+// its comment (`port:<id>`, `sg:<id>`, `rule:<id>`).
+
+export const SEAM = "seam";
+
+export const device = {
+  bridge: (networkId: string) => `sbr-${networkId.slice(0, 11)}`,
+  vxlan: (vni: number) => `svx-${vni}`,
+};
+
+const OWNED_DEVICE = /^(sbr-[0-9a-f-]{1,11}|svx-\d{1,8})$/;
+const VXLAN_DEVICE = /^svx-\d{1,8}$/;
+
+/** A device this agent created (and so may delete when no longer wanted). */
+export const isOwnedDevice = (name: string) => OWNED_DEVICE.test(name);
+export const isOwnedVxlan = (name: string) => VXLAN_DEVICE.test(name);
+
+/** What the ifalias of a device the agent manages says: the model object it stands for. */
+export const alias = {
+  network: (id: string) => `${SEAM}:net:${id}`,
+  port: (id: string) => `${SEAM}:port:${id}`,
+};
+
+/** The model object an ifalias names, if it is one of ours. */
+export function parseAlias(text: string | null | undefined): { kind: "net" | "port"; id: string } | null {
+  const m = /^seam:(net|port):([0-9A-Za-z-]+)$/.exec(text ?? "");
+  return m ? { kind: m[1] as "net" | "port", id: m[2]! } : null;
+}
+
+export const netns = {
+  router: (routerId: string) => `${SEAM}-r-${routerId}`,
+  dhcp: (networkId: string) => `${SEAM}-d-${networkId}`,
+};
+export const isOwnedNetns = (name: string) => /^seam-[rd]-[0-9a-f-]{36}$/.test(name);
+
+/** The table Seam owns in each nftables family it uses. */
+export const NFT_TABLE = SEAM;
+
+export const chain = {
+  /** bridge family: frames a port sends (mark + anti-spoofing) */
+  from: (port: string) => `from-${port}`,
+  /** bridge family: frames to a port (mark) */
+  to: (port: string) => `to-${port}`,
+  egress: (port: string) => `eg-${port}`,
+  ingress: (port: string) => `in-${port}`,
+  sgIn: (group: string) => `sg-${group}-in`,
+  sgEg: (group: string) => `sg-${group}-eg`,
+};
+
+export const set = {
+  members: (group: string, v: 4 | 6) => `m-${group}-v${v}`,
+  rules: (group: string, dir: "in" | "eg", v: 4 | 6, kind: "any" | "proto" | "ports") => `r-${group}-${dir}-v${v}-${kind}`,
+};
+
+/** The port an egress chain (`eg-<port>`) is for: how port indexes are recovered from the kernel. */
+export const portOfEgressChain = (name: string) => (name.startsWith("eg-") ? name.slice(3) : null);
+
+/** An nft comment naming the model object a rule belongs to. */
+export const comment = (kind: "port" | "sg" | "rule", id: string) => `comment "${kind}:${id}"`;
+
+/** Which device names an `ip monitor link` line may be about that concern the agent (ports appearing, our devices changing). */
+export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);
