@@ -50,6 +50,8 @@ export interface Kind {
   create?(m: Model, tx: Tx, ctx: RequestContext, input: Record<string, unknown>): Promise<Rec>;
   update?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec, input: Record<string, unknown>): Promise<Rec>;
   remove?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec): Promise<void>;
+  /** runs before a list of this kind (Neutron makes a project's default group when it first lists groups) */
+  beforeList?(m: Model, ctx: RequestContext): Promise<void>;
   /** columns that may be pushed down into SQL: attribute -> column */
   readonly pushdown?: Readonly<Record<string, string>>;
 }
@@ -106,6 +108,7 @@ export class Model {
   async list(ctx: RequestContext, path: string, raw: Raw): Promise<ListResult> {
     const kind = this.kind(path);
     const query = parseListQuery(kind.def, raw);
+    await kind.beforeList?.(this, ctx);
     return this.db.read(async (q) => {
       const where: Record<string, string[]> = {};
       for (const [attr, column] of Object.entries(kind.pushdown ?? {})) {

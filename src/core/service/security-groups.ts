@@ -114,6 +114,13 @@ function ruleView(r: Rec, defaults?: Set<string>): View {
 }
 
 /** The project's default group, created (once, even under concurrency) when first needed. */
+/** Neutron creates a project's default group when the project first looks at its groups. */
+async function defaultGroupOnFirstList(m: Model, ctx: RequestContext): Promise<void> {
+  if (ctx.isAdmin || !ctx.canWrite) return;
+  const known = await m.db.read((q) => q.get("SELECT 1 AS x FROM default_security_groups WHERE project_id = ?", [ctx.projectId]));
+  if (!known) await m.db.write((tx) => m.ensureDefaultSecurityGroup(tx, ctx.projectId));
+}
+
 export async function ensureDefaultSecurityGroup(m: Model, tx: Tx, projectId: string): Promise<string> {
   const existing = await tx.get<{ security_group_id: string }>("SELECT security_group_id FROM default_security_groups WHERE project_id = ?", [projectId]);
   if (existing) return existing.security_group_id;
@@ -134,6 +141,7 @@ export async function ensureDefaultSecurityGroup(m: Model, tx: Tx, projectId: st
 export const securityGroups: Kind = {
   def,
   pushdown: { id: "id", name: "name", project_id: "project_id" },
+  beforeList: defaultGroupOnFirstList,
 
   load: loadOwn(def.table),
 

@@ -2,12 +2,12 @@
 // Neutron's clients expect them. It translates requests into model calls and
 // nothing else; every rule lives in the core.
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { badRequest, NeutronError, notFound, policyDenied } from "../../core/errors.ts";
+import { badRequest, notFound } from "../../core/errors.ts";
 import type { RequestContext } from "../../core/model/context.ts";
 import type { Raw } from "../../core/model/query.ts";
 import { resources, type ResourceDef } from "../../core/model/resources.ts";
-import * as v from "../../core/model/validate.ts";
 import type { Model } from "../../core/service/model.ts";
+import { quotas } from "../../core/service/quotas.ts";
 import { addRouterInterface, removeRouterInterface } from "../../core/service/routers.ts";
 import { changeSubports } from "../../core/service/trunks.ts";
 import type { Authenticator } from "../auth.ts";
@@ -107,72 +107,17 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
     });
 
     // ---- quotas ---------------------------------------------------------------
-    const quotaView = (q: Record<string, number>) => ({ ...q });
-    const mayReadQuota = (ctx: RequestContext, project: string) => {
-      if (!ctx.isAdmin && ctx.projectId !== project) {
-        throw new NeutronError(403, "HTTPForbidden", "Non-admin is not authorised to access quotas for another project");
-      }
-    };
-    v2.get("/v2.0/quotas", async (req) => {
-      const ctx = ctxOf(req);
-      if (!ctx.isAdmin) throw policyDenied("get_quota");
-      const projects = await model.db.read((q) => q.all<{ project_id: string }>("SELECT DISTINCT project_id FROM quotas"));
-      const out = [];
-      for (const p of projects) {
-        const quota = await model.db.read((q) => model.quotaFor(q, p.project_id));
-        out.push({ ...quotaView(quota), project_id: p.project_id, tenant_id: p.project_id });
-      }
-      return { quotas: out };
-    });
-    v2.get<{ Params: Params }>("/v2.0/quotas/:project", async (req) => {
-      const project = stripJson(req.params.project);
-      mayReadQuota(ctxOf(req), project);
-      return { quota: quotaView(await model.db.read((q) => model.quotaFor(q, project))) };
-    });
-    v2.get<{ Params: Params }>("/v2.0/quotas/:project/default", async (req) => {
-      mayReadQuota(ctxOf(req), req.params.project);
-      return { quota: quotaView({ ...model.config.quotas }) };
-    });
-    v2.get<{ Params: Params }>("/v2.0/quotas/:project/details", async (req) => {
-      const project = req.params.project;
-      mayReadQuota(ctxOf(req), project);
-      const limits = await model.db.read((q) => model.quotaFor(q, project));
-      const tables: Record<string, string> = {
-        network: "networks", subnet: "subnets", port: "ports", router: "routers", floatingip: "floatingips",
-        security_group: "security_groups", security_group_rule: "security_group_rules", trunk: "trunks",
-      };
-      const quota: Record<string, { limit: number; used: number; reserved: number }> = {};
-      for (const [res, limit] of Object.entries(limits)) {
-        const table = tables[res];
-        const used = table ? await model.db.read((q) => q.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table} WHERE project_id = ?`, [project])) : undefined;
-        quota[res] = { limit, used: Number(used?.n ?? 0), reserved: 0 };
-      }
-      return { quota };
-    });
-    v2.put<{ Params: Params }>("/v2.0/quotas/:project", async (req) => {
-      const ctx = ctxOf(req);
-      if (!ctx.isAdmin) throw policyDenied("update_quota");
-      const project = stripJson(req.params.project);
-      const body = (req.body as Record<string, unknown> | undefined)?.quota;
-      if (!body || typeof body !== "object" || Array.isArray(body)) throw badRequest("Unable to find 'quota' in request body");
-      const known = Object.keys(model.config.quotas);
-      const updates = Object.entries(body as Record<string, unknown>).map(([k, val]) => {
-        if (!known.includes(k)) throw badRequest(`Unrecognized attribute(s) '${k}'`);
-        return [k, v.integer(-1)(val, k) as number] as const;
-      });
-      await model.db.write(async (tx) => {
-        for (const [k, limit] of updates) {
-          await tx.run(
-            "INSERT INTO quotas (project_id, resource, hard_limit) VALUES (?, ?, ?) ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
-            [project, k, limit],
-          );
-        }
-      });
-      return { quota: quotaView(await model.db.read((q) => model.quotaFor(q, project))) };
-    });
+    v2.get("/v2.0/quotas", async (req) => ({
+      quotas: (await quotas.list(model, ctxOf(req))).map(({ project, limits }) => ({ ...limits, project_id: project, tenant_id: project })),
+    }));
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project", async (req) => ({ quota: await quotas.get(model, ctxOf(req), stripJson(req.params.project)) }));
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project/default", async (req) => ({ quota: quotas.defaults(model, ctxOf(req), req.params.project) }));
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project/details", async (req) => ({ quota: await quotas.details(model, ctxOf(req), req.params.project) }));
+    v2.put<{ Params: Params }>("/v2.0/quotas/:project", async (req) => ({
+      quota: await quotas.set(model, ctxOf(req), stripJson(req.params.project), (req.body as Record<string, unknown> | undefined)?.quota),
+    }));
     v2.delete<{ Params: Params }>("/v2.0/quotas/:project", async (req, reply) => {
-      if (!ctxOf(req).isAdmin) throw policyDenied("delete_quota");
-      await model.db.write((tx) => tx.run("DELETE FROM quotas WHERE project_id = ?", [stripJson(req.params.project)]));
+      await quotas.reset(model, ctxOf(req), stripJson(req.params.project));
       return reply.code(204).send();
     });
 
@@ -235,13 +180,7 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
     // ---- collections -----------------------------------------------------------------
     v2.get<{ Params: Params; Querystring: Raw }>("/v2.0/:collection", async (req) => {
       const def = defFor(model, req.params.collection);
-      const ctx = ctxOf(req);
-      if (def.singular === "security_group" && !ctx.isAdmin && ctx.canWrite) {
-        // Neutron creates a project's default group when the project first looks at its groups.
-        const known = await model.db.read((q) => q.get("SELECT 1 AS x FROM default_security_groups WHERE project_id = ?", [ctx.projectId]));
-        if (!known) await model.db.write((tx) => model.ensureDefaultSecurityGroup(tx, ctx.projectId));
-      }
-      const page = await model.list(ctx, def.path, req.query);
+      const page = await model.list(ctxOf(req), def.path, req.query);
       return { [def.plural]: page.items, ...pageLinks(req, def, page.next, page.previous) };
     });
     v2.post<{ Params: Params }>("/v2.0/:collection", async (req, reply) => {
