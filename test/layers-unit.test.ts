@@ -1,0 +1,47 @@
+// The tree's layering as a test (docs/tree.md): which folder may import which.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { it } from "node:test";
+
+const SRC = resolve(import.meta.dirname, "..", "src");
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+}
+
+/** src-relative file -> src-relative files it imports */
+function imports(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const f of files(SRC)) {
+    const text = readFileSync(f, "utf8");
+    const deps = [...text.matchAll(/(?:from|import\s*\(?)\s*["'](\.{1,2}\/[^"']+)["']/g)].map((m) => relative(SRC, resolve(dirname(f), m[1]!)));
+    out.set(relative(SRC, f), deps);
+  }
+  return out;
+}
+
+/** Each rule: files under `from` may import only under one of `only`. */
+const RULES: { from: string; only: string[] }[] = [
+  { from: "contract/", only: ["contract/"] },
+  { from: "net/", only: ["net/"] },
+  { from: "os/", only: ["os/"] },
+  { from: "core/compiler/", only: ["core/compiler/", "contract/", "core/model/owners.ts"] },
+  { from: "agent/", only: ["agent/", "contract/", "net/", "os/"] },
+  { from: "core/", only: ["core/", "contract/", "net/"] },
+];
+
+it("keeps each layer to what it may import", () => {
+  const broken: string[] = [];
+  for (const [file, deps] of imports()) {
+    const rule = RULES.find((r) => file.startsWith(r.from));
+    if (!rule) continue;
+    for (const d of deps) if (!rule.only.some((p) => d.startsWith(p))) broken.push(`${file} imports ${d}`);
+  }
+  assert.deepEqual(broken, []);
+});
+
+it("reads the change log only through the change feed", () => {
+  const readers = files(SRC).filter((f) => /FROM changes\b/.test(readFileSync(f, "utf8"))).map((f) => relative(SRC, f));
+  assert.deepEqual(readers, ["core/store/change-feed.ts"]);
+});
