@@ -224,55 +224,110 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
       expectStatus(await admin.del(`/v2.0/networks/${n.id}`), 204);
     });
 
-    it("routes: interfaces, external gateway, static routes, floating IPs", async () => {
-      const ext = await net(admin, { "router:external": true, name: "public" });
-      await subnet(admin, ext.id, "172.24.4.0/24");
-      const p = s.as("p-router");
-      const n = await net(p);
-      const sn = await subnet(p, n.id, "10.0.0.0/24");
-      const vm = await port(p, n.id, { device_owner: "compute:nova" });
-      const r = expectStatus(await p.post("/v2.0/routers", { router: { name: "r1" } }), 201).router;
-      const fip = expectStatus(await p.post("/v2.0/floatingips", { floatingip: { floating_network_id: ext.id } }), 201).floatingip;
-      assert.match(fip.floating_ip_address, /^172\.24\.4\./);
-      const early = await p.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: vm.id } });
-      assert.equal(expectStatus(early, 404).NeutronError.type, "ExternalGatewayForFloatingIPNotFound");
-      const itf = expectStatus(await p.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sn.id }), 200);
-      assert.equal(itf.subnet_id, sn.id);
-      const rport = expectStatus(await p.get(`/v2.0/ports/${itf.port_id}`), 200).port;
-      assert.equal(rport.fixed_ips[0].ip_address, "10.0.0.1");
-      assert.equal(rport.device_owner, "network:router_interface");
-      expectStatus(await p.del(`/v2.0/ports/${itf.port_id}`), 409);
-      const gw = expectStatus(await p.put(`/v2.0/routers/${r.id}`, { router: { external_gateway_info: { network_id: ext.id } } }), 200).router;
-      assert.equal(gw.external_gateway_info.enable_snat, true);
-      assert.equal(gw.external_gateway_info.external_fixed_ips.length, 1);
-      const assoc = expectStatus(await p.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: vm.id } }), 200).floatingip;
-      assert.equal(assoc.fixed_ip_address, vm.fixed_ips[0].ip_address);
-      assert.equal(assoc.router_id, r.id);
-      expectStatus(await p.put(`/v2.0/routers/${r.id}`, { router: { routes: [{ destination: "10.9.0.0/16", nexthop: "192.0.2.1" }] } }), 400);
-      const routed = expectStatus(await p.put(`/v2.0/routers/${r.id}`, { router: { routes: [{ destination: "10.9.0.0/16", nexthop: "10.0.0.50" }] } }), 200).router;
-      assert.equal(routed.routes.length, 1);
-      expectStatus(await p.put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 409);
-      expectStatus(await p.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: null } }), 200);
-      expectStatus(await p.del(`/v2.0/routers/${r.id}`), 409);
-      expectStatus(await p.put(`/v2.0/routers/${r.id}`, { router: { routes: [] } }), 200);
-      expectStatus(await p.put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 200);
-      expectStatus(await p.del(`/v2.0/floatingips/${fip.id}`), 204);
-      expectStatus(await p.del(`/v2.0/routers/${r.id}`), 204);
-      expectStatus(await p.post("/v2.0/floatingips", { floatingip: { floating_network_id: n.id } }), 400);
-      // An interface by port: the port becomes the router's, and goes back to plain on removal.
-      const r2 = expectStatus(await p.post("/v2.0/routers", { router: { name: "r2" } }), 201).router;
-      const n2 = await net(p);
-      await subnet(p, n2.id, "10.1.0.0/24");
-      const own = await port(p, n2.id, { fixed_ips: [{ ip_address: "10.1.0.254" }] });
-      const byPort = expectStatus(await p.put(`/v2.0/routers/${r2.id}/add_router_interface`, { port_id: own.id }), 200);
-      assert.equal(byPort.port_id, own.id);
-      const owned = expectStatus(await p.get(`/v2.0/ports/${own.id}`), 200).port;
-      assert.equal(owned.device_owner, "network:router_interface");
-      assert.equal(owned.device_id, r2.id);
-      expectStatus(await p.put(`/v2.0/routers/${r2.id}/add_router_interface`, { port_id: own.id }), 409);
-      expectStatus(await p.put(`/v2.0/routers/${r2.id}/remove_router_interface`, { port_id: own.id }), 200);
-      expectStatus(await p.get(`/v2.0/ports/${own.id}`), 404);
-      expectStatus(await p.del(`/v2.0/routers/${r2.id}`), 204);
+    describe("routers and floating IPs", () => {
+      const p = () => s.as("p-router");
+      let ext: Json;
+      before(async () => {
+        ext = await net(admin, { "router:external": true, name: "public" });
+        await subnet(admin, ext.id, "172.24.4.0/24");
+      });
+      /** A project network with a subnet and a VM port, and a router (with an interface on it, and a gateway, when asked). */
+      async function fixture(o: { itf?: boolean; gateway?: boolean } = {}) {
+        const n = await net(p());
+        const sn = await subnet(p(), n.id, "10.0.0.0/24");
+        const vm = await port(p(), n.id, { device_owner: "compute:nova" });
+        const r = expectStatus(await p().post("/v2.0/routers", { router: { name: "r" } }), 201).router;
+        const itf = o.itf ? expectStatus(await p().put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sn.id }), 200) : null;
+        if (o.gateway) expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { external_gateway_info: { network_id: ext.id } } }), 200);
+        return { n, sn, vm, r, itf };
+      }
+      const floatingIp = async () => expectStatus(await p().post("/v2.0/floatingips", { floatingip: { floating_network_id: ext.id } }), 201).floatingip;
+
+      it("gives a subnet's router interface the subnet's gateway address", async () => {
+        const { sn, r } = await fixture();
+        const itf = expectStatus(await p().put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sn.id }), 200);
+        assert.equal(itf.subnet_id, sn.id);
+        const rport = expectStatus(await p().get(`/v2.0/ports/${itf.port_id}`), 200).port;
+        assert.equal(rport.fixed_ips[0].ip_address, "10.0.0.1");
+        assert.equal(rport.device_owner, "network:router_interface");
+      });
+
+      it("refuses to delete a router interface through the port API", async () => {
+        const { itf } = await fixture({ itf: true });
+        expectStatus(await p().del(`/v2.0/ports/${itf!.port_id}`), 409);
+      });
+
+      it("gives a router's external gateway an external address, with SNAT on by default", async () => {
+        const { r } = await fixture({ itf: true });
+        const gw = expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { external_gateway_info: { network_id: ext.id } } }), 200).router;
+        assert.equal(gw.external_gateway_info.enable_snat, true);
+        assert.equal(gw.external_gateway_info.external_fixed_ips.length, 1);
+      });
+
+      it("allocates a floating IP from the external network's subnet", async () => {
+        assert.match((await floatingIp()).floating_ip_address, /^172\.24\.4\./);
+      });
+
+      it("refuses a floating IP from a network that is not external", async () => {
+        const { n } = await fixture();
+        expectStatus(await p().post("/v2.0/floatingips", { floatingip: { floating_network_id: n.id } }), 400);
+      });
+
+      it("refuses to associate a floating IP with a port no router with a gateway reaches", async () => {
+        const { vm } = await fixture({ itf: true });
+        const early = await p().put(`/v2.0/floatingips/${(await floatingIp()).id}`, { floatingip: { port_id: vm.id } });
+        assert.equal(expectStatus(early, 404).NeutronError.type, "ExternalGatewayForFloatingIPNotFound");
+      });
+
+      it("associates a floating IP with the port's fixed IP and the router that reaches it, and disassociates it", async () => {
+        const { vm, r } = await fixture({ itf: true, gateway: true });
+        const fip = await floatingIp();
+        const assoc = expectStatus(await p().put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: vm.id } }), 200).floatingip;
+        assert.equal(assoc.fixed_ip_address, vm.fixed_ips[0].ip_address);
+        assert.equal(assoc.router_id, r.id);
+        const free = expectStatus(await p().put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: null } }), 200).floatingip;
+        assert.equal(free.port_id, null);
+      });
+
+      it("accepts a static route only with a next hop on one of the router's subnets", async () => {
+        const { r } = await fixture({ itf: true });
+        expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { routes: [{ destination: "10.9.0.0/16", nexthop: "192.0.2.1" }] } }), 400);
+        const routed = expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { routes: [{ destination: "10.9.0.0/16", nexthop: "10.0.0.50" }] } }), 200).router;
+        assert.equal(routed.routes.length, 1);
+      });
+
+      it("refuses to remove an interface a floating IP is reached through, until it is disassociated", async () => {
+        const { sn, vm, r } = await fixture({ itf: true, gateway: true });
+        const fip = await floatingIp();
+        expectStatus(await p().put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: vm.id } }), 200);
+        expectStatus(await p().put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 409);
+        expectStatus(await p().put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: null } }), 200);
+        expectStatus(await p().put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 200);
+        expectStatus(await p().del(`/v2.0/floatingips/${fip.id}`), 204);
+      });
+
+      it("refuses to delete a router that has interfaces, and deletes it once they are gone", async () => {
+        const { sn, r } = await fixture({ itf: true });
+        expectStatus(await p().del(`/v2.0/routers/${r.id}`), 409);
+        expectStatus(await p().put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 200);
+        expectStatus(await p().del(`/v2.0/routers/${r.id}`), 204);
+      });
+
+      it("makes a port given as an interface the router's, refuses it twice, and deletes it on removal", async () => {
+        const r2 = expectStatus(await p().post("/v2.0/routers", { router: { name: "r2" } }), 201).router;
+        const n2 = await net(p());
+        await subnet(p(), n2.id, "10.1.0.0/24");
+        const own = await port(p(), n2.id, { fixed_ips: [{ ip_address: "10.1.0.254" }] });
+        const byPort = expectStatus(await p().put(`/v2.0/routers/${r2.id}/add_router_interface`, { port_id: own.id }), 200);
+        assert.equal(byPort.port_id, own.id);
+        const owned = expectStatus(await p().get(`/v2.0/ports/${own.id}`), 200).port;
+        assert.equal(owned.device_owner, "network:router_interface");
+        assert.equal(owned.device_id, r2.id);
+        expectStatus(await p().put(`/v2.0/routers/${r2.id}/add_router_interface`, { port_id: own.id }), 409);
+        expectStatus(await p().put(`/v2.0/routers/${r2.id}/remove_router_interface`, { port_id: own.id }), 200);
+        expectStatus(await p().get(`/v2.0/ports/${own.id}`), 404);
+        expectStatus(await p().del(`/v2.0/routers/${r2.id}`), 204);
+      });
     });
 
     it("security groups: rule validation, duplicates, remote groups, default group protection", async () => {
