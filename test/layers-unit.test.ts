@@ -26,8 +26,9 @@ const RULES: { from: string; only: string[] }[] = [
   { from: "contract/", only: ["contract/"] },
   { from: "net/", only: ["net/"] },
   { from: "os/", only: ["os/"] },
+  { from: "client/", only: ["client/"] },
   { from: "core/compiler/", only: ["core/compiler/", "contract/", "core/model/owners.ts"] },
-  { from: "agent/", only: ["agent/", "contract/", "net/", "os/"] },
+  { from: "agent/", only: ["agent/", "contract/", "net/", "os/", "client/"] },
   { from: "core/", only: ["core/", "contract/", "net/"] },
 ];
 

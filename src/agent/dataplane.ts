@@ -39,7 +39,7 @@ export interface SyncResult {
   readonly counts: Readonly<Record<string, { create: number; remove: number }>>;
 }
 
-// biome-ignore lint: each manager's observed state and plan are its own business
+// What each manager observes is its own business: the list only needs the phases.
 type AnyManager = Manager<any, Phased>;
 
 export class Dataplane {

@@ -1,7 +1,7 @@
 // How CLI commands that call the server authenticate: a token, a password
 // (OpenStack's OS_* variables work too), or noauth headers for a lab server.
 import type { Command } from "commander";
-import type { Credentials } from "../agent/southbound-client.ts";
+import type { Credentials } from "../client/api-client.ts";
 
 export function withCredentials(cmd: Command): Command {
   return cmd

@@ -2,7 +2,8 @@
 // as the controller computes it (the HostIntent): every address with its MAC
 // and where it lives, a local port's device or a remote VTEP with the VNI.
 import { itemsOf, type IntentItem } from "../contract/intent.ts";
-import { type Credentials, SouthboundClient } from "../agent/southbound-client.ts";
+import { SouthboundClient } from "../agent/southbound-client.ts";
+import { ApiClient, type Credentials } from "../client/api-client.ts";
 
 export interface RouteRow {
   readonly address: string;
@@ -54,15 +55,14 @@ export async function showRoutes(server: string, host: string, network: string, 
 }
 
 async function routesOf(server: string, host: string, network: string, creds: Credentials): Promise<string> {
-  const client = new SouthboundClient(server, host, creds);
   let networkId = network;
   if (!/^[0-9a-f-]{36}$/.test(network)) {
-    const res = await client.call("GET", `/v2.0/networks?name=${encodeURIComponent(network)}`);
+    const res = await new ApiClient(server, creds).call("GET", `/v2.0/networks?name=${encodeURIComponent(network)}`);
     const found = ((await res.json()) as { networks?: { id: string }[] }).networks ?? [];
     if (found.length !== 1) throw new Error(found.length ? `more than one network is named ${network}; give its id` : `no network named ${network}`);
     networkId = found[0]!.id;
   }
-  const { items } = await client.intent();
+  const { items } = await new SouthboundClient(server, host, creds).intent();
   const t = routeTable(new Map(Object.entries(items)) as Map<string, IntentItem>, networkId);
   if (!t) throw new Error(`host ${host} has nothing on network ${network} (no local port, not its network host)`);
   return formatRoutes(host, t);

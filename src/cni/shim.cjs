@@ -7,7 +7,8 @@
 "use strict";
 const net = require("node:net");
 
-const SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+// the versions the agent speaks too (one list: contract/cni-versions.json)
+const SUPPORTED = require("../contract/cni-versions.json");
 const DEFAULT_SOCKET = "/run/seam/cni.sock";
 
 function fail(code, msg, details, cniVersion) {

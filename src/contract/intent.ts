@@ -138,8 +138,14 @@ export function keyOf(item: IntentItem): string {
 
 /** A key decoded; null for a key no kind spells (a newer server's, say: ignored, never guessed). */
 export function parseKey(k: string): KeyParts | null {
-  const [kind, a, b, ...rest] = k.split("/");
-  if (!a || rest.length) return null;
+  // on the hub's hot path (every key of every concerned host): indexOf, no split
+  const i = k.indexOf("/");
+  if (i < 0) return null;
+  const j = k.indexOf("/", i + 1);
+  const kind = k.slice(0, i);
+  const a = k.slice(i + 1, j < 0 ? undefined : j);
+  const b = j < 0 ? undefined : k.slice(j + 1);
+  if (!a || (b !== undefined && (!b || b.includes("/")))) return null;
   switch (kind) {
     case "net":
     case "port":

@@ -13,7 +13,7 @@ export interface NdjsonStream {
 }
 
 export interface StreamOptions {
-  /** after this long without a message, `bookmark()` is sent */
+  /** after about this long without a message (at most 1.5 times it), `bookmark()` is sent */
   readonly bookmarkMs: number;
   bookmark(): unknown;
 }
@@ -43,27 +43,26 @@ export class Streams {
     const res = reply.raw;
     res.writeHead(200, { "Content-Type": "application/x-ndjson", "Cache-Control": "no-cache" });
     res.flushHeaders();
-    let quiet: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(quiet);
-      quiet = setTimeout(() => write(o.bookmark()), o.bookmarkMs);
-    };
+    // One timer per stream, not one per message: a change can be a message to each of 1,000 streams.
+    let lastWrite = Date.now();
+    const tick = setInterval(() => {
+      if (Date.now() - lastWrite >= o.bookmarkMs) write(o.bookmark());
+    }, Math.max(1, o.bookmarkMs / 2));
     const write = (m: unknown) => {
       if (abort.signal.aborted) return;
       res.write(`${JSON.stringify(m)}\n`);
-      arm();
+      lastWrite = Date.now();
     };
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      clearTimeout(quiet);
+      clearInterval(tick);
       abort.abort();
       res.end();
     };
     res.once("close", end);
     abort.signal.addEventListener("abort", end, { once: true });
-    arm();
     return { signal: abort.signal, send: write, end };
   }
 }

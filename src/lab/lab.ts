@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Credentials, SouthboundClient } from "../agent/southbound-client.ts";
+import { ApiClient, type Credentials } from "../client/api-client.ts";
 import { run } from "../os/exec.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -68,12 +68,11 @@ export function daemon(cmd: string, args: string[], log: string, env: NodeJS.Pro
   return child.pid;
 }
 
-export function client(state: LabState, host = "lab"): SouthboundClient {
-  return new SouthboundClient(state.server.url, host, LAB.credentials);
-}
+/** The lab's controller, as an operator's client (admin). */
+export const apiClient = (state: LabState) => new ApiClient(state.server.url, LAB.credentials, "lab");
 
 export async function api<T>(state: LabState, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await client(state).call(method, path, body);
+  const res = await apiClient(state).call(method, path, body);
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return (text ? JSON.parse(text) : null) as T;

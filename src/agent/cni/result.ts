@@ -1,5 +1,6 @@
 // CNI spec pieces the agent's CNI service needs (pure): error codes, the
 // versions it speaks, and the ADD result in the shape of the requested version.
+import { readFileSync } from "node:fs";
 
 /** Error codes of the CNI spec (1-99 reserved by it) and Seam's own (100+). */
 export const CniCode = {
@@ -31,7 +32,8 @@ export class CniError extends Error {
   }
 }
 
-export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+/** the CNI versions Seam speaks, the shim (plain JS, for start-up speed) reading the same list */
+export const SUPPORTED_VERSIONS: readonly string[] = JSON.parse(readFileSync(new URL("../../contract/cni-versions.json", import.meta.url), "utf8"));
 
 /** What an ADD made, as its record keeps it (the result of a repeated ADD is built from it). */
 export interface Attachment {

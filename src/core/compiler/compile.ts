@@ -34,14 +34,19 @@ type ItemFn<K extends ItemKind> = (w: World, host: string, scope: Scope, key: Ke
 const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items };
 
 export function scopeOf(w: World, host: string): Scope {
-  return { ...l2Resolver.scope(w, host), ...policyResolver.scope(w, host) };
+  const l2 = l2Resolver.scope(w, host);
+  const policy = policyResolver.scope(w, host);
+  return { networks: l2.networks, groups: policy.groups, remoteGroups: policy.remoteGroups };
 }
 
-export const scopeSignature = (s: Scope) =>
-  Object.keys(s)
-    .sort()
-    .map((name) => [...s[name]!].sort().join(","))
-    .join("|");
+const sorted = (ids: ReadonlySet<string>) => (ids.size < 2 ? [...ids].join(",") : [...ids].sort().join(","));
+
+/**
+ * Equal for equal scopes. Computed for every concerned host on every change:
+ * the parts in the order scopeOf's literal (which the compiler checks for
+ * every field of Scope) puts them, with no sorting of names.
+ */
+export const scopeSignature = (s: Scope) => Object.values(s).map(sorted).join("|");
 
 /** The item a key names for this host, or undefined when the host should not have it. */
 export function itemFor(w: World, host: string, scope: Scope, k: string): IntentItem | undefined {

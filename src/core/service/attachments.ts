@@ -31,10 +31,10 @@ async function networkFor(m: Model, req: Pick<AttachRequest, "network" | "projec
   if (typeof req.network !== "string" || !req.network) throw badRequest("the attachment needs 'network' (a Seam network name or id)");
   const sys = m.system;
   if (UUID.test(req.network)) {
-    const [byId] = (await m.list(sys, "networks", { id: req.network })).items;
+    const [byId] = await m.find(sys, "network", { id: req.network });
     if (byId) return byId;
   }
-  let found = (await m.list(sys, "networks", { name: req.network })).items;
+  let found = await m.find(sys, "network", { name: req.network });
   const project = typeof req.project === "string" && req.project ? req.project : null;
   if (project) {
     const id = projectId(project);
@@ -53,20 +53,20 @@ export async function attachWorkload(m: Model, host: string, req: AttachRequest,
   const pod = req.pod && typeof req.pod.uid === "string" && req.pod.uid ? req.pod : null;
   // A controller made the pod's port (by UID): bind it here if it is not yet.
   if (pod) {
-    const [mine] = (await m.list(sys, "ports", { device_id: pod.uid, network_id: network, device_owner: OWNER.kubernetes })).items;
+    const [mine] = await m.find(sys, "port", { device_id: pod.uid, network_id: network, device_owner: OWNER.kubernetes });
     if (mine) {
-      if (mine["binding:host_id"] !== host) await m.update(sys, "ports", mine.id as string, { "binding:host_id": host }, undefined);
+      if (mine["binding:host_id"] !== host) await m.update(sys, "port", mine.id as string, { "binding:host_id": host });
       return { port: mine.id as string, network, created: false };
     }
   }
   const tag = containerTag(req.containerId);
   // An earlier attempt for this container may have made one before it died.
   if (req.retry) {
-    const [earlier] = (await m.list(sys, "ports", { tags: tag, network_id: network })).items;
+    const [earlier] = await m.find(sys, "port", { tags: tag, network_id: network });
     if (earlier) return { port: earlier.id as string, network, created: false };
   }
   const name = pod ? `${pod.namespace ? `${pod.namespace}/` : ""}${pod.name}` : req.containerId.slice(0, 64);
-  const [port] = await m.create(sys, "ports", [
+  const [port] = await m.create(sys, "port", [
     {
       network_id: network,
       project_id: net.project_id,
@@ -83,9 +83,9 @@ export async function attachWorkload(m: Model, host: string, req: AttachRequest,
 /** Removes the ports attached for a container on this host (and `portId`, if it is one of them); returns their ids. */
 export async function detachWorkload(m: Model, host: string, containerId: string, portId?: string): Promise<string[]> {
   const sys = m.system;
-  const ports = (await m.list(sys, "ports", { tags: containerTag(containerId) })).items;
+  const ports = await m.find(sys, "port", { tags: containerTag(containerId) });
   if (portId && !ports.some((p) => p.id === portId)) {
-    const [p] = (await m.list(sys, "ports", { id: portId, tags: ATTACHED_TAG })).items;
+    const [p] = await m.find(sys, "port", { id: portId, tags: ATTACHED_TAG });
     if (p) ports.push(p);
   }
   const mine = ports.filter((p) => p["binding:host_id"] === host);
@@ -109,7 +109,7 @@ export async function collectAttachments(m: Model, host: string, keep: readonly 
     if (!net) return [];
     query.network_id = net.id as string;
   }
-  const stale = (await m.list(m.system, "ports", query)).items.filter((p) => !((p.tags as string[]) ?? []).some((t) => keepTags.has(t)));
+  const stale = (await m.find(m.system, "port", query)).filter((p) => !((p.tags as string[]) ?? []).some((t) => keepTags.has(t)));
   for (const p of stale) await removeQuietly(m, p.id as string);
   return stale.map((p) => p.id as string);
 }
@@ -117,7 +117,7 @@ export async function collectAttachments(m: Model, host: string, keep: readonly 
 /** A port another request removed meanwhile is as good as removed. */
 async function removeQuietly(m: Model, id: string): Promise<void> {
   try {
-    await m.remove(m.system, "ports", id, undefined);
+    await m.remove(m.system, "port", id);
   } catch (e) {
     if (!(e instanceof NeutronError && e.status === 404)) throw e;
   }

@@ -3,7 +3,7 @@
 // here; what is particular to a resource lives in its kind module.
 import { conflict, NeutronError, notFound, policyDenied, resourceNotFound } from "../errors.ts";
 import { adminContext, type RequestContext } from "../model/context.ts";
-import { filterViews, paginate, parseListQuery, type Raw, selectFields } from "../model/query.ts";
+import { filterViews, type ListQuery, paginate, parseListQuery } from "../model/query.ts";
 import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Db, Queryable, Tx } from "../store/db.ts";
@@ -85,29 +85,25 @@ export class Model {
   ) {}
 
   register(kind: Kind): void {
-    this.kinds.set(kind.def.path, kind);
+    this.kinds.set(kind.def.singular, kind);
   }
 
-  kind(path: string): Kind {
-    const k = this.kinds.get(path);
+  /** A resource kind by its singular name (`port`, `security_group`). */
+  kindOf(singular: string): Kind {
+    const k = this.kinds.get(singular);
     if (!k) throw notFound("HTTPNotFound", "The resource could not be found.");
     return k;
   }
 
-  kindOf(singular: string): Kind {
-    for (const k of this.kinds.values()) if (k.def.singular === singular) return k;
-    throw new Error(`no kind ${singular}`);
-  }
-
-  hasKind(path: string): boolean {
-    return this.kinds.has(path);
+  hasKind(singular: string): boolean {
+    return this.kinds.has(singular);
   }
 
   // ---- reads -------------------------------------------------------------
 
-  async list(ctx: RequestContext, path: string, raw: Raw): Promise<ListResult> {
-    const kind = this.kind(path);
-    const query = parseListQuery(kind.def, raw);
+  /** A page of what the caller may see, filtered and sorted as `query` says (fields are the door's business). */
+  async list(ctx: RequestContext, singular: string, query: ListQuery): Promise<ListResult> {
+    const kind = this.kindOf(singular);
     await kind.beforeList?.(this, ctx);
     return this.db.read(async (q) => {
       const where: Record<string, string[]> = {};
@@ -118,16 +114,21 @@ export class Model {
       const recs = await kind.load(this, q, ctx, where);
       const views = (await kind.hydrate(this, q, recs)).map((view) => present(kind.def, view, ctx));
       const page = paginate(filterViews(kind.def, views, query), query, (id) => notFound("MarkerNotFound", `Marker ${id} could not be found.`));
-      return { items: page.items.map((x) => selectFields(x, query.fields)), next: page.next, previous: page.previous };
+      return { items: page.items, next: page.next, previous: page.previous };
     });
   }
 
-  async show(ctx: RequestContext, path: string, id: string, fields: readonly string[] | null = null): Promise<View> {
-    const kind = this.kind(path);
+  /** Every match of simple attribute filters (`{network_id: id, tags: t}`), for callers inside the core. */
+  async find(ctx: RequestContext, singular: string, filters: Readonly<Record<string, string>>): Promise<View[]> {
+    return (await this.list(ctx, singular, parseListQuery(this.kindOf(singular).def, filters))).items;
+  }
+
+  async show(ctx: RequestContext, singular: string, id: string): Promise<View> {
+    const kind = this.kindOf(singular);
     return this.db.read(async (q) => {
       const rec = await this.visible(q, kind, ctx, id);
       const [view] = await kind.hydrate(this, q, [rec]);
-      return selectFields(present(kind.def, view!, ctx), fields);
+      return present(kind.def, view!, ctx);
     });
   }
 
@@ -147,8 +148,8 @@ export class Model {
   // ---- writes ------------------------------------------------------------
 
   /** Creates one or many (bulk) resources in one transaction: all or nothing. */
-  async create(ctx: RequestContext, path: string, bodies: readonly unknown[]): Promise<View[]> {
-    const kind = this.kind(path);
+  async create(ctx: RequestContext, singular: string, bodies: readonly unknown[]): Promise<View[]> {
+    const kind = this.kindOf(singular);
     if (!kind.create) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
     if (!ctx.canWrite) throw policyDenied(`create_${kind.def.singular}`);
     const inputs = bodies.map((b) => prepareCreate(kind.def, b, ctx));
@@ -164,25 +165,26 @@ export class Model {
     return value.map((view) => present(kind.def, view, ctx));
   }
 
-  async update(ctx: RequestContext, path: string, id: string, body: unknown, ifMatch: string | undefined): Promise<View> {
-    const kind = this.kind(path);
+  /** `expected`: the revisions the caller requires the resource to be at (If-Match), null for any. */
+  async update(ctx: RequestContext, singular: string, id: string, body: unknown, expected: readonly number[] | null = null): Promise<View> {
+    const kind = this.kindOf(singular);
     if (!kind.update) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
     const input = prepareUpdate(kind.def, body, ctx);
     const { value } = await this.db.write(async (tx) => {
       const rec = await this.writable(tx, kind, ctx, id, "update");
-      checkRevision(rec, ifMatch);
+      checkRevision(rec, expected);
       await kind.update!(this, tx, ctx, rec, input);
       return this.emit(tx, kind, id, "update");
     });
     return present(kind.def, value, ctx);
   }
 
-  async remove(ctx: RequestContext, path: string, id: string, ifMatch: string | undefined): Promise<void> {
-    const kind = this.kind(path);
+  async remove(ctx: RequestContext, singular: string, id: string, expected: readonly number[] | null = null): Promise<void> {
+    const kind = this.kindOf(singular);
     if (!kind.remove) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
     await this.db.write(async (tx) => {
       const rec = await this.writable(tx, kind, ctx, id, "delete");
-      checkRevision(rec, ifMatch);
+      checkRevision(rec, expected);
       await kind.remove!(this, tx, ctx, rec);
       this.deleted(tx, kind, rec);
     });
@@ -223,13 +225,13 @@ export class Model {
 
   // ---- tags (standard-attr-tag) -----------------------------------------
 
-  async tags(ctx: RequestContext, path: string, id: string): Promise<string[]> {
-    const view = await this.show(ctx, path, id);
+  async tags(ctx: RequestContext, singular: string, id: string): Promise<string[]> {
+    const view = await this.show(ctx, singular, id);
     return (view.tags as string[]) ?? [];
   }
 
-  async setTags(ctx: RequestContext, path: string, id: string, change: (tags: string[]) => string[]): Promise<string[]> {
-    const kind = this.kind(path);
+  async setTags(ctx: RequestContext, singular: string, id: string, change: (tags: string[]) => string[]): Promise<string[]> {
+    const kind = this.kindOf(singular);
     if (!kind.def.taggable) throw notFound("HTTPNotFound", "The resource could not be found.");
     const { value } = await this.db.write(async (tx) => {
       const rec = await this.writable(tx, kind, ctx, id, "update");
@@ -265,20 +267,14 @@ export class Model {
   readonly system = adminContext();
 }
 
-/** `If-Match: revision_number=N` (revision-if-match): 412 when the resource moved on. */
-export function checkRevision(rec: Rec, ifMatch: string | undefined): void {
-  if (!ifMatch) return;
-  const wanted = ifMatch
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.startsWith("revision_number="))
-    .map((s) => Number(s.slice("revision_number=".length)));
-  if (wanted.length === 0) return;
-  if (!wanted.includes(rec.revision_number)) {
+/** revision-if-match: 412 when the resource moved on from the revisions the caller expects. */
+export function checkRevision(rec: Rec, expected: readonly number[] | null): void {
+  if (!expected || expected.length === 0) return;
+  if (!expected.includes(rec.revision_number)) {
     throw new NeutronError(
       412,
       "RevisionNumberConstraintFailed",
-      `Constrained to ${wanted.join(", ")}, but current revision is ${rec.revision_number}`,
+      `Constrained to ${expected.join(", ")}, but current revision is ${rec.revision_number}`,
     );
   }
 }

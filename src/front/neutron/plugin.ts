@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, notFound } from "../../core/errors.ts";
 import type { RequestContext } from "../../core/model/context.ts";
-import type { Raw } from "../../core/model/query.ts";
+import { parseListQuery, type Raw, selectFields } from "../../core/model/query.ts";
 import { resources, type ResourceDef } from "../../core/model/resources.ts";
 import type { Model } from "../../core/service/model.ts";
 import { quotas } from "../../core/service/quotas.ts";
@@ -24,10 +24,25 @@ type Params = { collection: string; id: string; tag: string; action: string; pro
 
 const stripJson = (s: string) => (s.endsWith(".json") ? s.slice(0, -5) : s);
 
+const BY_PATH: ReadonlyMap<string, ResourceDef> = new Map(resources.map((r) => [r.path, r]));
+
+/** The resource a collection path names (`security-groups`, `ports.json`). */
 function defFor(model: Model, collection: string): ResourceDef {
-  const path = stripJson(collection);
-  if (!model.hasKind(path)) throw notFound("HTTPNotFound", "The resource could not be found.");
-  return model.kind(path).def;
+  const def = BY_PATH.get(stripJson(collection));
+  if (!def || !model.hasKind(def.singular)) throw notFound("HTTPNotFound", "The resource could not be found.");
+  return def;
+}
+
+/** `If-Match: revision_number=N[, revision_number=M]` (revision-if-match): the revisions wanted, null for none. */
+export function expectedRevisions(ifMatch: string | string[] | undefined): number[] | null {
+  const text = Array.isArray(ifMatch) ? ifMatch.join(",") : ifMatch;
+  if (!text) return null;
+  const wanted = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith("revision_number="))
+    .map((s) => Number(s.slice("revision_number=".length)));
+  return wanted.length ? wanted : null;
 }
 
 function ctxOf(req: FastifyRequest): RequestContext {
@@ -138,7 +153,7 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
       throw notFound("HTTPNotFound", "The resource could not be found.");
     });
     v2.get<{ Params: Params }>("/v2.0/trunks/:id/get_subports", async (req) => {
-      const trunk = await model.show(ctxOf(req), "trunks", req.params.id);
+      const trunk = await model.show(ctxOf(req), "trunk", req.params.id);
       return { sub_ports: trunk.sub_ports };
     });
 
@@ -146,7 +161,7 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
     const taggable = (collection: string) => {
       const def = defFor(model, collection);
       if (!def.taggable) throw notFound("HTTPNotFound", "The resource could not be found.");
-      return def.path;
+      return def.singular;
     };
     async function putTags(req: FastifyRequest<{ Params: Params }>) {
       const path = taggable(req.params.collection ?? req.routeOptions.url!.split("/")[2]!);
@@ -180,28 +195,28 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
     // ---- collections -----------------------------------------------------------------
     v2.get<{ Params: Params; Querystring: Raw }>("/v2.0/:collection", async (req) => {
       const def = defFor(model, req.params.collection);
-      const page = await model.list(ctxOf(req), def.path, req.query);
-      return { [def.plural]: page.items, ...pageLinks(req, def, page.next, page.previous) };
+      const query = parseListQuery(def, req.query);
+      const page = await model.list(ctxOf(req), def.singular, query);
+      return { [def.plural]: page.items.map((x) => selectFields(x, query.fields)), ...pageLinks(req, def, page.next, page.previous) };
     });
     v2.post<{ Params: Params }>("/v2.0/:collection", async (req, reply) => {
       const def = defFor(model, req.params.collection);
       const { items, bulk } = unwrapCreate(def, req.body);
-      const created = await model.create(ctxOf(req), def.path, items);
+      const created = await model.create(ctxOf(req), def.singular, items);
       return reply.code(201).send(bulk ? { [def.plural]: created } : { [def.singular]: created[0] });
     });
     v2.get<{ Params: Params; Querystring: Raw }>("/v2.0/:collection/:id", async (req) => {
       const def = defFor(model, req.params.collection);
-      return { [def.singular]: await model.show(ctxOf(req), def.path, stripJson(req.params.id), fieldsOf(req.query)) };
+      return { [def.singular]: selectFields(await model.show(ctxOf(req), def.singular, stripJson(req.params.id)), fieldsOf(req.query)) };
     });
     v2.put<{ Params: Params }>("/v2.0/:collection/:id", async (req) => {
       const def = defFor(model, req.params.collection);
       const body = unwrapOne(def, req.body ?? {}, false);
-      const ifMatch = req.headers["if-match"] as string | undefined;
-      return { [def.singular]: await model.update(ctxOf(req), def.path, stripJson(req.params.id), body, ifMatch) };
+      return { [def.singular]: await model.update(ctxOf(req), def.singular, stripJson(req.params.id), body, expectedRevisions(req.headers["if-match"])) };
     });
     v2.delete<{ Params: Params }>("/v2.0/:collection/:id", async (req, reply) => {
       const def = defFor(model, req.params.collection);
-      await model.remove(ctxOf(req), def.path, stripJson(req.params.id), req.headers["if-match"] as string | undefined);
+      await model.remove(ctxOf(req), def.singular, stripJson(req.params.id), expectedRevisions(req.headers["if-match"]));
       return reply.code(204).send();
     });
   });
