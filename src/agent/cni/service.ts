@@ -201,7 +201,8 @@ export class CniService {
     const removed = await this.agent.client.detach(containerId, r?.portId).catch((e) => {
       throw cniErrorOf(e, "detach the container");
     });
-    await unplumb("", ifname, removed.map(tapName));
+    // ports the record did not name (an ADD that died before recording its port) have devices too
+    await unplumb("", ifname, removed.filter((id) => id !== r?.portId).map(tapName));
     this.records.remove(containerId, ifname);
     return null;
   }

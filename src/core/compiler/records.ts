@@ -2,20 +2,14 @@
 // World's boundary, from the admin views the change log carries. Nothing past
 // this file casts a view; a resolver that needs a fact not here adds a field
 // here, so what the compiler depends on is written down in one place.
+import type { NetItem, RuleItem } from "../../contract/intent.ts";
 import { isNetworkHostPort } from "../model/owners.ts";
 
 /** A view as the change log carries it (a resource's admin view). */
 export type View = Readonly<Record<string, unknown>>;
 
-export interface NetworkRec {
-  readonly id: string;
-  readonly name: string;
-  readonly type: "vxlan" | "flat" | "local" | "vlan";
-  readonly segment: number | null;
-  readonly physnet: string | null;
-  readonly mtu: number;
-  readonly dnsDomain: string | null;
-}
+/** A network as its item carries it, less what the compiler adds (the other hosts' VTEPs). */
+export type NetworkRec = Omit<NetItem, "kind" | "vteps">;
 
 export interface SubnetRec {
   readonly id: string;
@@ -42,18 +36,8 @@ export interface PortRec {
   readonly onNetworkHost: boolean;
 }
 
-export interface RuleRec {
-  readonly id: string;
-  readonly group: string;
-  readonly direction: "ingress" | "egress";
-  readonly ethertype: "IPv4" | "IPv6";
-  /** canonical protocol name or number as text; null: any */
-  readonly protocol: string | null;
-  readonly portMin: number | null;
-  readonly portMax: number | null;
-  readonly remoteCidr: string | null;
-  readonly remoteGroup: string | null;
-}
+/** A rule is sent as it is read: the rule item is the record (contract/intent.ts), kind aside. */
+export type RuleRec = Omit<RuleItem, "kind">;
 
 export interface GroupRec {
   readonly id: string;
@@ -108,7 +92,7 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
   network: (v) => ({
     id: str(v.id),
     name: str(v.name),
-    type: (str(v["provider:network_type"], "local") as NetworkRec["type"]),
+    type: str(v["provider:network_type"], "local") as NetworkRec["type"],
     segment: numOrNull(v["provider:segmentation_id"]),
     physnet: strOrNull(v["provider:physical_network"]),
     mtu: numOrNull(v.mtu) ?? 1500,
