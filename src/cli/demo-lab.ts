@@ -47,7 +47,7 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     const vmPort = await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "compute:nova", "--host", "host-1", "vm1", "-f", "value", "-c", "id"]);
     say("A real VM (qemu) on host-1 on its port's tap");
     const vm = await bootVm("vm1", "host-1", vmPort, { progress: (m) => process.stdout.write(`lab: ${m}\n`) });
-    say("A real container on host-2: podman runs it and calls seam-cni, whose agent creates the port and wires eth0");
+    say("A real container on host-2: podman runs it and calls seam-cni, whose agent gets the port from the controller and wires eth0 from it");
     process.stdout.write("$ seam lab container pod1 --host host-2 --network seamless --project k8s\n");
     await runContainer("pod1", "host-2", "seamless", "k8s");
     const wlAddr = (await containerExec("pod1", "ip -o -4 addr show dev eth0")).output;
