@@ -330,33 +330,58 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
       });
     });
 
-    it("security groups: rule validation, duplicates, remote groups, default group protection", async () => {
-      const p = s.as("p-sg");
-      const sg = expectStatus(await p.post("/v2.0/security-groups", { security_group: { name: "web" } }), 201).security_group;
-      assert.deepEqual(sg.security_group_rules.map((r: Json) => `${r.direction}/${r.ethertype}`).sort(), ["egress/IPv4", "egress/IPv6"]);
-      const rule = { security_group_id: sg.id, direction: "ingress", protocol: "tcp", port_range_min: 22, port_range_max: 22, remote_ip_prefix: "10.0.0.0/8" };
-      expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: rule }), 201);
-      assert.equal(expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: rule }), 409).NeutronError.type, "SecurityGroupRuleExists");
-      expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: { ...rule, port_range_min: 30, port_range_max: 20 } }), 400);
-      expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: { ...rule, protocol: null } }), 400);
-      expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: { ...rule, remote_ip_prefix: "fd00::/8" } }), 400);
-      expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: { ...rule, protocol: "bogus" } }), 400);
-      const icmp = expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: { security_group_id: sg.id, direction: "ingress", protocol: "icmp", remote_group_id: sg.id } }), 201);
-      assert.equal(icmp.security_group_rule.remote_group_id, sg.id);
-      const other = s.as("p-sg-other");
-      const foreign = expectStatus(await other.post("/v2.0/security-groups", { security_group: { name: "theirs" } }), 201).security_group;
-      expectStatus(await p.post("/v2.0/security-group-rules", { security_group_rule: { security_group_id: sg.id, direction: "ingress", remote_group_id: foreign.id } }), 404);
-      // F10: an admin may admit another project's group.
-      expectStatus(await admin.post("/v2.0/security-group-rules", { security_group_rule: { security_group_id: sg.id, direction: "ingress", remote_group_id: foreign.id } }), 201);
-      const def = expectStatus(await p.get("/v2.0/security-groups?name=default"), 200).security_groups[0];
-      assert.equal(expectStatus(await p.del(`/v2.0/security-groups/${def.id}`), 409).NeutronError.type, "SecurityGroupCannotRemoveDefault");
-      assert.equal(expectStatus(await p.post("/v2.0/security-groups", { security_group: { name: "default" } }), 409).NeutronError.type, "SecurityGroupDefaultAlreadyExists");
-      const n = await net(p);
-      await subnet(p, n.id, "10.50.0.0/24");
-      const used = await port(p, n.id, { security_groups: [sg.id] });
-      assert.equal(expectStatus(await p.del(`/v2.0/security-groups/${sg.id}`), 409).NeutronError.type, "SecurityGroupInUse");
-      expectStatus(await p.del(`/v2.0/ports/${used.id}`), 204);
-      expectStatus(await p.del(`/v2.0/security-groups/${sg.id}`), 204);
+    describe("security groups", () => {
+      const p = () => s.as("p-sg");
+      const group = async (name = "web") => expectStatus(await p().post("/v2.0/security-groups", { security_group: { name } }), 201).security_group;
+      const addRule = (c: Client, r: Json) => c.post("/v2.0/security-group-rules", { security_group_rule: r });
+      const ssh = (sg: string) => ({ security_group_id: sg, direction: "ingress", protocol: "tcp", port_range_min: 22, port_range_max: 22, remote_ip_prefix: "10.0.0.0/8" });
+
+      it("gives a new group Neutron's two egress rules, one per family", async () => {
+        const sg = await group();
+        assert.deepEqual(sg.security_group_rules.map((r: Json) => `${r.direction}/${r.ethertype}`).sort(), ["egress/IPv4", "egress/IPv6"]);
+      });
+
+      it("refuses the same rule twice", async () => {
+        const sg = await group();
+        expectStatus(await addRule(p(), ssh(sg.id)), 201);
+        assert.equal(expectStatus(await addRule(p(), ssh(sg.id)), 409).NeutronError.type, "SecurityGroupRuleExists");
+      });
+
+      it("refuses an inverted port range, ports without a protocol, a prefix of the other family and an unknown protocol", async () => {
+        const sg = await group();
+        for (const bad of [{ port_range_min: 30, port_range_max: 20 }, { protocol: null }, { remote_ip_prefix: "fd00::/8" }, { protocol: "bogus" }]) {
+          expectStatus(await addRule(p(), { ...ssh(sg.id), ...bad }), 400, JSON.stringify(bad));
+        }
+      });
+
+      it("accepts the group itself as a rule's remote group", async () => {
+        const sg = await group();
+        const icmp = expectStatus(await addRule(p(), { security_group_id: sg.id, direction: "ingress", protocol: "icmp", remote_group_id: sg.id }), 201);
+        assert.equal(icmp.security_group_rule.remote_group_id, sg.id);
+      });
+
+      it("hides another project's group as a remote group from a member, and lets an admin name it (F10)", async () => {
+        const sg = await group();
+        const foreign = expectStatus(await s.as("p-sg-other").post("/v2.0/security-groups", { security_group: { name: "theirs" } }), 201).security_group;
+        expectStatus(await addRule(p(), { security_group_id: sg.id, direction: "ingress", remote_group_id: foreign.id }), 404);
+        expectStatus(await addRule(admin, { security_group_id: sg.id, direction: "ingress", remote_group_id: foreign.id }), 201);
+      });
+
+      it("refuses to delete the default group, or to make a second group named default", async () => {
+        const def = expectStatus(await p().get("/v2.0/security-groups?name=default"), 200).security_groups[0];
+        assert.equal(expectStatus(await p().del(`/v2.0/security-groups/${def.id}`), 409).NeutronError.type, "SecurityGroupCannotRemoveDefault");
+        assert.equal(expectStatus(await p().post("/v2.0/security-groups", { security_group: { name: "default" } }), 409).NeutronError.type, "SecurityGroupDefaultAlreadyExists");
+      });
+
+      it("refuses to delete a group a port uses, and deletes it once the port is gone", async () => {
+        const sg = await group();
+        const n = await net(p());
+        await subnet(p(), n.id, "10.50.0.0/24");
+        const used = await port(p(), n.id, { security_groups: [sg.id] });
+        assert.equal(expectStatus(await p().del(`/v2.0/security-groups/${sg.id}`), 409).NeutronError.type, "SecurityGroupInUse");
+        expectStatus(await p().del(`/v2.0/ports/${used.id}`), 204);
+        expectStatus(await p().del(`/v2.0/security-groups/${sg.id}`), 204);
+      });
     });
 
     it("trunks: subports, VLAN ids unique per trunk, parent protected", async () => {
