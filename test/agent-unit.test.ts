@@ -8,7 +8,8 @@ import { Dataplane } from "../src/agent/dataplane.ts";
 import * as naming from "../src/agent/naming.ts";
 import { groupRuleSets } from "../src/agent/nft/group-rules.ts";
 import { Exec } from "../src/os/exec.ts";
-import { planTable, renderTables, ruleText, withStale } from "../src/agent/nft/ruleset.ts";
+import { planLines, withStale } from "../src/agent/nft/plan.ts";
+import { renderTables, ruleText } from "../src/agent/nft/ruleset.ts";
 import { assertGolden } from "./support/golden.ts";
 import { NftModel } from "./support/nft-model.ts";
 import { assumeApplied, linesFor, type Observed, type ObservedLink } from "../src/agent/links/ops.ts";
@@ -66,7 +67,7 @@ describe("nft rendering", () => {
     const [bridge, inet] = renderTables(intent([["rule/r1", rule("r1", { protocol: "tcp", portMin: 80, remoteCidr: "0.0.0.0/0" })]]), new Map([[PORT, 3]]));
     const dump = (t: typeof bridge) => {
       const m = new NftModel();
-      m.run(planTable(null, t, null));
+      m.run(planLines(null, t, null));
       return m.dump();
     };
     assertGolden("one-port.nft", dump(bridge) + dump(inet));
@@ -74,7 +75,7 @@ describe("nft rendering", () => {
 
   it("removes what the kernel had that is not wanted, at the first sync after a start", () => {
     const [, inet] = renderTables(intent(), new Map([[PORT, 3]]));
-    const first = planTable(null, inet, { chains: new Set(["eg-gone"]), sets: new Set(["m-gone-v4"]), maps: new Set() });
+    const first = planLines(null, inet, { chains: new Set(["eg-gone"]), sets: new Set(["m-gone-v4"]), maps: new Set() });
     assert.ok(first.includes("flush chain inet seam eg-gone") && first.includes("delete chain inet seam eg-gone") && first.includes("delete set inet seam m-gone-v4"));
     assert.ok(first.indexOf("flush chain inet seam eg-gone") < first.indexOf("delete chain inet seam eg-gone"));
   });
@@ -83,8 +84,8 @@ describe("nft rendering", () => {
     const index = new Map([[PORT, 3]]);
     const a = renderTables(intent([["rule/r1", rule("r1", { protocol: "tcp", portMin: 80, remoteCidr: "0.0.0.0/0" })]]), index);
     const b = renderTables(intent([["rule/r1", rule("r1", { protocol: "tcp", portMin: 80, remoteCidr: "0.0.0.0/0" })], ["rule/r2", rule("r2", { protocol: "tcp", portMin: 443, remoteCidr: "0.0.0.0/0" })]]), index);
-    assert.deepEqual(planTable(a[1], b[1], null), ["add table inet seam", "add element inet seam r-sgA-in-v4-ports { 6 . 443 . 0.0.0.0/0 }"]);
-    assert.deepEqual(planTable(a[0], b[0], null), [], "nothing changes in the bridge table");
+    assert.deepEqual(planLines(a[1], b[1], null), ["add table inet seam", "add element inet seam r-sgA-in-v4-ports { 6 . 443 . 0.0.0.0/0 }"]);
+    assert.deepEqual(planLines(a[0], b[0], null), [], "nothing changes in the bridge table");
   });
 
   it("keeps a leaving port's filters through the create phase and removes them in the remove phase", () => {
@@ -93,14 +94,14 @@ describe("nft rendering", () => {
     const [nb, ni] = renderTables(new Map([...intent()].filter(([k]) => !k.startsWith("port/"))), new Map());
     for (const [prev, next] of [[pb, nb], [pi, ni]] as const) {
       const m = new NftModel();
-      m.run(planTable(null, prev, null));
+      m.run(planLines(null, prev, null));
       const between = withStale(prev, next);
-      m.run(planTable(prev, between, null));
+      m.run(planLines(prev, between, null));
       const [map, key, target] = prev.family === "bridge" ? ["port_in", '"tap6f0b1c2d-3e"', `from-${PORT}`] : ["egress", "0x00030000", `eg-${PORT}`];
       assert.equal(m.maps.get(map)!.elements!.get(key), `jump ${target}`, "still filtered while its device may be on the bridge");
-      m.run(planTable(between, next, null)); // the model refuses a chain deleted while a map element still jumps to it
+      m.run(planLines(between, next, null)); // the model refuses a chain deleted while a map element still jumps to it
       const fresh = new NftModel();
-      fresh.run(planTable(null, next, null));
+      fresh.run(planLines(null, next, null));
       assert.equal(m.dump(), fresh.dump());
     }
   });
@@ -135,18 +136,18 @@ describe("nft plans, incremental against fresh", () => {
     };
     let prev = renderTables(new Map(), index);
     const kernel = [new NftModel(), new NftModel()];
-    kernel.forEach((k, f) => k.run(planTable(null, prev[f]!, null)));
+    kernel.forEach((k, f) => k.run(planLines(null, prev[f]!, null)));
     for (let step = 0; step < 150; step++) {
       const want = randomIntent();
       const next = renderTables(want, indexFor(want));
       for (const f of [0, 1]) {
         const between = withStale(prev[f]!, next[f]!);
-        kernel[f]!.run(planTable(prev[f]!, between, null));
+        kernel[f]!.run(planLines(prev[f]!, between, null));
         // between the phases, whatever was dispatched (a port's device may still be on a bridge) still is
         for (const [name, m] of prev[f]!.maps) for (const [k, v] of m.elements) if (!next[f]!.maps.get(name)?.elements.has(k)) assert.equal(kernel[f]!.maps.get(name)?.elements!.get(k), v, `${name} ${k} after step ${step}`);
-        kernel[f]!.run(planTable(between, next[f]!, null));
+        kernel[f]!.run(planLines(between, next[f]!, null));
         const fresh = new NftModel();
-        fresh.run(planTable(null, next[f]!, null));
+        fresh.run(planLines(null, next[f]!, null));
         assert.equal(kernel[f]!.dump(), fresh.dump(), `family ${next[f]!.family} after step ${step}`);
       }
       prev = next;

@@ -9,7 +9,8 @@ import { itemsOf } from "../../contract/intent.ts";
 import type { Exec } from "../../os/exec.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { chain, NFT_TABLE, portOfEgressChain } from "../naming.ts";
-import { type Existing, planTable, renderTables, type TableSpec, withStale } from "./ruleset.ts";
+import { type Existing, planLines, withStale } from "./plan.ts";
+import { renderTables, type TableSpec } from "./ruleset.ts";
 
 interface NftObject {
   chain?: { name: string };
@@ -94,13 +95,13 @@ export class FiltersManager implements Manager<Recovered, FilterPlan> {
     const prev = this.applied;
     if (!prev) {
       // after a start: one transaction rewrites everything and removes what the kernel had that is not wanted
-      const create = [...planTable(null, next[0], recovered?.existing[0] ?? null), ...planTable(null, next[1], recovered?.existing[1] ?? null)];
+      const create = [...planLines(null, next[0], recovered?.existing[0] ?? null), ...planLines(null, next[1], recovered?.existing[1] ?? null)];
       return { create, remove: [], between: next, next };
     }
     const between: Tables = [withStale(prev[0], next[0]), withStale(prev[1], next[1])];
     return {
-      create: [...planTable(prev[0], between[0], null), ...planTable(prev[1], between[1], null)],
-      remove: [...planTable(between[0], next[0], null), ...planTable(between[1], next[1], null)],
+      create: [...planLines(prev[0], between[0], null), ...planLines(prev[1], between[1], null)],
+      remove: [...planLines(between[0], next[0], null), ...planLines(between[1], next[1], null)],
       between,
       next,
     };
