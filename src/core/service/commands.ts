@@ -1,0 +1,96 @@
+// Typed commands and queries for callers inside the core and the front doors
+// that are not Neutron's (the attach verb, the Kubernetes controller next):
+// they say what a port is in types, and the model's rules (validation,
+// IPAM, default group, quotas, the change log) apply exactly as for the API.
+import type { RequestContext } from "../model/context.ts";
+import type { Model, View } from "./model.ts";
+
+/** What a caller may say of a new port; everything else takes Neutron's defaults. */
+export interface PortSpec {
+  readonly network: string;
+  readonly project: string;
+  readonly name?: string;
+  readonly owner?: string;
+  readonly device?: string;
+  /** binding:host_id */
+  readonly host?: string;
+  readonly tags?: readonly string[];
+  readonly securityGroups?: readonly string[];
+}
+
+/** Equality filters on a port's attributes. */
+export interface PortFilter {
+  readonly id?: string;
+  readonly network?: string;
+  readonly owner?: string;
+  readonly device?: string;
+  readonly host?: string;
+  readonly tag?: string;
+}
+
+export interface PortView {
+  readonly id: string;
+  readonly network: string;
+  readonly project: string;
+  readonly host: string;
+  readonly tags: readonly string[];
+}
+
+const portView = (v: View): PortView => ({
+  id: v.id as string,
+  network: v.network_id as string,
+  project: v.project_id as string,
+  host: (v["binding:host_id"] as string) ?? "",
+  tags: (v.tags as string[]) ?? [],
+});
+
+export interface NetworkView {
+  readonly id: string;
+  readonly name: string;
+  readonly project: string;
+}
+
+const networkView = (v: View): NetworkView => ({ id: v.id as string, name: (v.name as string) ?? "", project: v.project_id as string });
+
+function portQuery(f: PortFilter): Record<string, string> {
+  const q: Record<string, string> = {};
+  if (f.id !== undefined) q.id = f.id;
+  if (f.network !== undefined) q.network_id = f.network;
+  if (f.owner !== undefined) q.device_owner = f.owner;
+  if (f.device !== undefined) q.device_id = f.device;
+  if (f.host !== undefined) q["binding:host_id"] = f.host;
+  if (f.tag !== undefined) q.tags = f.tag;
+  return q;
+}
+
+export const ports = {
+  async create(m: Model, ctx: RequestContext, s: PortSpec): Promise<PortView> {
+    const body: Record<string, unknown> = { network_id: s.network, project_id: s.project };
+    if (s.name !== undefined) body.name = s.name;
+    if (s.owner !== undefined) body.device_owner = s.owner;
+    if (s.device !== undefined) body.device_id = s.device;
+    if (s.host !== undefined) body["binding:host_id"] = s.host;
+    if (s.tags !== undefined) body.tags = [...s.tags];
+    if (s.securityGroups !== undefined) body.security_groups = [...s.securityGroups];
+    const [created] = await m.create(ctx, "port", [body]);
+    return portView(created!);
+  },
+  async find(m: Model, ctx: RequestContext, f: PortFilter): Promise<PortView[]> {
+    return (await m.find(ctx, "port", portQuery(f))).map(portView);
+  },
+  async bind(m: Model, ctx: RequestContext, id: string, host: string): Promise<PortView> {
+    return portView(await m.update(ctx, "port", id, { "binding:host_id": host }));
+  },
+  remove(m: Model, ctx: RequestContext, id: string): Promise<void> {
+    return m.remove(ctx, "port", id);
+  },
+};
+
+export const networks = {
+  async find(m: Model, ctx: RequestContext, f: { readonly id?: string; readonly name?: string }): Promise<NetworkView[]> {
+    const q: Record<string, string> = {};
+    if (f.id !== undefined) q.id = f.id;
+    if (f.name !== undefined) q.name = f.name;
+    return (await m.find(ctx, "network", q)).map(networkView);
+  },
+};
