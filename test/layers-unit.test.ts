@@ -46,3 +46,21 @@ it("reads the change log only through the change feed", () => {
   const readers = files(SRC).filter((f) => /FROM changes\b/.test(readFileSync(f, "utf8"))).map((f) => relative(SRC, f));
   assert.deepEqual(readers, ["core/store/change-feed.ts"]);
 });
+
+it("has no import cycles (static or dynamic)", () => {
+  const graph = imports();
+  const cycles: string[] = [];
+  const state = new Map<string, "open" | "done">();
+  const visit = (f: string, path: string[]) => {
+    if (state.get(f) === "done") return;
+    if (state.get(f) === "open") {
+      cycles.push([...path.slice(path.indexOf(f)), f].join(" -> "));
+      return;
+    }
+    state.set(f, "open");
+    for (const d of graph.get(f) ?? []) if (graph.has(d)) visit(d, [...path, f]);
+    state.set(f, "done");
+  };
+  for (const f of graph.keys()) visit(f, []);
+  assert.deepEqual(cycles, []);
+});

@@ -7,7 +7,7 @@
 import { CommandError, run } from "../os/exec.ts";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cniSocket, LAB, readState, ROOT, writeState } from "./lab.ts";
+import { cniSocket, LAB, readState, ROOT, writeState } from "./base.ts";
 import { checkName } from "./workload.ts";
 
 export const ROOTFS = process.env.SEAM_ROOTFS ?? join(ROOT, "var/rootfs");

@@ -8,7 +8,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { run } from "../os/exec.ts";
 import { tapName } from "../contract/naming.ts";
-import { daemon, ip, LAB, readState, ROOT, waitFor, writeState } from "./lab.ts";
+import { daemon, ip, LAB, readState, ROOT, waitFor, writeState } from "./base.ts";
 import { checkName, portFacts, type PortFacts } from "./workload.ts";
 
 export const VM_DIR = process.env.SEAM_VM_DIR ?? join(ROOT, "var/vm");

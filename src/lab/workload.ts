@@ -3,7 +3,7 @@
 // wires a pod: a veth named like the port's tap on the host side, the peer as
 // eth0 with the port's MAC, address, default route and MTU.
 import { tapName } from "../contract/naming.ts";
-import { api, inNs, ip, type LabState, readState, writeState } from "./lab.ts";
+import { api, inNs, ip, type LabState, readState, writeState } from "./base.ts";
 
 export interface PortFacts {
   readonly id: string;
