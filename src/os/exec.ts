@@ -81,7 +81,3 @@ export class Exec {
     await this.run("nft", ["-f", "-"], `${lines.join("\n")}\n`);
   }
 }
-
-export const json = <T>(cmd: string, args: readonly string[]) => Exec.here.json<T>(cmd, args);
-export const batch = (tool: "ip" | "bridge", lines: readonly string[]) => Exec.here.batch(tool, lines);
-export const nft = (lines: readonly string[]) => Exec.here.nft(lines);
