@@ -7,6 +7,8 @@ import { collapse } from "../src/agent/nft/addresses.ts";
 import { Dataplane } from "../src/agent/dataplane.ts";
 import * as naming from "../src/agent/naming.ts";
 import { groupRuleSets } from "../src/agent/nft/group-rules.ts";
+import { type Cidr, cidrCovers, toCidr } from "../src/net/address.ts";
+import { protocolNumber } from "../src/net/protocols.ts";
 import { Exec } from "../src/os/exec.ts";
 import { planLines, withStale } from "../src/agent/nft/plan.ts";
 import { renderTables, ruleText } from "../src/agent/nft/ruleset.ts";
@@ -282,5 +284,42 @@ describe("ownership", () => {
     assert.equal(naming.parseAlias("uplink to rack 4"), null);
     assert.ok(naming.concernsAgent(`5: ${naming.device.bridge(net)}: <BROADCAST> mtu 1450`) && naming.concernsAgent("9: tap6f0b1c2d-3e: <BROADCAST>"));
     assert.ok(!naming.concernsAgent("3: brqc31878ca-38: <BROADCAST>"), "linuxbridge's devices changing is none of our business");
+  });
+});
+
+describe("group rules as set elements, indexed against scanned", () => {
+  // The reference: every new element checked against every kept one (what the index replaces).
+  function scanned(rules: readonly RuleItem[], v6: boolean) {
+    type El = { proto: number | null; min: number; max: number; cidr: Cidr; rule: RuleItem };
+    const meet = (a: Cidr, b: Cidr) => cidrCovers(a, b) || cidrCovers(b, a);
+    const covers = (a: El, b: El) => a.proto === b.proto && a.min <= b.min && a.max >= b.max && cidrCovers(a.cidr, b.cidr);
+    const meets = (a: El, b: El) => a.proto === b.proto && a.min <= b.max && b.min <= a.max && meet(a.cidr, b.cidr);
+    const els: El[] = rules.map((r) => ({ proto: protocolNumber(r.protocol, v6), min: r.portMin ?? 0, max: r.portMax ?? r.portMin ?? 65535, cidr: toCidr(r.remoteCidr ?? "0.0.0.0/0")!, rule: r }));
+    els.sort((a, b) => a.cidr.prefixLen - b.cidr.prefixLen || b.max - b.min - (a.max - a.min) || (a.rule.id < b.rule.id ? -1 : 1));
+    const kept: El[] = [];
+    const linear: string[] = [];
+    for (const e of els) {
+      if (kept.some((k) => covers(k, e))) continue;
+      if (kept.some((k) => meets(k, e))) linear.push(e.rule.id);
+      else kept.push(e);
+    }
+    return { kept: kept.map((e) => e.rule.id).sort(), linear: linear.sort() };
+  }
+
+  it("keeps and linearises exactly the rules a scan of every kept element would", () => {
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), (seed >>> 12) % n);
+    for (let round = 0; round < 200; round++) {
+      const rules = Array.from({ length: 1 + rnd(40) }, (_, i) => {
+        const min = 1 + rnd(30);
+        return rule(`r${String(i).padStart(3, "0")}`, { protocol: ["tcp", "udp"][rnd(2)]!, portMin: min, portMax: min + rnd(6), remoteCidr: ["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.168.0.0/16"][rnd(5)]! });
+      });
+      const got = groupRuleSets(rules, false);
+      const want = scanned(rules, false);
+      const byId = new Map(rules.map((r) => [r.id, r]));
+      const element = (r: RuleItem) => `${protocolNumber(r.protocol)} . ${r.portMin === r.portMax ? r.portMin : `${r.portMin}-${r.portMax}`} . ${r.remoteCidr}`;
+      assert.deepEqual(got.linear.map((r) => r.id).sort(), want.linear, `round ${round}: the same rules stay linear`);
+      assert.deepEqual(got.ports, want.kept.map((id) => element(byId.get(id)!)), `round ${round}: the same set elements`);
+    }
   });
 });

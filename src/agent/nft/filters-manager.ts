@@ -99,9 +99,11 @@ export class FiltersManager implements Manager<Recovered, FilterPlan> {
       return { create, remove: [], between: next, next };
     }
     const between: Tables = [withStale(prev[0], next[0]), withStale(prev[1], next[1])];
+    // a table nothing leaves is already what is wanted after the create phase
+    const removing = (i: 0 | 1) => (between[i] === next[i] ? [] : planLines(between[i], next[i], null));
     return {
       create: [...planLines(prev[0], between[0], null), ...planLines(prev[1], between[1], null)],
-      remove: [...planLines(between[0], next[0], null), ...planLines(between[1], next[1], null)],
+      remove: [...removing(0), ...removing(1)],
       between,
       next,
     };

@@ -33,8 +33,53 @@ interface Element {
 const cidrOf = (text: string | null, v6: boolean): Cidr | null => (text === null ? { version: v6 ? 6 : 4, network: 0n, prefixLen: 0 } : toCidr(text));
 
 const cidrsMeet = (a: Cidr, b: Cidr) => cidrCovers(a, b) || cidrCovers(b, a);
-const covers = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.min && a.max >= b.max && cidrCovers(a.cidr, b.cidr);
-const meets = (a: Element, b: Element) => a.proto === b.proto && a.min <= b.max && b.min <= a.max && cidrsMeet(a.cidr, b.cidr);
+
+/**
+ * The elements kept so far, by (protocol, CIDR). Within one entry no two
+ * ranges overlap (an element meeting a kept one goes linear), so sorted by
+ * their start, the one kept element that can cover or meet a new one is the
+ * last that starts at or before the new one's end: a binary search, not a scan
+ * of every kept element (10,000 rules: ~800 ms a reconcile with the scan).
+ */
+class Kept {
+  private readonly parts = new Map<string, { readonly proto: number | null; readonly cidr: Cidr; readonly els: Element[] }>();
+
+  /** "covered": a kept element accepts all `e` does; "met": one overlaps it partly; null: neither */
+  relation(e: Element): "covered" | "met" | null {
+    let met = false;
+    for (const p of this.parts.values()) {
+      if (p.proto !== e.proto || !cidrsMeet(p.cidr, e.cidr)) continue;
+      const c = p.els[this.lastStartingBy(p.els, e.max)];
+      if (!c || c.max < e.min) continue;
+      if (c.min <= e.min && c.max >= e.max && cidrCovers(c.cidr, e.cidr)) return "covered";
+      met = true;
+    }
+    return met ? "met" : null;
+  }
+
+  add(e: Element): void {
+    const key = `${e.proto}|${formatCidr(e.cidr)}`;
+    let p = this.parts.get(key);
+    if (!p) this.parts.set(key, (p = { proto: e.proto, cidr: e.cidr, els: [] }));
+    p.els.splice(this.lastStartingBy(p.els, e.min) + 1, 0, e);
+  }
+
+  all(): Element[] {
+    return [...this.parts.values()].flatMap((p) => p.els);
+  }
+
+  /** index of the last element whose range starts at or before `at` (-1: none) */
+  private lastStartingBy(els: readonly Element[], at: number): number {
+    let lo = 0;
+    let hi = els.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (els[mid]!.min <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+}
 
 /** Splits one direction's and family's rules into set elements and the rules that stay linear. */
 export function groupRuleSets(rules: readonly RuleItem[], v6: boolean): GroupRuleSets {
@@ -55,17 +100,15 @@ export function groupRuleSets(rules: readonly RuleItem[], v6: boolean): GroupRul
   for (const kind of ["any", "proto", "ports"] as const) {
     // widest first, so what another element covers is met after its cover
     const els = buckets[kind].sort((a, b) => a.cidr.prefixLen - b.cidr.prefixLen || b.max - b.min - (a.max - a.min) || (a.rule.id < b.rule.id ? -1 : 1));
-    const kept: Element[] = [];
+    const kept = new Kept();
     for (const e of els) {
-      if (kept.some((k) => covers(k, e))) continue;
-      if (kept.some((k) => meets(k, e))) {
-        out.linear.push(e.rule);
-        continue;
-      }
-      kept.push(e);
+      const rel = kept.relation(e);
+      if (rel === "covered") continue;
+      if (rel === "met") out.linear.push(e.rule);
+      else kept.add(e);
     }
     const addr = (c: Cidr) => (c.prefixLen === bits(c.version) ? formatCidr(c).split("/")[0]! : formatCidr(c));
-    for (const e of kept.sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1))) {
+    for (const e of kept.all().sort((a, b) => (a.rule.id < b.rule.id ? -1 : 1))) {
       if (kind === "any") out.any.push(addr(e.cidr));
       else if (kind === "proto") out.proto.push(`${e.proto} . ${addr(e.cidr)}`);
       else out.ports.push(`${e.proto} . ${e.min === e.max ? e.min : `${e.min}-${e.max}`} . ${addr(e.cidr)}`);

@@ -13,6 +13,10 @@ import { type NftOp, renderNft } from "./ops.ts";
  * device on a bridge, not even for the time between two commands.
  */
 export function withStale(prev: TableSpec, next: TableSpec): TableSpec {
+  // The common case (rules and ports added, nothing leaving): `next` itself, so no second plan is needed.
+  const leaves = <V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, unknown>) => [...a.keys()].some((k) => !b.has(k));
+  const leaving = leaves(prev.chains, next.chains) || leaves(prev.sets, next.sets) || [...prev.maps].some(([name, m]) => !next.maps.has(name) || leaves(m.elements, next.maps.get(name)!.elements));
+  if (!leaving) return next;
   const union = <V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>) => new Map([...b, ...[...a].filter(([k]) => !b.has(k))]);
   const maps = new Map<string, MapSpec>();
   for (const [name, m] of union(prev.maps, next.maps)) {
