@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, NeutronError, policyDenied } from "../core/errors.ts";
 import { checkHost, heartbeat, registerAgent } from "../core/service/agents.ts";
 import type { Model } from "../core/service/model.ts";
-import { reportPortStatus } from "../core/service/ports.ts";
+import { reportPortStatus } from "../core/service/port-status.ts";
 import type { Authenticator } from "../front/auth.ts";
 import { Streams } from "../front/stream.ts";
 import type { Hub } from "./hub.ts";

@@ -387,26 +387,3 @@ export async function portAllocations(q: Queryable, portId: string): Promise<All
 export function ipVersionOf(address: string): number {
   return parseAddress(address)!.version;
 }
-
-
-/**
- * The agent of `host` reports which of its ports are plugged (device attached,
- * filters in place). Only ports bound to that host change; each change is
- * logged, so watchers (and Nova notifications) see ACTIVE/DOWN in order.
- */
-export async function reportPortStatus(m: Model, host: string, up: readonly string[], down: readonly string[]): Promise<number> {
-  const { value } = await m.db.write(async (tx) => {
-    let changed = 0;
-    for (const [ids, status] of [[up, "ACTIVE"], [down, "DOWN"]] as const) {
-      for (const id of ids) {
-        const rec = await getRec(tx, def.table, id);
-        if (!rec || rec["binding:host_id"] !== host || rec.status === status) continue;
-        await updateRec(tx, def.table, { ...rec, status });
-        await m.emit(tx, ports, id, "update");
-        changed++;
-      }
-    }
-    return changed;
-  });
-  return value;
-}
