@@ -47,12 +47,15 @@ export class Agent implements CniHost {
   private readonly helpers: Supervisor;
   private readonly abort = new AbortController();
   private features: Features | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  /** heartbeat and drift repair */
+  private readonly timers: NodeJS.Timeout[] = [];
   private syncing: Promise<void> | undefined;
   private again = false;
   private debounce: NodeJS.Timeout | undefined;
   private debounceAt = 0;
   private retryMs = RETRY_MIN_MS;
+  /** the one pending retry (a failed reconcile or status report) */
+  private later: NodeJS.Timeout | undefined;
   private readonly refusedSeen = new Set<string>();
   private plugged = new Set<string>();
   /** settles when the running reconcile's filters are in (the CNI fast path waits for it) */
@@ -66,7 +69,7 @@ export class Agent implements CniHost {
     const log = (m: string) => this.log(m);
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
     this.dataplane = new Dataplane(Exec.here, () => this.hostConfig);
-    this.reporter = new StatusReporter(this.client, log, (ms) => this.timers.push(setTimeout(() => this.schedule(), ms)));
+    this.reporter = new StatusReporter(this.client, log, (ms) => this.scheduleLater(ms));
     this.watcher = new IntentWatcher(
       this.client,
       (snapshot) => {
@@ -113,6 +116,7 @@ export class Agent implements CniHost {
     this.cni?.close();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.debounce);
+    clearTimeout(this.later);
     await this.helpers.stopAll();
     await this.syncing;
   }
@@ -168,7 +172,7 @@ export class Agent implements CniHost {
         .catch((e: Error) => {
           // kube-proxy's RetryAfter: a failed reconcile is tried again soon, backing off while it keeps failing
           this.log(`reconcile failed: ${e.message}; retrying in ${this.retryMs} ms`);
-          this.timers.push(setTimeout(() => this.schedule(0), this.retryMs));
+          this.scheduleLater(this.retryMs);
           this.retryMs = Math.min(this.retryMs * 2, RESYNC_MS);
         })
         .finally(() => {
@@ -179,6 +183,15 @@ export class Agent implements CniHost {
           }
         });
     }, delayMs);
+  }
+
+  /** A reconcile after `ms`; one pending retry at a time is enough. */
+  private scheduleLater(ms: number): void {
+    if (this.later) return;
+    this.later = setTimeout(() => {
+      this.later = undefined;
+      this.schedule(0);
+    }, ms);
   }
 
   /** Kernel <- desired, then tell the server which ports are plugged. */
