@@ -384,39 +384,71 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
       });
     });
 
-    it("trunks: subports, VLAN ids unique per trunk, parent protected", async () => {
-      const n = await net(admin);
-      await subnet(admin, n.id, "10.60.0.0/24");
-      const parent = await port(admin, n.id);
-      const c1 = await port(admin, n.id);
-      const c2 = await port(admin, n.id);
-      const t = expectStatus(await admin.post("/v2.0/trunks", { trunk: { port_id: parent.id, sub_ports: [{ port_id: c1.id, segmentation_type: "vlan", segmentation_id: 100 }] } }), 201).trunk;
-      assert.equal(t.sub_ports.length, 1);
-      const dup = await admin.put(`/v2.0/trunks/${t.id}/add_subports`, { sub_ports: [{ port_id: c2.id, segmentation_type: "vlan", segmentation_id: 100 }] });
-      assert.equal(expectStatus(dup, 409).NeutronError.type, "DuplicateSubPort");
-      expectStatus(await admin.put(`/v2.0/trunks/${t.id}/add_subports`, { sub_ports: [{ port_id: c2.id, segmentation_type: "vlan", segmentation_id: 101 }] }), 200);
-      const details = expectStatus(await admin.get(`/v2.0/ports/${parent.id}`), 200).port.trunk_details;
-      assert.deepEqual(details.sub_ports.map((x: Json) => x.segmentation_id), [100, 101]);
-      assert.equal(expectStatus(await admin.get(`/v2.0/ports/${c1.id}`), 200).port.device_owner, "trunk:subport");
-      assert.equal(expectStatus(await admin.del(`/v2.0/ports/${parent.id}`), 409).NeutronError.type, "PortInUseAsTrunkParent");
-      assert.equal(expectStatus(await admin.post("/v2.0/trunks", { trunk: { port_id: parent.id } }), 409).NeutronError.type, "TrunkPortInUse");
-      expectStatus(await admin.put(`/v2.0/trunks/${t.id}/remove_subports`, { sub_ports: [{ port_id: c1.id }] }), 200);
-      assert.equal(expectStatus(await admin.get(`/v2.0/trunks/${t.id}/get_subports`), 200).sub_ports.length, 1);
-      expectStatus(await admin.del(`/v2.0/trunks/${t.id}`), 204);
-      expectStatus(await admin.del(`/v2.0/ports/${parent.id}`), 204);
+    describe("trunks", () => {
+      /** A trunk on a fresh parent port with one subport (VLAN 100), and a spare port. */
+      async function trunk() {
+        const n = await net(admin);
+        await subnet(admin, n.id, "10.60.0.0/24");
+        const [parent, c1, c2] = [await port(admin, n.id), await port(admin, n.id), await port(admin, n.id)];
+        const t = expectStatus(await admin.post("/v2.0/trunks", { trunk: { port_id: parent.id, sub_ports: [{ port_id: c1.id, segmentation_type: "vlan", segmentation_id: 100 }] } }), 201).trunk;
+        return { t, parent, c1, c2 };
+      }
+      const add = (id: string, port: string, vlan: number) => admin.put(`/v2.0/trunks/${id}/add_subports`, { sub_ports: [{ port_id: port, segmentation_type: "vlan", segmentation_id: vlan }] });
+
+      it("makes a subport's port a trunk:subport and lists it in the parent's trunk_details", async () => {
+        const { t, parent, c1, c2 } = await trunk();
+        assert.equal(t.sub_ports.length, 1);
+        expectStatus(await add(t.id, c2.id, 101), 200);
+        assert.deepEqual(expectStatus(await admin.get(`/v2.0/ports/${parent.id}`), 200).port.trunk_details.sub_ports.map((x: Json) => x.segmentation_id), [100, 101]);
+        assert.equal(expectStatus(await admin.get(`/v2.0/ports/${c1.id}`), 200).port.device_owner, "trunk:subport");
+      });
+
+      it("refuses a VLAN id the trunk already uses", async () => {
+        const { t, c2 } = await trunk();
+        assert.equal(expectStatus(await add(t.id, c2.id, 100), 409).NeutronError.type, "DuplicateSubPort");
+      });
+
+      it("refuses to delete a trunk's parent port, or to make it the parent of a second trunk", async () => {
+        const { parent } = await trunk();
+        assert.equal(expectStatus(await admin.del(`/v2.0/ports/${parent.id}`), 409).NeutronError.type, "PortInUseAsTrunkParent");
+        assert.equal(expectStatus(await admin.post("/v2.0/trunks", { trunk: { port_id: parent.id } }), 409).NeutronError.type, "TrunkPortInUse");
+      });
+
+      it("removes subports, and frees the parent once the trunk is deleted", async () => {
+        const { t, parent, c1 } = await trunk();
+        expectStatus(await admin.put(`/v2.0/trunks/${t.id}/remove_subports`, { sub_ports: [{ port_id: c1.id }] }), 200);
+        assert.equal(expectStatus(await admin.get(`/v2.0/trunks/${t.id}/get_subports`), 200).sub_ports.length, 0);
+        expectStatus(await admin.del(`/v2.0/trunks/${t.id}`), 204);
+        expectStatus(await admin.del(`/v2.0/ports/${parent.id}`), 204);
+      });
     });
 
-    it("shows and enforces quotas", async () => {
-      const p = s.as("p-quota");
-      const q = expectStatus(await p.get("/v2.0/quotas/p-quota"), 200).quota;
-      assert.equal(q.network, -1);
-      expectStatus(await p.put("/v2.0/quotas/p-quota", { quota: { network: 1 } }), 403);
-      expectStatus(await p.get("/v2.0/quotas/someone-else"), 403);
-      expectStatus(await admin.put("/v2.0/quotas/p-quota", { quota: { network: 1 } }), 200);
-      await net(p);
-      assert.equal(expectStatus(await p.post("/v2.0/networks", { network: {} }), 409).NeutronError.type, "OverQuota");
-      const details = expectStatus(await p.get("/v2.0/quotas/p-quota/details"), 200).quota;
-      assert.deepEqual(details.network, { limit: 1, used: 1, reserved: 0 });
+    describe("quotas", () => {
+      it("shows a project its own quota, unlimited by default, and nobody else's", async () => {
+        const p = s.as("p-quota-read");
+        assert.equal(expectStatus(await p.get("/v2.0/quotas/p-quota-read"), 200).quota.network, -1);
+        expectStatus(await p.get("/v2.0/quotas/someone-else"), 403);
+      });
+
+      it("lets only an admin set a quota", async () => {
+        expectStatus(await s.as("p-quota-set").put("/v2.0/quotas/p-quota-set", { quota: { network: 1 } }), 403);
+        expectStatus(await admin.put("/v2.0/quotas/p-quota-set", { quota: { network: 1 } }), 200);
+        expectStatus(await admin.put("/v2.0/quotas/p-quota-set", { quota: { bogus: 1 } }), 400);
+      });
+
+      it("refuses a create over the quota, and counts what is used in the details", async () => {
+        const p = s.as("p-quota");
+        expectStatus(await admin.put("/v2.0/quotas/p-quota", { quota: { network: 1 } }), 200);
+        await net(p);
+        assert.equal(expectStatus(await p.post("/v2.0/networks", { network: {} }), 409).NeutronError.type, "OverQuota");
+        assert.deepEqual(expectStatus(await p.get("/v2.0/quotas/p-quota/details"), 200).quota.network, { limit: 1, used: 1, reserved: 0 });
+      });
+
+      it("goes back to the defaults when an admin deletes a project's quota", async () => {
+        expectStatus(await admin.put("/v2.0/quotas/p-quota-reset", { quota: { network: 3 } }), 200);
+        expectStatus(await admin.del("/v2.0/quotas/p-quota-reset"), 204);
+        assert.equal(expectStatus(await admin.get("/v2.0/quotas/p-quota-reset"), 200).quota.network, -1);
+      });
     });
 
     it("lists agents (none until agents register)", async () => {
