@@ -121,21 +121,6 @@ export const key = {
   member: (group: string, port: string) => KEYS.member({ group, port }),
 };
 
-/** The key of an item (what the hub sends it under). */
-export function keyOf(item: IntentItem): string {
-  switch (item.kind) {
-    case "net":
-    case "port":
-    case "sg":
-    case "rule":
-      return `${item.kind}/${item.id}`;
-    case "remote":
-      return key.remote(item.network, item.port);
-    case "member":
-      return key.member(item.group, item.port);
-  }
-}
-
 /** A key decoded; null for a key no kind spells (a newer server's, say: ignored, never guessed). */
 export function parseKey(k: string): KeyParts | null {
   // on the hub's hot path (every key of every concerned host): indexOf, no split

@@ -38,7 +38,6 @@ export interface TableSpec {
   readonly maps: ReadonlyMap<string, MapSpec>;
 }
 
-export const TABLE = NFT_TABLE;
 const IN_SHIFT = 16;
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
@@ -186,7 +185,7 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
 
   const bridge: TableSpec = {
     family: "bridge",
-    name: TABLE,
+    name: NFT_TABLE,
     chains: bChains,
     sets: new Map(),
     maps: new Map([
@@ -196,7 +195,7 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
   };
   const inet: TableSpec = {
     family: "inet",
-    name: TABLE,
+    name: NFT_TABLE,
     chains: iChains,
     sets,
     maps: new Map([

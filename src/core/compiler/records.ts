@@ -66,7 +66,6 @@ export interface Records {
   readonly agent: AgentRec;
 }
 export type ModelKind = keyof Records;
-export type AnyRec = Records[ModelKind];
 
 const str = (v: unknown, dflt = ""): string => (typeof v === "string" ? v : dflt);
 const strOrNull = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);

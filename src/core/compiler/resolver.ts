@@ -34,7 +34,3 @@ export interface Resolver<S extends ScopePart, K extends ItemKind> {
   wholeHosts?(w: World, a: Applied): Iterable<string>;
 }
 
-/** Adds every host of `from` to `into`, "all" winning. */
-export function addHosts(into: Set<string>, from: Iterable<string>): void {
-  for (const h of from) into.add(h);
-}

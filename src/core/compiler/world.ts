@@ -112,7 +112,8 @@ export class World {
    * What a log entry means to the compiler, against the World as it is now
    * (call before applying): the record's change, and for a group whose view
    * embeds its rules, the rule changes that makes. Empty for kinds no resolver
-   * reads and for rules that did not change.
+   * reads and for rules that did not change; the World's revision moves past
+   * the entry either way.
    */
   decode(c: Change): Applied[] {
     if (c.revision > this.revision) this.revision = c.revision;
