@@ -12,6 +12,7 @@ PACKAGES=(
   iproute2 nftables               # the agent's dataplane
   qemu-system-x86 busybox-static  # the lab's real VMs: qemu, and the initramfs's userland
   iputils-ping tcpdump iperf3     # lab tests and dataplane benchmarks
+  conntrack iputils-arping        # routers: forget a moved floating IP's flows, announce its address
   podman runc containernetworking-plugins  # a real OCI runtime calling seam-cni (and the reference plugins to compare with)
 )
 missing=()

@@ -207,11 +207,12 @@ describe("hub deltas", () => {
     // the high bits: an LCG's low bits have short periods (seed % 2 would just alternate)
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), (seed >>> 12) % n);
     const hosts = ["h1", "h2", "h3", ""];
-    // One arm per thing a resolver reads: l2 (ports, networks, subnets, agents), policy (ports, rules, groups).
+    // One arm per thing a resolver reads: l2 (ports, networks, subnets, agents), policy (ports, rules, groups),
+    // routers (routers, floating IPs, router ports).
     // Mostly plain rules: a remote group changes the host's scope and so hides the per-key path.
     const groupView = (g: string) => ({ id: g, security_group_rules: Array.from({ length: rnd(3) }, (_, j) => rule(`e${g}${j}`, g, rnd(5) ? { protocol: "udp", port_range_min: 1 + rnd(3), port_range_max: 9 } : { remote_group_id: rnd(2) ? "sgA" : "sgB" })) });
     for (let i = 0; i < 600; i++) {
-      const what = rnd(16);
+      const what = rnd(19);
       const pid = uuid(rnd(12));
       if (what < 5) {
         const net = rnd(2) ? "n1" : "n2";
@@ -228,8 +229,23 @@ describe("hub deltas", () => {
         put(hub, "subnet", subnet(`s${n}`, `n${n}`, ["10.0.0.0/24", "10.0.0.0/16"][rnd(2)]!, ["10.0.0.1", "10.0.0.254"][rnd(2)]!));
       }
       else if (what < 15) put(hub, "security_group", groupView(rnd(2) ? "sgA" : "sgB")); // a group's view carries its rules
-      else if (rnd(2) === 0) del(hub, "security_group", rnd(2) ? "sgA" : "sgB");
-      else put(hub, "security_group", { id: rnd(2) ? "sgA" : "sgB" });
+      else if (what < 16) {
+        if (rnd(2) === 0) del(hub, "security_group", rnd(2) ? "sgA" : "sgB");
+        else put(hub, "security_group", { id: rnd(2) ? "sgA" : "sgB" });
+      } else if (what < 17) {
+        const r = `r${rnd(2)}`;
+        if (rnd(6) === 0) del(hub, "router", r);
+        else put(hub, "router", { id: r, admin_state_up: rnd(5) !== 0, external_gateway_info: rnd(3) ? { network_id: "n2", enable_snat: rnd(2) === 0 } : null, routes: rnd(2) ? [] : [{ destination: "10.9.0.0/24", nexthop: "10.0.0.9" }] });
+      } else if (what < 18) {
+        const f = `f${rnd(3)}`;
+        if (rnd(5) === 0) del(hub, "floatingip", f);
+        else put(hub, "floatingip", { id: f, floating_ip_address: `203.0.113.${rnd(9)}`, ...(rnd(3) ? { router_id: `r${rnd(2)}`, port_id: pid, fixed_ip_address: `10.0.0.${rnd(9)}` } : { router_id: null, port_id: null, fixed_ip_address: null }) });
+      } else {
+        const gw = rnd(3) === 0; // a router's gateway port on n2, or an interface on n1
+        const id = uuid(200 + rnd(4));
+        if (rnd(4) === 0) del(hub, "port", id);
+        else put(hub, "port", port(id, gw ? "n2" : "n1", "", gw ? `10.0.0.${50 + rnd(5)}` : "10.0.0.1", { subnet: gw ? "s2" : "s1", device_owner: gw ? "network:router_gateway" : "network:router_interface", device_id: `r${rnd(2)}`, security_groups: [], port_security_enabled: false }));
+      }
       if (rnd(20) === 0) put(hub, "port", port(uuid(100 + rnd(3)), "n1", "", "10.0.0.1", { device_owner: "network:router_interface", security_groups: [], port_security_enabled: false }));
       if (i === 300) unwatch.h2!(); // h2's agent goes away for a while; the hub keeps its state
       if (i === 450) hub.watch("h2", revisions.h2, apply("h2"));

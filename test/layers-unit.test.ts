@@ -27,7 +27,7 @@ const RULES: { from: string; only: string[] }[] = [
   { from: "net/", only: ["net/"] },
   { from: "os/", only: ["os/"] },
   { from: "client/", only: ["client/"] },
-  { from: "core/compiler/", only: ["core/compiler/", "contract/", "core/model/owners.ts"] },
+  { from: "core/compiler/", only: ["core/compiler/", "contract/", "core/model/owners.ts", "core/model/placement.ts"] },
   { from: "agent/", only: ["agent/", "contract/", "net/", "os/", "client/"] },
   { from: "core/", only: ["core/", "contract/", "net/"] },
 ];

@@ -28,6 +28,8 @@ export interface AgentOptions {
   readonly cniSocket?: string;
   /** where the agent keeps what must survive its crashes (CNI attachment records) */
   readonly stateDir?: string;
+  /** appended to the names of its namespaces where hosts share one /run/netns (the lab: `@host-1`) */
+  readonly netnsSuffix?: string;
   readonly log?: (msg: string) => void;
 }
 
@@ -68,7 +70,7 @@ export class Agent implements CniHost {
   constructor(private readonly opts: AgentOptions) {
     const log = (m: string) => this.log(m);
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
-    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig);
+    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, { netnsSuffix: opts.netnsSuffix ?? "", log });
     this.reporter = new StatusReporter(this.client, log, (ms) => this.scheduleLater(ms));
     this.watcher = new IntentWatcher(
       this.client,
@@ -76,6 +78,7 @@ export class Agent implements CniHost {
         if (snapshot) {
           // The server lost track of what we have: re-read the kernel, report everything again.
           this.dataplane.filters.reset();
+          this.dataplane.routers.reset();
           this.reporter.reset();
         }
         this.schedule(1); // a burst of deltas becomes one reconcile
@@ -222,7 +225,17 @@ export class Agent implements CniHost {
       this.waiters.delete(id);
     }
     // The report is not on the reconcile's path: a CNI ADD waiting for the next one should not wait for HTTP.
-    this.reporter.report(new Set(itemsOf(intent, "port").map((p) => p.id)), status);
+    const routers = this.dataplane.routers.status();
+    const fipsUp = new Set(this.dataplane.routers.fipStatus());
+    const fips = itemsOf(intent, "fip");
+    const ids = (xs: readonly { id: string }[]) => xs.map((x) => x.id);
+    const unversioned = (xs: Iterable<string>) => new Map([...xs].map((id) => [id, ""]));
+    this.reporter.report({
+      ports: { ...status, local: unversioned(ids(itemsOf(intent, "port"))) },
+      routers: { ...routers, local: unversioned([...routers.up, ...routers.down]) },
+      // a floating IP moved is a new translation: the server marked it DOWN until this host reports it in
+      floatingips: { up: ids(fips.filter((f) => fipsUp.has(f.id))), down: ids(fips.filter((f) => !fipsUp.has(f.id))), local: new Map(fips.map((f) => [f.id, `${f.port}|${f.fixed}`])) },
+    });
   }
 
   private portItem(portId: string): PortItem | undefined {

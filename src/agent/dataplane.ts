@@ -1,14 +1,16 @@
 // The agent's dataplane: its managers in the one order they apply. Start
 // reading the agent here.
 //
-//   intent ──> filters (nft, per namespace) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours)
-//              create phases in this order ...                 ... remove phases in reverse
+//   intent ──> routers (namespaces, veths, NAT) ──> filters (nft) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours)
+//              create phases in this order ...                                      ... remove phases in reverse
 //
 // Filters come first: nft matches devices by name, so a port's rules can be
 // in before its device exists, and a device is never on a bridge without
 // them. Removal runs backwards for the same reason: a port's device leaves
-// the bridge before its rules go. Routers' namespaces go before filters and
-// their processes (dnsmasq) after the FDB, when they come.
+// the bridge before its rules go. Routers come first because they make
+// devices (their veths' host sides) that the links manager plugs: when they
+// made any, the managers after them look at the kernel again. DHCP's
+// processes (dnsmasq) will come after the FDB.
 import type { ItemKind } from "../contract/intent.ts";
 import type { Exec } from "../os/exec.ts";
 import { FdbManager } from "./links/fdb-manager.ts";
@@ -16,16 +18,19 @@ import { LinksManager } from "./links/links-manager.ts";
 import type { HostConfig } from "./links/plan.ts";
 import type { Intent, Manager, Phased } from "./manager.ts";
 import { FiltersManager } from "./nft/filters-manager.ts";
+import { RoutersManager } from "./routers/routers-manager.ts";
 
 // Which managers act on each item kind: a kind the compiler may send that no
 // manager handles does not compile here.
-export const ACTS_ON: { readonly [K in ItemKind]: readonly ("filters" | "links" | "fdb")[] } = {
+export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "filters" | "links" | "fdb")[] } = {
   net: ["links", "fdb"],
-  port: ["filters", "links"],
+  port: ["routers", "filters", "links"],
   remote: ["fdb"],
   sg: ["filters"],
   rule: ["filters"],
   member: ["filters"],
+  router: ["routers"],
+  fip: ["routers"],
 };
 
 export const isKnownKind = (kind: string): kind is ItemKind => Object.hasOwn(ACTS_ON, kind);
@@ -42,18 +47,26 @@ export interface SyncResult {
 // What each manager observes is its own business: the list only needs the phases.
 type AnyManager = Manager<any, Phased>;
 
+export interface DataplaneOptions {
+  /** what this agent's namespace names end with, where hosts share /run/netns (the lab) */
+  readonly netnsSuffix?: string;
+  readonly log?: (msg: string) => void;
+}
+
 export class Dataplane {
+  readonly routers: RoutersManager;
   readonly filters: FiltersManager;
   readonly links: LinksManager;
   readonly fdb: FdbManager;
   /** in apply order */
   private readonly managers: readonly AnyManager[];
 
-  constructor(exec: Exec, cfg: () => HostConfig) {
+  constructor(exec: Exec, cfg: () => HostConfig, opts: DataplaneOptions = {}) {
+    this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}));
     this.filters = new FiltersManager(exec);
     this.links = new LinksManager(exec, cfg);
     this.fdb = new FdbManager(exec, cfg);
-    this.managers = [this.filters, this.links, this.fdb];
+    this.managers = [this.routers, this.filters, this.links, this.fdb];
   }
 
   /** Whether a kernel object of this name is one of ours (the ownership test checks every name). */
@@ -80,6 +93,11 @@ export class Dataplane {
       counts[m.name] = { create: plan.create.length, remove: plan.remove.length };
       errors.push(...(await m.apply(plan, "create")));
       if (m === this.filters) onFiltered?.();
+      // the routers' veths are new devices: what follows must see them to plug them
+      if (m === this.routers && plan.create.length) {
+        for (let j = i + 1; j < this.managers.length; j++) observing[j] = this.managers[j]!.observe();
+        observing.forEach((p) => p.catch(() => {}));
+      }
     }
     for (let i = this.managers.length - 1; i >= 0; i--) errors.push(...(await this.managers[i]!.apply(plans[i]!, "remove")));
     return { errors, refused: this.links.refused, counts };

@@ -12,8 +12,12 @@
 // ifalias (`seam:net:<id>`, `seam:port:<id>`), so operators and `seam trace`
 // can map kernel to model without a table.
 //
-// Network namespaces (routers and DHCP servers, which come next):
-//   seam-r-<router id>   seam-d-<network id>
+// Routers: a namespace `seam-r-<router id>` (DHCP servers will have
+// `seam-d-<network id>`), and a veth per router port: `srp-<port[:11]>` on the
+// host, plugged like a tap (contract/naming.ts), and inside the namespace
+// `sri-<port[:11]>` for an interface, `srg-<port[:11]>` for the gateway. Where
+// several hosts share one /run/netns (the lab), each agent is given a suffix
+// (`@host-1`) and knows only the namespaces that carry its own.
 //
 // nftables: one table `seam` per family (ruleset.ts has its contract); chains,
 // sets and maps below; every rule that belongs to a model object says which in
@@ -24,7 +28,13 @@ export const SEAM = "seam";
 export const device = {
   bridge: (networkId: string) => `sbr-${networkId.slice(0, 11)}`,
   vxlan: (vni: number) => `svx-${vni}`,
+  /** inside a router's namespace */
+  routerInterface: (portId: string) => `sri-${portId.slice(0, 11)}`,
+  routerGateway: (portId: string) => `srg-${portId.slice(0, 11)}`,
 };
+
+/** A router's device inside its namespace. */
+export const isRouterDevice = (name: string) => /^sr[ig]-[0-9a-f-]{1,11}$/.test(name);
 
 const OWNED_DEVICE = /^(sbr-[0-9a-f-]{1,11}|svx-\d{1,8})$/;
 const VXLAN_DEVICE = /^svx-\d{1,8}$/;
@@ -46,10 +56,16 @@ export function parseAlias(text: string | null | undefined): { kind: "net" | "po
 }
 
 export const netns = {
-  router: (routerId: string) => `${SEAM}-r-${routerId}`,
-  dhcp: (networkId: string) => `${SEAM}-d-${networkId}`,
+  router: (routerId: string, suffix = "") => `${SEAM}-r-${routerId}${suffix}`,
+  dhcp: (networkId: string, suffix = "") => `${SEAM}-d-${networkId}${suffix}`,
 };
-export const isOwnedNetns = (name: string) => /^seam-[rd]-[0-9a-f-]{36}$/.test(name);
+/** A namespace of this agent's (its suffix, and no other agent's), with what it is for. */
+export function parseNetns(name: string, suffix = ""): { kind: "router" | "dhcp"; id: string } | null {
+  if (!name.endsWith(suffix)) return null;
+  const m = /^seam-([rd])-([0-9a-f-]{36})$/.exec(name.slice(0, name.length - suffix.length));
+  return m ? { kind: m[1] === "r" ? "router" : "dhcp", id: m[2]! } : null;
+}
+export const isOwnedNetns = (name: string, suffix = "") => parseNetns(name, suffix) !== null;
 
 /** The table Seam owns in each nftables family it uses. */
 export const NFT_TABLE = SEAM;
@@ -74,7 +90,18 @@ export const set = {
 export const portOfEgressChain = (name: string) => (name.startsWith("eg-") ? name.slice(3) : null);
 
 /** An nft comment naming the model object a rule belongs to. */
-export const comment = (kind: "port" | "sg" | "rule", id: string) => `comment "${kind}:${id}"`;
+export const comment = (kind: "port" | "sg" | "rule" | "router", id: string) => `comment "${kind}:${id}"`;
+
+/** A router namespace's NAT table (family ip): its maps and chains. */
+export const nat = {
+  table: SEAM,
+  /** floating -> fixed, for inbound */
+  dnatMap: "fip_dnat",
+  /** fixed -> floating, for outbound */
+  snatMap: "fip_snat",
+  prerouting: "prerouting",
+  postrouting: "postrouting",
+};
 
 /** Which device names an `ip monitor link` line may be about that concern the agent (ports appearing, our devices changing). */
-export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);
+export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|srp-[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);

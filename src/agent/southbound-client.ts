@@ -2,7 +2,7 @@
 // port status, attach/detach/collect, the intent and its watch) over an
 // authenticated client of the server.
 import { ApiClient, type Credentials, HttpError } from "../client/api-client.ts";
-import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, type Registration, SOUTHBOUND } from "../contract/southbound.ts";
+import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, type Registration, SOUTHBOUND, type StatusReport } from "../contract/southbound.ts";
 
 export { type Credentials, HttpError };
 
@@ -42,7 +42,11 @@ export class SouthboundClient {
   }
 
   async reportPorts(up: readonly string[], down: readonly string[]): Promise<void> {
-    await this.ok(await this.call("POST", `${this.base}/ports`, { up, down }));
+    await this.reportStatus({ up, down });
+  }
+
+  async reportStatus(report: StatusReport): Promise<void> {
+    await this.ok(await this.call("POST", `${this.base}/ports`, report));
   }
 
   /** The port a workload gets on a network (found or made by the server), bound to this host. */

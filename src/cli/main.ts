@@ -108,7 +108,8 @@ withCredentials(
     .option("--report-interval <seconds>", "heartbeat interval", positiveInt, 10)
     .option("--cni-socket <path>", "serve the CNI plugin (seam-cni) on this unix socket", "/run/seam/cni.sock")
     .option("--no-cni", "no CNI service")
-    .option("--state-dir <dir>", "what must survive a crash (CNI attachment records); default /var/lib/seam/HOST"),
+    .option("--state-dir <dir>", "what must survive a crash (CNI attachment records); default /var/lib/seam/HOST")
+    .option("--netns-suffix <text>", "appended to its router namespaces' names, where several agents share one /run/netns (the lab)", ""),
 ).action(async (o) => {
   const { Agent } = await import("../agent/agent.ts");
   const agent = new Agent({
@@ -121,6 +122,7 @@ withCredentials(
     credentials: credentialsFrom(o),
     cniSocket: o.cni ? o.cniSocket : undefined,
     stateDir: o.stateDir,
+    netnsSuffix: o.netnsSuffix,
   });
   const stop = async (signal: string) => {
     process.stderr.write(`seam-agent ${o.host}: ${signal}, stopping (the kernel keeps its state)\n`);

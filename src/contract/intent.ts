@@ -84,7 +84,44 @@ export interface MemberItem {
   readonly ips: readonly string[];
 }
 
-export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem;
+/**
+ * A router this host runs: a namespace with an interface per attached port
+ * (their port items carry MAC, addresses and MTU), the external gateway, its
+ * static routes and whether it translates outbound traffic.
+ */
+export interface RouterItem {
+  readonly kind: "router";
+  readonly id: string;
+  readonly adminUp: boolean;
+  /** router interface port ids, sorted */
+  readonly interfaces: readonly string[];
+  readonly gateway: RouterGateway | null;
+  /** static routes (the router's `routes`), sorted by destination */
+  readonly routes: readonly { readonly destination: string; readonly nexthop: string }[];
+}
+
+export interface RouterGateway {
+  /** the gateway port (network:router_gateway) */
+  readonly port: string;
+  readonly network: string;
+  /** the external subnets' gateways: the router's default routes, one per family */
+  readonly nexthops: readonly string[];
+  /** SNAT outbound traffic of the internal subnets to the gateway's address (enable_snat) */
+  readonly snat: boolean;
+}
+
+/** A floating IP associated with a fixed IP, on the router that serves it. */
+export interface FipItem {
+  readonly kind: "fip";
+  readonly id: string;
+  readonly router: string;
+  readonly floating: string;
+  readonly fixed: string;
+  /** the port holding the fixed IP */
+  readonly port: string;
+}
+
+export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | FipItem;
 
 /** key -> item; keys say what an item is about so a delete needs no body. */
 export type HostIntent = Map<string, IntentItem>;
@@ -99,7 +136,9 @@ export type KeyParts =
   | { readonly kind: "remote"; readonly network: string; readonly port: string }
   | { readonly kind: "sg"; readonly id: string }
   | { readonly kind: "rule"; readonly id: string }
-  | { readonly kind: "member"; readonly group: string; readonly port: string };
+  | { readonly kind: "member"; readonly group: string; readonly port: string }
+  | { readonly kind: "router"; readonly id: string }
+  | { readonly kind: "fip"; readonly id: string };
 
 // Every kind spells its key here and nowhere else; a kind added to IntentItem
 // without a line in KEYS (or in KeyParts) does not compile.
@@ -110,6 +149,8 @@ const KEYS: { readonly [K in ItemKind]: (p: Omit<Extract<KeyParts, { kind: K }>,
   sg: (p) => `sg/${p.id}`,
   rule: (p) => `rule/${p.id}`,
   member: (p) => `member/${p.group}/${p.port}`,
+  router: (p) => `router/${p.id}`,
+  fip: (p) => `fip/${p.id}`,
 };
 
 export const key = {
@@ -119,6 +160,8 @@ export const key = {
   sg: (id: string) => KEYS.sg({ id }),
   rule: (id: string) => KEYS.rule({ id }),
   member: (group: string, port: string) => KEYS.member({ group, port }),
+  router: (id: string) => KEYS.router({ id }),
+  fip: (id: string) => KEYS.fip({ id }),
 };
 
 /** A key decoded; null for a key no kind spells (a newer server's, say: ignored, never guessed). */
@@ -136,6 +179,8 @@ export function parseKey(k: string): KeyParts | null {
     case "port":
     case "sg":
     case "rule":
+    case "router":
+    case "fip":
       return b === undefined ? { kind, id: a } : null;
     case "remote":
       return b ? { kind, network: a, port: b } : null;

@@ -8,3 +8,10 @@
  * without asking each other. Pods' host-side veths are named the same way.
  */
 export const tapName = (portId: string) => `tap${portId.slice(0, 11)}`;
+
+/**
+ * A router port's device on the host that runs the router: the host side of
+ * the veth whose other end is the router's interface in its namespace. The
+ * compiler puts it in the port item; the agent makes it and plugs it like a tap.
+ */
+export const routerPortName = (portId: string) => `srp-${portId.slice(0, 11)}`;

@@ -2,7 +2,7 @@
 //
 //   PUT  /southbound/v1/hosts/<host>                 register {vtep, roles, capabilities, version}
 //   POST /southbound/v1/hosts/<host>/heartbeat       204, or 404 when the host must register again
-//   POST /southbound/v1/hosts/<host>/ports           {up: [port ids], down: [port ids]}
+//   POST /southbound/v1/hosts/<host>/ports           StatusReport: {up, down} port ids (and routers, floating IPs)
 //   POST /southbound/v1/hosts/<host>/attachments     attach a workload: AttachRequest -> Attachment (201 made, 200 found)
 //   DELETE /southbound/v1/hosts/<host>/attachments/<container>[?port=<id>]   detach: {removed: [port ids]}
 //   POST /southbound/v1/hosts/<host>/attachments/collect   CollectRequest -> {removed: [port ids]}
@@ -31,6 +31,12 @@ export interface Registration {
 export interface PortStatusReport {
   readonly up: readonly string[];
   readonly down: readonly string[];
+}
+
+/** What an agent reports: its ports, and on a network host the routers it built and the floating IPs in their kernel. */
+export interface StatusReport extends PortStatusReport {
+  readonly routers?: PortStatusReport;
+  readonly floatingips?: PortStatusReport;
 }
 
 /** A workload to put on a network: the CNI's ADD, through the agent. */

@@ -79,18 +79,25 @@ export async function up(o: UpOptions): Promise<LabState> {
   return state;
 }
 
-/** Where a lab host's agent serves seam-cni. */
+/** The lab's hosts share /run/netns: each agent's namespaces carry its host's name. */
+export const netnsSuffix = (host: string) => `@${host}`;
 
 export function startAgent(state: LabState, host: string, reportIntervalSec = 2): number {
   const h = state.hosts.find((x) => x.name === host);
   if (!h) throw new Error(`no host ${host} in the lab`);
-  const args = ["netns", "exec", h.name, SEAM, "agent", "--host", h.name, "--server", state.server.url, "--vtep", h.vtep, "--report-interval", String(reportIntervalSec)];
-  args.push("--cni-socket", cniSocket(h.name), "--state-dir", join(LAB.stateDir, h.name));
+  // In the host's network namespace, with /sys showing that namespace's devices (as `ip netns exec`
+  // gives), but sharing the mount of /run/netns with everyone: the names of the routers' namespaces the
+  // agent makes are bind mounts there, and under `ip netns exec` (a slave mount namespace) they would be
+  // seen by no one else and die with the agent, routers and all.
+  const inHost = 'mount --make-rprivate /sys && mount -t sysfs none /sys && exec "$0" "$@"';
+  const args = [`--net=/run/netns/${h.name}`, "unshare", "--mount", "--propagation", "unchanged", "sh", "-c", inHost];
+  args.push(SEAM, "agent", "--host", h.name, "--server", state.server.url, "--vtep", h.vtep, "--report-interval", String(reportIntervalSec));
+  args.push("--cni-socket", cniSocket(h.name), "--state-dir", join(LAB.stateDir, h.name), "--netns-suffix", netnsSuffix(h.name));
   for (const r of h.roles) args.push("--role", r);
   if (h.roles.includes("network")) args.push("--physical-interface", "external:ex0");
   const c = LAB.credentials as Extract<Credentials, { kind: "password" }>;
   args.push("--os-username", c.username, "--os-password", c.password, "--os-project-name", c.project);
-  h.agentPid = daemon("ip", args, join(LAB.stateDir, `agent-${h.name}.log`));
+  h.agentPid = daemon("nsenter", args, join(LAB.stateDir, `agent-${h.name}.log`));
   return h.agentPid;
 }
 
@@ -132,7 +139,7 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
 
 // ---- down -------------------------------------------------------------------
 
-const OWNED_NS = /^(host-\d+|external|wl-[A-Za-z0-9_.-]+)$/;
+const OWNED_NS = /^(host-\d+|external|wl-[A-Za-z0-9_.-]+|seam-[rd]-[0-9a-f-]{36}@host-\d+)$/;
 
 export async function down(progress: (msg: string) => void = () => {}): Promise<void> {
   // Containers first, while their agents still run: podman's CNI DEL releases their ports.

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, NeutronError, policyDenied } from "../core/errors.ts";
 import { checkHost, heartbeat, registerAgent } from "../core/service/agents.ts";
 import type { Model } from "../core/service/model.ts";
-import { reportPortStatus } from "../core/service/port-status.ts";
+import { reportStatus, type StatusLists } from "../core/service/port-status.ts";
 import type { Authenticator } from "../front/auth.ts";
 import { Streams } from "../front/stream.ts";
 import type { Hub } from "./hub.ts";
@@ -15,7 +15,7 @@ const BOOKMARK_EVERY_MS = 10_000;
 
 function idList(raw: unknown, name: string): string[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw) || raw.some((x) => typeof x !== "string" || x.length > 64)) throw badRequest(`'${name}' must be a list of port ids.`);
+  if (!Array.isArray(raw) || raw.some((x) => typeof x !== "string" || x.length > 64)) throw badRequest(`'${name}' must be a list of ids.`);
   return raw as string[];
 }
 
@@ -51,7 +51,14 @@ export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub,
   app.post(`${SOUTHBOUND}/hosts/:host/ports`, async (req) => {
     const host = admin(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const changed = await reportPortStatus(model, host, idList(body.up, "up"), idList(body.down, "down"));
+    const lists = (raw: unknown, name: string): StatusLists | undefined => {
+      if (raw === undefined) return undefined;
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw badRequest(`'${name}' must be an object {up, down}.`);
+      const o = raw as Record<string, unknown>;
+      return { up: idList(o.up, `${name}.up`), down: idList(o.down, `${name}.down`) };
+    };
+    const ports = { up: idList(body.up, "up"), down: idList(body.down, "down") };
+    const changed = await reportStatus(model, host, ports, lists(body.routers, "routers"), lists(body.floatingips, "floatingips"));
     return { changed };
   });
 

@@ -5,7 +5,8 @@
 //   change log ──> World.decode (typed records, group views -> rule changes)
 //                    │
 //                    ├── l2-resolver       networks, local ports, remote endpoints (FDB/neighbours)
-//                    └── policy-resolver   security groups, rules, remote-group members
+//                    ├── policy-resolver   security groups, rules, remote-group members
+//                    └── router-resolver   routers (interfaces, gateway, routes, SNAT), floating IPs
 //                    │
 //                    v
 //   per host: scope (what it takes part in) ──> items by key ──> hub (fingerprints, deltas)
@@ -18,20 +19,21 @@ import { type HostIntent, type IntentItem, type ItemKind, type ItemOf, parseKey 
 import { type L2Scope, l2Resolver } from "./l2-resolver.ts";
 import { type PolicyScope, policyResolver } from "./policy-resolver.ts";
 import type { ModelKind } from "./records.ts";
+import { type RouterScope, routerResolver } from "./router-resolver.ts";
 import type { HostSet, KeyOf } from "./resolver.ts";
 import type { Applied, World } from "./world.ts";
 
 /** In the order they run; a new role is one more line here (and its scope in Scope). */
-export const RESOLVERS = [l2Resolver, policyResolver] as const;
+export const RESOLVERS = [l2Resolver, policyResolver, routerResolver] as const;
 
 /** What a host takes part in; when it changes, the host is compiled whole. */
-export type Scope = L2Scope & PolicyScope;
+export type Scope = L2Scope & PolicyScope & RouterScope;
 
 type ItemFn<K extends ItemKind> = (w: World, host: string, scope: Scope, key: KeyOf<K>) => ItemOf<K> | undefined;
 
 // Every item kind is made by exactly one resolver: a kind added to IntentItem
 // that no resolver makes does not compile here.
-const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items };
+const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items, ...routerResolver.items };
 
 export function scopeOf(w: World, host: string): Scope {
   const l2 = l2Resolver.scope(w, host);

@@ -7,10 +7,10 @@
 //   scope  networks
 //   items  net/<id>  port/<id>  remote/<net>/<port>
 import { key, type NetItem, type PortItem, type RemoteItem } from "../../contract/intent.ts";
-import { tapName } from "../../contract/naming.ts";
+import { routerPortName, tapName } from "../../contract/naming.ts";
 import { isNetworkHost, type PortRec } from "./records.ts";
 import type { HostSet, Resolver } from "./resolver.ts";
-import type { World } from "./world.ts";
+import { routerOf, type World } from "./world.ts";
 
 export interface L2Scope {
   readonly [name: string]: ReadonlySet<string>;
@@ -47,9 +47,26 @@ export function netItem(w: World, host: string, scope: L2Scope, id: string): Net
   return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, dnsDomain: n.dnsDomain, vteps: [...vteps].sort() };
 }
 
+/**
+ * Whether the host plugs the port: its bound host does; of the ports a
+ * network host carries, it plugs those with a device (router interfaces and
+ * gateways: the host side of the router's veth), not addresses alone
+ * (floating IPs live on the router's gateway).
+ */
+function plugsAt(w: World, p: PortRec, host: string): boolean {
+  if (p.host) return p.host === host;
+  return p.onNetworkHost && routerOf(p) !== null && portLocation(w, p) === host;
+}
+
+/** The network-host ports a host plugs (router ports, when it is the first network host). */
+function* pluggedNetworkHostPorts(w: World, host: string): Iterable<string> {
+  if (w.networkHosts()[0] !== host) return;
+  for (const ports of w.networkHostPorts().values()) for (const id of ports) if (routerOf(w.ports.get(id)!)) yield id;
+}
+
 export function portItem(w: World, host: string, id: string): PortItem | undefined {
   const p = w.ports.get(id);
-  if (!p || p.host !== host) return undefined;
+  if (!p || !plugsAt(w, p, host)) return undefined;
   const addresses: string[] = [];
   const gateways: string[] = [];
   for (const f of p.fixedIps) {
@@ -63,7 +80,7 @@ export function portItem(w: World, host: string, id: string): PortItem | undefin
     kind: "port",
     id,
     network: p.network,
-    device: tapName(id),
+    device: routerOf(p) ? routerPortName(id) : tapName(id),
     mac: p.mac,
     addresses,
     gateways,
@@ -109,6 +126,7 @@ export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
       for (const id of w.portsOn(net)) put(key.remote(net, id), remoteItem(w, host, scope, net, id));
     }
     for (const id of w.portsAt(host)) put(key.port(id), portItem(w, host, id));
+    for (const id of pluggedNetworkHostPorts(w, host)) put(key.port(id), portItem(w, host, id));
   },
 
   items: {
@@ -173,7 +191,7 @@ export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
         if (isNetworkHost(a.before) || isNetworkHost(a.after)) {
           for (const [net, ports] of w.networkHostPorts()) {
             keys.add(key.net(net));
-            for (const id of ports) keys.add(key.remote(net, id));
+            for (const id of ports) keys.add(key.remote(net, id)).add(key.port(id));
           }
         }
         return [...keys];

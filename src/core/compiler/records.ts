@@ -4,6 +4,7 @@
 // here, so what the compiler depends on is written down in one place.
 import type { NetItem, RuleItem } from "../../contract/intent.ts";
 import { isNetworkHostPort } from "../model/owners.ts";
+import { NETWORK_ROLE } from "../model/placement.ts";
 
 /** A view as the change log carries it (a resource's admin view). */
 export type View = Readonly<Record<string, unknown>>;
@@ -31,6 +32,8 @@ export interface PortRec {
   /** port_security_enabled */
   readonly secured: boolean;
   readonly owner: string;
+  /** device_id: for router ports, the router */
+  readonly deviceId: string;
   readonly adminUp: boolean;
   /** carried by a network host for its network (router interface, DHCP): unbound `network:*` */
   readonly onNetworkHost: boolean;
@@ -49,6 +52,24 @@ export interface GroupRec {
   readonly rules: readonly RuleRec[] | null;
 }
 
+export interface RouterRec {
+  readonly id: string;
+  readonly adminUp: boolean;
+  /** the external network and whether to SNAT to it; null: no gateway */
+  readonly gateway: { readonly network: string; readonly snat: boolean } | null;
+  readonly routes: readonly { readonly destination: string; readonly nexthop: string }[];
+  readonly distributed: boolean;
+}
+
+export interface FloatingIpRec {
+  readonly id: string;
+  readonly floating: string;
+  /** null: not associated */
+  readonly router: string | null;
+  readonly port: string | null;
+  readonly fixed: string | null;
+}
+
 export interface AgentRec {
   readonly id: string;
   readonly host: string;
@@ -63,6 +84,8 @@ export interface Records {
   readonly port: PortRec;
   readonly security_group: GroupRec;
   readonly security_group_rule: RuleRec;
+  readonly router: RouterRec;
+  readonly floatingip: FloatingIpRec;
   readonly agent: AgentRec;
 }
 export type ModelKind = keyof Records;
@@ -112,6 +135,7 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
       groups: list<string>(v.security_groups),
       secured: v.port_security_enabled !== false,
       owner,
+      deviceId: str(v.device_id),
       adminUp: v.admin_state_up !== false,
       onNetworkHost: isNetworkHostPort(owner, host),
     };
@@ -121,6 +145,18 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     return { id, rules: Array.isArray(v.security_group_rules) ? list<View>(v.security_group_rules).map((r) => rule(r, id)) : null };
   },
   security_group_rule: (v) => rule(v),
+  router: (v) => {
+    const gw = v.external_gateway_info as View | null | undefined;
+    const network = gw ? str(gw.network_id) : "";
+    return {
+      id: str(v.id),
+      adminUp: v.admin_state_up !== false,
+      gateway: network ? { network, snat: gw!.enable_snat !== false } : null,
+      routes: list<{ destination: string; nexthop: string }>(v.routes).map((r) => ({ destination: r.destination, nexthop: r.nexthop })),
+      distributed: v.distributed === true,
+    };
+  },
+  floatingip: (v) => ({ id: str(v.id), floating: str(v.floating_ip_address), router: strOrNull(v.router_id), port: strOrNull(v.port_id), fixed: strOrNull(v.fixed_ip_address) }),
   agent: (v) => {
     const conf = (v.configurations ?? {}) as View;
     return { id: str(v.id), host: str(v.host), vtep: strOrNull(conf.tunneling_ip), roles: list<string>(conf.roles) };
@@ -135,4 +171,4 @@ export function decode<K extends ModelKind>(kind: K, view: View): Records[K] {
   return DECODERS[kind](view);
 }
 
-export const isNetworkHost = (a: AgentRec | undefined) => Boolean(a?.roles.includes("network"));
+export const isNetworkHost = (a: AgentRec | undefined) => Boolean(a?.roles.includes(NETWORK_ROLE));

@@ -2,7 +2,9 @@
 // networks, subnets, ports, groups, rules and agents, indexed by what decides
 // which host needs what. Fed by the change log (one code path for the initial
 // load and for every change after it), read by the resolvers.
-import { type AgentRec, decode, type GroupRec, isModelKind, isNetworkHost, type ModelKind, type NetworkRec, type PortRec, type Records, type RuleRec, type SubnetRec, type View } from "./records.ts";
+import { ROUTER_INTERFACE_OWNERS, OWNER } from "../model/owners.ts";
+import { networkHostsInOrder } from "../model/placement.ts";
+import { type AgentRec, decode, type FloatingIpRec, type GroupRec, isModelKind, isNetworkHost, type ModelKind, type NetworkRec, type PortRec, type Records, type RouterRec, type RuleRec, type SubnetRec, type View } from "./records.ts";
 
 /** A change-log entry as the store carries it. */
 export interface Change {
@@ -29,6 +31,11 @@ function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
 }
 
 const EMPTY: ReadonlySet<never> = new Set();
+
+/** The router a port belongs to, for router interfaces and gateways; null for every other port. */
+export function routerOf(p: PortRec): string | null {
+  return p.deviceId && (p.owner === OWNER.routerGateway || ROUTER_INTERFACE_OWNERS.has(p.owner)) ? p.deviceId : null;
+}
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class World {
@@ -38,6 +45,8 @@ export class World {
   readonly ports = new Map<string, PortRec>();
   readonly groups = new Map<string, GroupRec>();
   readonly rules = new Map<string, RuleRec>();
+  readonly routers = new Map<string, RouterRec>();
+  readonly floatingips = new Map<string, FloatingIpRec>();
   /** host -> agent */
   readonly agents = new Map<string, AgentRec>();
 
@@ -47,6 +56,14 @@ export class World {
   private readonly portsByGroup = new Map<string, Set<string>>();
   private readonly networkHostPortsByNetwork = new Map<string, Set<string>>();
   private readonly subnetsByNetwork = new Map<string, Set<string>>();
+  /** router -> its interface ports */
+  private readonly interfacesByRouter = new Map<string, Set<string>>();
+  /** router -> its gateway port (one, by the model's rules) */
+  private readonly gatewayByRouter = new Map<string, string>();
+  /** router -> floating IPs associated through it */
+  private readonly fipsByRouter = new Map<string, Set<string>>();
+  /** network -> the routers with a port on it */
+  private readonly routersByNetwork = new Map<string, Map<string, number>>();
   private readonly rulesByGroup = new Map<string, Set<string>>();
   /** remote group -> rules naming it */
   private readonly rulesByRemote = new Map<string, Set<string>>();
@@ -86,6 +103,15 @@ export class World {
           if (r.remoteGroup) f(this.rulesByRemote, r.remoteGroup, id);
         }
         this.store(this.rules, id, a);
+      },
+    },
+    router: { get: (id) => this.routers.get(id), put: (id, _b, a) => this.store(this.routers, id, a) },
+    floatingip: {
+      get: (id) => this.floatingips.get(id),
+      put: (id, b, a) => {
+        if (b?.router) removeFrom(this.fipsByRouter, b.router, id);
+        if (a?.router) addTo(this.fipsByRouter, a.router, id);
+        this.store(this.floatingips, id, a);
       },
     },
     agent: {
@@ -156,6 +182,33 @@ export class World {
     }
     for (const g of p.groups) f(this.portsByGroup, g, p.id);
     if (p.onNetworkHost) f(this.networkHostPortsByNetwork, p.network, p.id);
+    const router = routerOf(p);
+    if (router) {
+      if (p.owner === OWNER.routerGateway) {
+        if (on) this.gatewayByRouter.set(router, p.id);
+        else if (this.gatewayByRouter.get(router) === p.id) this.gatewayByRouter.delete(router);
+      } else f(this.interfacesByRouter, router, p.id);
+      let counts = this.routersByNetwork.get(p.network);
+      if (!counts) this.routersByNetwork.set(p.network, (counts = new Map()));
+      const n = (counts.get(router) ?? 0) + (on ? 1 : -1);
+      if (n > 0) counts.set(router, n);
+      else counts.delete(router);
+      if (counts.size === 0) this.routersByNetwork.delete(p.network);
+    }
+  }
+
+  interfacesOf(router: string): ReadonlySet<string> {
+    return this.interfacesByRouter.get(router) ?? EMPTY;
+  }
+  gatewayOf(router: string): string | undefined {
+    return this.gatewayByRouter.get(router);
+  }
+  fipsOf(router: string): ReadonlySet<string> {
+    return this.fipsByRouter.get(router) ?? EMPTY;
+  }
+  /** routers with an interface or their gateway on the network */
+  routersOn(network: string): Iterable<string> {
+    return this.routersByNetwork.get(network)?.keys() ?? EMPTY;
   }
 
   portsOn(network: string): ReadonlySet<string> {
@@ -194,11 +247,7 @@ export class World {
 
   /** Hosts whose agent registered the `network` role, sorted (the first one carries network-host ports). */
   networkHosts(): readonly string[] {
-    if (!this.networkHostsCache) {
-      const out: string[] = [];
-      for (const [host, a] of this.agents) if (isNetworkHost(a)) out.push(host);
-      this.networkHostsCache = out.sort();
-    }
+    this.networkHostsCache ??= networkHostsInOrder(this.agents.values());
     return this.networkHostsCache;
   }
 

@@ -64,7 +64,7 @@ export const floatingips: Kind = {
       router_id: r.router_id ?? null,
       port_id: r.port_id ?? null,
       fixed_ip_address: r.fixed_ip_address ?? null,
-      status: "DOWN",
+      status: (r.port_id && r.status) || "DOWN",
       dns_domain: "",
       dns_name: "",
       qos_policy_id: null,
@@ -109,6 +109,8 @@ export const floatingips: Kind = {
       const portId = input.port_id === undefined ? (rec.port_id as string | null) : (input.port_id as string | null);
       if (portId === null) Object.assign(next, { port_id: null, fixed_ip_address: null, router_id: null });
       else Object.assign(next, await associate(tx, ctx, rec as never, portId, (input.fixed_ip_address as string | null) ?? null));
+      // DOWN until the router's host reports the new translation in its kernel
+      if (next.port_id !== rec.port_id || next.fixed_ip_address !== rec.fixed_ip_address) next.status = "DOWN";
     }
     return updateRec(tx, def.table, next);
   },

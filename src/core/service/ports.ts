@@ -10,6 +10,7 @@ import type { RequestContext } from "../model/context.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
 import { isNetworkOwner, L3_OWNERS, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { isAlive } from "./agents.ts";
 import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
@@ -156,6 +157,11 @@ export const ports: Kind = {
     const domains = new Map(
       (await rowsFor<{ id: string; body: string }>(q, "SELECT id, body FROM networks", "id", netIds)).map((n) => [n.id, (JSON.parse(n.body).dns_domain as string) || ""]),
     );
+    // Neutron's binding_failed: a port bound to a host whose agent is not alive will get no network there.
+    const hosts = [...new Set(recs.map((r) => r["binding:host_id"] as string).filter(Boolean))];
+    const live = new Set(
+      (await rowsFor<{ host: string; heartbeat_at: string }>(q, "SELECT host, heartbeat_at FROM agents", "host", hosts)).filter((a) => isAlive(m, a.heartbeat_at)).map((a) => a.host),
+    );
     const trunks = await rowsFor<{ id: string; port_id: string }>(q, "SELECT id, port_id FROM trunks", "port_id", ids);
     const trunkByPort = new Map(trunks.map((t) => [t.port_id, t.id]));
     const subports = groupBy(
@@ -196,8 +202,8 @@ export const ports: Kind = {
         "binding:host_id": host,
         "binding:profile": r["binding:profile"] ?? {},
         "binding:vnic_type": r["binding:vnic_type"] ?? "normal",
-        "binding:vif_type": host ? "tap" : "unbound",
-        "binding:vif_details": host ? { port_filter: true, connectivity: "l2" } : {},
+        "binding:vif_type": !host ? "unbound" : live.has(host) ? "tap" : "binding_failed",
+        "binding:vif_details": host && live.has(host) ? { port_filter: true, connectivity: "l2" } : {},
         ip_allocation: "immediate",
         propagate_uplink_status: false,
         resource_request: null,
@@ -353,7 +359,7 @@ export async function deletePort(m: Model, tx: Tx, rec: Rec): Promise<void> {
 export async function createInternalPort(
   m: Model,
   tx: Tx,
-  attrs: { network_id: string; project_id: string; device_owner: string; device_id: string; fixed_ips?: FixedIpRequest[] },
+  attrs: { network_id: string; project_id: string; device_owner: string; device_id: string; fixed_ips?: FixedIpRequest[]; preferred_mac?: string },
 ): Promise<Rec> {
   const ctx = m.system;
   const input: Record<string, unknown> = {
@@ -375,6 +381,7 @@ export async function createInternalPort(
     port_security_enabled: false,
   };
   if (attrs.fixed_ips) input.fixed_ips = attrs.fixed_ips;
+  if (attrs.preferred_mac && !(await macInUse(tx, attrs.network_id, attrs.preferred_mac))) input.mac_address = attrs.preferred_mac;
   const rec = await ports.create!(m, tx, ctx, input);
   await m.emit(tx, ports, rec.id, "create");
   return rec;

@@ -1,6 +1,7 @@
 // Routers: interfaces are ports (device_owner network:router_interface) holding
 // the subnet's gateway address; the external gateway is a port on an external
 // network (network:router_gateway, project ''), as Neutron models them.
+import { createHash } from "node:crypto";
 import { badRequest, conflict, notFound, policyDenied } from "../errors.ts";
 import { cidrContains, cidrsOverlap, parseAddress, parseCidr } from "../../net/address.ts";
 import type { RequestContext } from "../model/context.ts";
@@ -8,6 +9,7 @@ import { router as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
 import { ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { networkHostsInOrder } from "../model/placement.ts";
 import { canSeeOwn, groupBy, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
@@ -100,7 +102,7 @@ export const routers: Kind = {
         description: r.description ?? "",
         project_id: r.project_id,
         admin_state_up: r.admin_state_up,
-        status: "ACTIVE",
+        status: r.status ?? "ALLOCATING",
         external_gateway_info: info
           ? { ...info, external_fixed_ips: (byRouter.get(r.id) ?? []).map((g) => ({ subnet_id: g.subnet_id, ip_address: g.ip_address })) }
           : null,
@@ -173,6 +175,7 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
         device_owner: "network:router_interface",
         device_id: router.id,
         fixed_ips: [{ subnet_id: s.id, ip_address: s.gateway_ip }],
+        preferred_mac: gatewayMac(router.id, s.id),
       });
     } else {
       const p = await m.visible(tx, ports, ctx, req.port_id!);
@@ -197,6 +200,18 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
     };
   });
   return value;
+}
+
+/**
+ * The MAC a router's interface on a subnet gets, the same every time it is
+ * added: workloads elsewhere keep their gateway's MAC in their ARP cache, and
+ * on VXLAN networks the router's gratuitous ARP cannot reach them (each host's
+ * VXLAN device answers ARP itself), so a new MAC would cut them off for up to
+ * a minute after an interface is removed and added again. Random when taken.
+ */
+export function gatewayMac(routerId: string, subnetId: string): string {
+  const h = createHash("sha256").update(`${routerId}/${subnetId}`).digest();
+  return ["fa", "16", "3e", ...[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
 function checkNewSubnet(existing: SubnetRec[], s: SubnetRec): void {
@@ -263,4 +278,11 @@ export async function routerFor(tx: Tx, subnetId: string, externalNetworkId: str
     if (r && info && info.network_id === externalNetworkId) return r;
   }
   return undefined;
+}
+
+/** The agents that run a router: the serving network host's (placement.ts), as Neutron's l3-agents list. */
+export function routerAgents(agents: readonly View[]): View[] {
+  const roles = (a: View) => (((a.configurations as { roles?: string[] } | undefined)?.roles ?? []) as string[]);
+  const [first] = networkHostsInOrder(agents.map((a) => ({ host: a.host as string, roles: roles(a) })));
+  return agents.filter((a) => a.host === first);
 }

@@ -2,13 +2,13 @@
 // Neutron's clients expect them. It translates requests into model calls and
 // nothing else; every rule lives in the core.
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { badRequest, notFound } from "../../core/errors.ts";
+import { badRequest, notFound, policyDenied } from "../../core/errors.ts";
 import type { RequestContext } from "../../core/model/context.ts";
 import { parseListQuery, type Raw, selectFields } from "../../core/model/query.ts";
 import { resources, type ResourceDef } from "../../core/model/resources.ts";
 import type { Model } from "../../core/service/model.ts";
 import { quotas } from "../../core/service/quotas.ts";
-import { addRouterInterface, removeRouterInterface } from "../../core/service/routers.ts";
+import { addRouterInterface, removeRouterInterface, routerAgents } from "../../core/service/routers.ts";
 import { changeSubports } from "../../core/service/trunks.ts";
 import type { Authenticator } from "../auth.ts";
 import { baseUrl } from "../identity/keystone.ts";
@@ -151,6 +151,13 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
       }
       if (action === "tags") return putTags(req);
       throw notFound("HTTPNotFound", "The resource could not be found.");
+    });
+    // Which agent runs a router (l3_agent_scheduler): the first network host, as the compiler places it.
+    v2.get<{ Params: Params }>("/v2.0/routers/:id/l3-agents", async (req) => {
+      const ctx = ctxOf(req);
+      if (!ctx.isAdmin) throw policyDenied("get_l3-agents");
+      await model.show(ctx, "router", req.params.id);
+      return { agents: routerAgents(await model.find(ctx, "agent", {})) };
     });
     v2.get<{ Params: Params }>("/v2.0/trunks/:id/get_subports", async (req) => {
       const trunk = await model.show(ctxOf(req), "trunk", req.params.id);

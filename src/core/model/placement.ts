@@ -1,0 +1,13 @@
+// Where the network's own duties run: network-host ports (router interfaces,
+// DHCP) and centralised routers go to the first network host by name. One
+// rule, read by the compiler (which places them) and by the API (which says
+// where they are: a router's l3-agents).
+
+export const NETWORK_ROLE = "network";
+
+/** Hosts whose agent has the network role, in placement order: the first serves. */
+export function networkHostsInOrder(agents: Iterable<{ readonly host: string; readonly roles: readonly string[] }>): string[] {
+  const out: string[] = [];
+  for (const a of agents) if (a.roles.includes(NETWORK_ROLE)) out.push(a.host);
+  return out.sort();
+}
