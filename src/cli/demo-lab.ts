@@ -2,10 +2,11 @@
 // agents, a real VM (qemu) on host-1 and a real container on host-2 (podman,
 // which calls seam-cni itself) on one VXLAN network (seeds/001's "seamless"
 // 192.168.100.0/24 in project k8s), the agents and ports as `openstack` shows
-// them, each host's forwarding table, and pings both ways.
+// them, each host's forwarding table, and pings both ways; then a router to
+// the external segment and a floating IP the outside reaches the VM at.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { down, LAB, readState, SEAM, up } from "../lab/lab.ts";
+import { down, LAB, readState, SEAM, up, waitFor } from "../lab/lab.ts";
 import { bootVm, vmExec } from "../lab/vm.ts";
 import { containerExec, runContainer } from "../lab/container.ts";
 import { run } from "../os/exec.ts";
@@ -67,6 +68,23 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     const wlIp = wl.address.split("/")[0]!;
     await shell(`seam lab exec vm1 -- ping -c 3 ${wlIp}`, async () => (await vmExec("vm1", `ping -c 3 ${wlIp}`)).output);
     await shell(`seam lab exec pod1 -- ping -c 3 ${vmIp}`, async () => (await containerExec("pod1", `ping -c 3 ${vmIp}`)).output);
+    say("A router to the external segment (the lab's `external` namespace, on host-1's ex0), and a floating IP for the VM (F14, F15)");
+    await os(["network", "create", "public", "--external", "--provider-network-type", "flat", "--provider-physical-network", "external", "-c", "id"]);
+    await os(["subnet", "create", "--network", "public", "--subnet-range", LAB.externalCidr, "--gateway", "203.0.113.254", "--allocation-pool", "start=203.0.113.10,end=203.0.113.99", "--no-dhcp", "public-v4", "-c", "cidr"]);
+    await os(["router", "create", "router1", "--project", "k8s", "-c", "id"]);
+    await os(["router", "add", "subnet", "router1", "seamless-v4"]);
+    await os(["router", "set", "--external-gateway", "public", "router1"]);
+    const fip = await os(["floating", "ip", "create", "public", "--project", "k8s", "--port", vmPort, "-f", "value", "-c", "floating_ip_address"]);
+    const group = (await os(["security", "group", "list", "--project", "k8s", "-f", "value", "-c", "ID"])).split("\n")[0]!;
+    await os(["security", "group", "rule", "create", "--ingress", "--protocol", "icmp", "--remote-ip", LAB.externalCidr, group, "-c", "remote_ip_prefix"]);
+    await waitFor("the floating IP in the kernel", 20_000, async () => (await exec("openstack", ["floating", "ip", "show", fip, "-f", "value", "-c", "status"], { env: env() })).stdout.trim() === "ACTIVE", 250);
+    await os(["router", "show", "router1", "-c", "status", "-c", "external_gateway_info"]);
+    await os(["floating", "ip", "show", fip, "-c", "fixed_ip_address", "-c", "status"]);
+    say("On host-1 the router is a namespace: an interface per subnet, the gateway with the floating IP, NAT in its own nftables table");
+    await shell("ip netns | grep seam-r", async () => (await run("ip", ["netns", "list"])).split("\n").filter((l) => l.startsWith("seam-r-")).join("\n") + "\n");
+    say("The outside reaches the VM at its floating IP, and the VM reaches the outside");
+    await shell(`ip netns exec external ping -c 3 ${fip}`, () => run("ip", ["netns", "exec", LAB.external, "ping", "-c", "3", fip]));
+    await shell("seam lab exec vm1 -- ping -c 3 203.0.113.254", async () => (await vmExec("vm1", "ping -c 3 203.0.113.254")).output);
     if (keep) {
       process.stdout.write(`\nseam demo: the lab stays up (state in ${LAB.stateDir}); remove it with: seam lab down\n`);
       return 0;

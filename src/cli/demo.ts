@@ -59,7 +59,7 @@ export async function runDemo(port: number, keep: boolean): Promise<number> {
     say("A port with a DNS name gets its FQDN (seeds/000, F4)");
     await os("k8s", "k8s", ["port", "create", "--network", "seamless", "--dns-name", "hello", "hello", "-c", "dns_assignment"]);
     say("A router to an external network, and a floating IP for the VM (F14, F15)");
-    await os("admin", "admin", ["network", "create", "public", "--external", "--provider-network-type", "flat", "--provider-physical-network", "physnet1", "-c", "id"]);
+    await os("admin", "admin", ["network", "create", "public", "--external", "--provider-network-type", "flat", "--provider-physical-network", "external", "-c", "id"]);
     await os("admin", "admin", ["subnet", "create", "--network", "public", "--subnet-range", "172.24.4.0/24", "--no-dhcp", "public-v4", "-c", "cidr"]);
     await os("k8s", "k8s", ["router", "create", "router1", "-c", "id"]);
     await os("k8s", "k8s", ["router", "add", "subnet", "router1", "seamless-v4"]);
