@@ -14,6 +14,7 @@ import { isNoop, planRouter } from "../src/agent/routers/plan.ts";
 import { routerSpecs } from "../src/agent/routers/spec.ts";
 import { Exec, run } from "../src/os/exec.ts";
 import { assertGolden } from "./support/golden.ts";
+import { routedEntries } from "../src/cli/routes.ts";
 
 const isRoot = process.getuid?.() === 0;
 let rev = 0;
@@ -65,6 +66,17 @@ describe("the compiler's router items", () => {
     const h2 = compileHost(w, "h2");
     assert.equal(itemsOf(h2, "router").length + itemsOf(h2, "fip").length, 0, "a compute host runs no centralised router");
     assert.ok(h2.has(key.remote("na", uuid(1))), "it reaches the gateway over VXLAN");
+  });
+
+  it("lets `seam routes` show what the router reaches from a network, on the host that runs it", () => {
+    const w = world();
+    const rows = routedEntries(compileHost(w, "h1"), "na").map((r) => [r.destination, r.gateway, r.how]);
+    assert.deepEqual(rows, [
+      ["10.0.0.64/26", "10.0.0.1", "connected, srp-00000002-00"],
+      ["192.168.5.0/24", "10.0.0.1", "static, next hop 10.0.0.9"],
+      ["default", "10.0.0.1", "external gateway srp-00000003-00, next hop 203.0.113.254, SNAT"],
+    ]);
+    assert.deepEqual(routedEntries(compileHost(w, "h2"), "na"), [], "a host that runs no router shows none");
   });
 
   it("drops a floating IP's item when it is disassociated, and moves routers when the network host changes", () => {

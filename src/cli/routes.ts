@@ -1,7 +1,9 @@
 // `seam routes --host H --network N`: a network's forwarding table on one host
 // as the controller computes it (the HostIntent): every address with its MAC
-// and where it lives, a local port's device or a remote VTEP with the VNI.
-import { itemsOf, type IntentItem } from "../contract/intent.ts";
+// and where it lives, a local port's device or a remote VTEP with the VNI;
+// on the host that runs a router on the network, what the router reaches.
+import { itemsOf, type IntentItem, key, type PortItem } from "../contract/intent.ts";
+import { formatCidr, toCidr } from "../net/address.ts";
 import { SouthboundClient } from "../agent/southbound-client.ts";
 import { ApiClient, type Credentials } from "../client/api-client.ts";
 
@@ -12,8 +14,42 @@ export interface RouteRow {
   readonly port: string;
 }
 
+/** A prefix reached through a router that has an interface on the network (on the host that runs it). */
+export interface RoutedRow {
+  readonly destination: string;
+  /** the router's address on this network */
+  readonly gateway: string;
+  readonly router: string;
+  /** how the router forwards it: a connected interface, a static next hop, or the external gateway */
+  readonly how: string;
+}
+
+/** What the routers this host runs reach from the network: their other subnets, static routes, the default route. */
+export function routedEntries(items: ReadonlyMap<string, IntentItem>, networkId: string): RoutedRow[] {
+  const out: RoutedRow[] = [];
+  const portOf = (id: string) => items.get(key.port(id)) as PortItem | undefined;
+  for (const r of itemsOf(items, "router")) {
+    const ifaces = r.interfaces.map(portOf).filter((p): p is PortItem => p?.kind === "port");
+    const here = ifaces.find((p) => p.network === networkId);
+    if (!here) continue;
+    for (const gateway of here.addresses.map((a) => a.split("/")[0]!)) {
+      const v6 = gateway.includes(":");
+      const same = (ip: string) => ip.includes(":") === v6;
+      for (const p of ifaces) {
+        if (p === here) continue;
+        for (const a of p.addresses.filter(same)) out.push({ destination: formatCidr(toCidr(a)!), gateway, router: r.id, how: `connected, ${p.device}` });
+      }
+      for (const s of r.routes.filter((x) => same(x.nexthop))) out.push({ destination: s.destination, gateway, router: r.id, how: `static, next hop ${s.nexthop}` });
+      const gw = r.gateway && portOf(r.gateway.port);
+      const nh = r.gateway?.nexthops.filter(same) ?? [];
+      if (r.gateway && gw && nh.length) out.push({ destination: "default", gateway, router: r.id, how: `external gateway ${gw.device}, next hop ${nh.join(", ")}${r.gateway.snat && !v6 ? ", SNAT" : ""}` });
+    }
+  }
+  return out;
+}
+
 /** The table for one network from a host's intent (pure). */
-export function routeTable(items: ReadonlyMap<string, IntentItem>, networkId: string): { header: string; rows: RouteRow[]; flood: string[] } | null {
+export function routeTable(items: ReadonlyMap<string, IntentItem>, networkId: string): { header: string; rows: RouteRow[]; flood: string[]; routed: RoutedRow[] } | null {
   const net = itemsOf(items, "net").find((n) => n.id === networkId);
   if (!net) return null;
   const seg = net.type === "vxlan" ? `vni ${net.segment}` : net.type;
@@ -29,19 +65,21 @@ export function routeTable(items: ReadonlyMap<string, IntentItem>, networkId: st
   }
   const key = (ip: string) => ip.split(/[.:]/).map((x) => x.padStart(5, "0")).join(".");
   rows.sort((a, b) => key(a.address).localeCompare(key(b.address)));
-  return { header: `network ${net.name || net.id} (${net.id}) ${seg} mtu ${net.mtu}`, rows, flood: [...net.vteps] };
+  return { header: `network ${net.name || net.id} (${net.id}) ${seg} mtu ${net.mtu}`, rows, flood: [...net.vteps], routed: routedEntries(items, networkId) };
+}
+
+function table(cols: string[], data: string[][]): string[] {
+  const width = cols.map((c, i) => Math.max(c.length, ...data.map((d) => d[i]!.length)));
+  const line = (xs: string[]) => xs.map((x, i) => x.padEnd(width[i]!)).join("  ").trimEnd();
+  return [line(cols), ...data.map(line)];
 }
 
 export function formatRoutes(host: string, t: NonNullable<ReturnType<typeof routeTable>>): string {
-  const cols = ["ADDRESS", "MAC", "NEXT HOP", "PORT"];
-  const data = t.rows.map((r) => [r.address, r.mac, r.where, r.port]);
-  const width = cols.map((c, i) => Math.max(c.length, ...data.map((d) => d[i]!.length)));
-  const line = (xs: string[]) => xs.map((x, i) => x.padEnd(width[i]!)).join("  ").trimEnd();
   return [
     `host ${host}: ${t.header}`,
-    line(cols),
-    ...data.map(line),
+    ...table(["ADDRESS", "MAC", "NEXT HOP", "PORT"], t.rows.map((r) => [r.address, r.mac, r.where, r.port])),
     `flood (broadcast, unknown unicast) to: ${t.flood.length ? t.flood.join(", ") : "(no other host)"}`,
+    ...(t.routed.length ? ["routed (routers this host runs):", ...table(["DESTINATION", "VIA", "ROUTER", "HOW"], t.routed.map((r) => [r.destination, r.gateway, r.router, r.how]))] : []),
   ].join("\n");
 }
 
