@@ -89,12 +89,14 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     const errors: string[] = [];
     if (phase === "create") {
       for (const spec of plan.create) {
+        let failed: string[];
         try {
-          errors.push(...(await this.build(spec)));
+          failed = await this.build(spec);
         } catch (e) {
-          errors.push(`router ${spec.id}: ${(e as Error).message}`);
+          failed = [`router ${spec.id}: ${(e as Error).message}`];
         }
-        if (errors.length) this.applied.delete(spec.id);
+        if (failed.length) this.applied.delete(spec.id); // read again next time, and reported down
+        errors.push(...failed);
       }
       return errors;
     }
