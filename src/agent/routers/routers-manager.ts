@@ -38,8 +38,9 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
   /** router id -> the fingerprint of the spec last applied without error */
   private readonly applied = new Map<string, string>();
   private checkedAt = 0;
-  /** the specs of the last plan */
+  /** the specs of the last plan, with their fingerprints (computed once per plan) */
   private specs = new Map<string, RouterSpec>();
+  private prints = new Map<string, string>();
   /** per router being applied: what its create phase leaves to the remove phase (stale links, announcements) */
   private readonly later = new Map<string, Pick<RouterPlan, "stale" | "announce">>();
 
@@ -76,9 +77,10 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
       this.checkedAt = this.now();
     }
     this.specs = routerSpecs(intent, this.suffix);
+    this.prints = new Map([...this.specs].map(([id, spec]) => [id, fingerprint(spec)]));
     const create: RouterSpec[] = [];
     for (const spec of this.specs.values()) {
-      if (!namespaces.has(spec.netns) || this.applied.get(spec.id) !== fingerprint(spec)) create.push(spec);
+      if (!namespaces.has(spec.netns) || !this.isBuilt(spec.id)) create.push(spec);
     }
     const wanted = new Set([...this.specs.values()].map((s) => s.netns));
     for (const id of this.applied.keys()) if (!this.specs.has(id)) this.applied.delete(id);
@@ -141,7 +143,7 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     // Flows tracked under a floating IP's old translation would keep it: forget them (conntrack may be missing: say so once).
     for (const ip of p.moved) for (const dir of ["--orig-dst", "--reply-dst"]) await inside.run("conntrack", ["-D", dir, ip]).catch((e: Error) => this.missing("conntrack", e));
     this.later.set(spec.id, { stale: p.stale, announce: p.announce });
-    if (!errors.length) this.applied.set(spec.id, fingerprint(spec));
+    if (!errors.length) this.applied.set(spec.id, this.prints.get(spec.id) ?? fingerprint(spec));
     if (!isNoop(p)) this.log(`router ${spec.id}: ${describe(p)}`);
     return errors.map((e) => `router ${spec.id}: ${e}`);
   }
@@ -161,15 +163,20 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
   status(): RouterStatus {
     const up: string[] = [];
     const down: string[] = [];
-    for (const [id, spec] of this.specs) (this.applied.get(id) === fingerprint(spec) ? up : down).push(id);
+    for (const id of this.specs.keys()) (this.isBuilt(id) ? up : down).push(id);
     return { up, down };
   }
 
   /** The floating IPs in the kernel: those of the routers built. */
   fipStatus(): string[] {
     const out: string[] = [];
-    for (const [id, spec] of this.specs) if (this.applied.get(id) === fingerprint(spec)) out.push(...spec.fipIds.keys());
+    for (const [id, spec] of this.specs) if (this.isBuilt(id)) out.push(...spec.fipIds.keys());
     return out;
+  }
+
+  private isBuilt(id: string): boolean {
+    const print = this.prints.get(id);
+    return print !== undefined && this.applied.get(id) === print;
   }
 }
 
