@@ -52,9 +52,7 @@ export function parseRouter(out: string): ObservedRouter {
     links.set(l.ifname, { name: l.ifname, mac: l.address ?? "", mtu: l.mtu, up: (l.flags ?? []).includes("UP"), addresses });
   }
   const routes: RouterRoute[] = [];
-  for (const [text, v6] of [[r4, false], [r6, true]] as const) {
-    for (const r of json<IpRoute>(text)) if (r.gateway) routes.push({ dst: r.dst, via: r.gateway, v6 });
-  }
+  for (const text of [r4, r6]) for (const r of json<IpRoute>(text)) if (r.gateway) routes.push({ dst: r.dst, via: r.gateway });
   return { links, routes, forwarding: fwd.trim().split(/\s+/).every((x) => x === "1"), nat: parseNat(nft) };
 }
 

@@ -22,7 +22,7 @@ export interface RouterPlan {
   readonly nft: readonly string[];
   /** floating addresses whose flows must be forgotten (conntrack) */
   readonly moved: readonly string[];
-  /** addresses to announce (gratuitous ARP): a new interface's (a re-added one has a new MAC) and new floating IPs */
+  /** addresses to announce (gratuitous ARP): a new interface's (neighbours on this segment may hold another MAC) and new floating IPs */
   readonly announce: readonly { readonly dev: string; readonly ip: string }[];
   /** the remove phase: `ip -batch` lines inside the namespace (links no port wants any more) */
   readonly stale: readonly string[];
@@ -40,8 +40,10 @@ export function planRouter(spec: RouterSpec, have: ObservedRouter | null): Route
   const announce = new Map<string, { dev: string; ip: string }>();
   for (const l of spec.links) {
     const cur = have?.links.get(l.dev);
-    if (!cur) for (const a of l.addresses) if (!isV6(a)) announce.set(a.split("/")[0]!, { dev: l.dev, ip: a.split("/")[0]! });
-    if (!cur) host.push(`link add ${l.peer} mtu ${l.mtu} type veth peer name ${l.dev} netns ${spec.netns}`);
+    if (!cur) {
+      host.push(`link add ${l.peer} mtu ${l.mtu} type veth peer name ${l.dev} netns ${spec.netns}`);
+      for (const a of l.addresses.filter((x) => !isV6(x))) announce.set(a.split("/")[0]!, { dev: l.dev, ip: a.split("/")[0]! });
+    }
     if (!cur || cur.mac !== l.mac || cur.mtu !== l.mtu || cur.up !== l.up) inside.push(`link set dev ${l.dev} address ${l.mac} mtu ${l.mtu} ${l.up ? "up" : "down"}`);
     const want = new Set(l.addresses);
     const now = new Set(cur?.addresses ?? []);

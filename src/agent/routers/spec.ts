@@ -6,8 +6,6 @@ import { type IntentItem, itemsOf, key, type PortItem, type RouterItem } from ".
 import { device, netns } from "../naming.ts";
 
 export interface RouterLink {
-  readonly port: string;
-  readonly role: "interface" | "gateway";
   /** inside the namespace */
   readonly dev: string;
   /** on the host, plugged into the network's bridge by the links manager */
@@ -23,7 +21,6 @@ export interface RouterRoute {
   /** "default" or a prefix; a host route without its /32 or /128, as `ip route` prints it */
   readonly dst: string;
   readonly via: string;
-  readonly v6: boolean;
 }
 
 export interface NatSpec {
@@ -55,10 +52,8 @@ export function routeDst(cidr: string): string {
   return cidr;
 }
 
-function link(p: PortItem, role: RouterLink["role"], extra: readonly string[] = []): RouterLink {
+function link(p: PortItem, role: "interface" | "gateway", extra: readonly string[] = []): RouterLink {
   return {
-    port: p.id,
-    role,
     dev: role === "gateway" ? device.routerGateway(p.id) : device.routerInterface(p.id),
     peer: p.device,
     mac: p.mac,
@@ -102,7 +97,7 @@ function spec(r: RouterItem, portOf: (id: string) => PortItem | undefined, fips:
     const sorted = [...fips].sort((a, b) => (a.floating < b.floating ? -1 : 1));
     const gw = link(gp, "gateway", sorted.map((f) => `${f.floating}/32`));
     links.push(gw);
-    for (const nh of r.gateway.nexthops) routes.push({ dst: "default", via: nh, v6: isV6(nh) });
+    for (const nh of r.gateway.nexthops) routes.push({ dst: "default", via: nh });
     const v4 = gp.addresses.find((a) => !isV6(a));
     const map = new Map<string, string>();
     for (const f of sorted) {
@@ -111,7 +106,7 @@ function spec(r: RouterItem, portOf: (id: string) => PortItem | undefined, fips:
     }
     nat = { gatewayDev: gw.dev, snat: r.gateway.snat && v4 ? v4.split("/")[0]! : null, fips: map };
   }
-  for (const s of r.routes) routes.push({ dst: routeDst(s.destination), via: s.nexthop, v6: isV6(s.nexthop) });
+  for (const s of r.routes) routes.push({ dst: routeDst(s.destination), via: s.nexthop });
   return { id: r.id, netns: netns.router(r.id, suffix), links, routes, nat, fipIds };
 }
 
