@@ -235,16 +235,18 @@ describe("hub deltas", () => {
       } else if (what < 17) {
         const r = `r${rnd(2)}`;
         if (rnd(6) === 0) del(hub, "router", r);
-        else put(hub, "router", { id: r, admin_state_up: rnd(5) !== 0, external_gateway_info: rnd(3) ? { network_id: "n2", enable_snat: rnd(2) === 0 } : null, routes: rnd(2) ? [] : [{ destination: "10.9.0.0/24", nexthop: "10.0.0.9" }] });
+        else put(hub, "router", { id: r, admin_state_up: rnd(5) !== 0, distributed: rnd(2) === 0, external_gateway_info: rnd(3) ? { network_id: "n2", enable_snat: rnd(2) === 0 } : null, routes: rnd(2) ? [] : [{ destination: "10.9.0.0/24", nexthop: "10.0.0.9" }] });
       } else if (what < 18) {
         const f = `f${rnd(3)}`;
         if (rnd(5) === 0) del(hub, "floatingip", f);
         else put(hub, "floatingip", { id: f, floating_ip_address: `203.0.113.${rnd(9)}`, ...(rnd(3) ? { router_id: `r${rnd(2)}`, port_id: pid, fixed_ip_address: `10.0.0.${rnd(9)}` } : { router_id: null, port_id: null, fixed_ip_address: null }) });
       } else {
-        const gw = rnd(3) === 0; // a router's gateway port on n2, or an interface on n1
-        const id = uuid(200 + rnd(4));
+        // a router's port: its gateway on n2, an interface (centralised or distributed) or a csnat port on n1 or n2
+        const owner = ["network:router_gateway", "network:router_interface", "network:router_interface_distributed", "network:router_centralized_snat"][rnd(4)]!;
+        const net = owner === "network:router_gateway" || rnd(2) ? "n2" : "n1";
+        const id = uuid(200 + rnd(6));
         if (rnd(4) === 0) del(hub, "port", id);
-        else put(hub, "port", port(id, gw ? "n2" : "n1", "", gw ? `10.0.0.${50 + rnd(5)}` : "10.0.0.1", { subnet: gw ? "s2" : "s1", device_owner: gw ? "network:router_gateway" : "network:router_interface", device_id: `r${rnd(2)}`, security_groups: [], port_security_enabled: false }));
+        else put(hub, "port", port(id, net, "", `10.0.0.${50 + rnd(5)}`, { subnet: net === "n1" ? "s1" : "s2", device_owner: owner, device_id: `r${rnd(2)}`, security_groups: [], port_security_enabled: false }));
       }
       if (rnd(20) === 0) put(hub, "port", port(uuid(100 + rnd(3)), "n1", "", "10.0.0.1", { device_owner: "network:router_interface", security_groups: [], port_security_enabled: false }));
       if (i === 300) unwatch.h2!(); // h2's agent goes away for a while; the hub keeps its state

@@ -56,6 +56,7 @@ describe("the compiler's router items", () => {
       kind: "router",
       id: R,
       adminUp: true,
+      distributed: false,
       interfaces: [uuid(1), uuid(2)],
       gateway: { port: uuid(3), network: "ext", nexthops: ["203.0.113.254"], snat: true },
       routes: [{ destination: "192.168.5.0/24", nexthop: "10.0.0.9" }],
@@ -86,6 +87,51 @@ describe("the compiler's router items", () => {
     put(w, "agent", { id: "a0", host: "h0", configurations: { tunneling_ip: "172.31.0.10", roles: ["network"] } });
     assert.ok(compileHost(w, "h0").has(key.router(R)), "the first network host by name serves");
     assert.equal(compileHost(w, "h1").has(key.router(R)), false);
+  });
+});
+
+describe("a distributed router's items", () => {
+  /** The same world with R distributed: its interfaces owned as Neutron's DVR does, and a csnat port on each subnet. */
+  function dvrWorld(): World {
+    const w = world();
+    put(w, "router", { id: R, admin_state_up: true, distributed: true, external_gateway_info: { network_id: "ext", enable_snat: true }, routes: [] });
+    put(w, "port", routerPort(uuid(1), "na", "sa", "10.0.0.1", "network:router_interface_distributed", "fa:16:3e:00:00:01"));
+    put(w, "port", routerPort(uuid(2), "nb", "sb", "10.0.0.65", "network:router_interface_distributed", "fa:16:3e:00:00:02"));
+    put(w, "port", routerPort(uuid(6), "na", "sa", "10.0.0.3", "network:router_centralized_snat", "fa:16:3e:00:00:06"));
+    put(w, "port", routerPort(uuid(7), "nb", "sb", "10.0.0.66", "network:router_centralized_snat", "fa:16:3e:00:00:07"));
+    return w;
+  }
+
+  it("runs an instance on each host with ports on its networks, and its SNAT instance on the network host", () => {
+    const w = dvrWorld();
+    const h2 = compileHost(w, "h2");
+    assert.deepEqual(h2.get(key.router(R)), {
+      kind: "router",
+      id: R,
+      adminUp: true,
+      distributed: true,
+      interfaces: [uuid(1), uuid(2)],
+      gateway: null,
+      routes: [{ destination: "0.0.0.0/0", nexthop: "10.0.0.3" }],
+    });
+    assert.deepEqual(itemsOf(h2, "port").map((p) => p.id).sort(), [uuid(1), uuid(2), uuid(5)], "h2 plugs both interfaces next to its VM");
+    assert.ok(h2.has(key.net("nb")), "and takes part in the network it routes into");
+    assert.ok(!h2.has(key.remote("na", uuid(1))), "the gateway is local on every host: no remote entry for it");
+    assert.ok(h2.has(key.remote("na", uuid(6))), "the SNAT instance's address is remote");
+    const h1 = compileHost(w, "h1");
+    assert.equal(h1.has(key.router(R)), false, "the network host has no port on the networks: no instance");
+    assert.deepEqual((h1.get(key.snat(R)) as { interfaces: string[] }).interfaces, [uuid(6), uuid(7)]);
+    assert.ok(h1.has(key.fip("fip1")), "floating IPs are served centrally");
+    assert.equal(compileHost(w, "h3").size, 0, "a host with nothing on its networks runs nothing");
+  });
+
+  it("starts and stops an instance on a host as its first port comes and its last goes, watched through the hub", () => {
+    const w = dvrWorld();
+    put(w, "port", { ...routerPort(uuid(8), "nb", "sb", "10.0.0.70", "compute:nova", "fa:16:3e:00:00:08"), device_id: "vm2", "binding:host_id": "h3", security_groups: [], port_security_enabled: true });
+    assert.ok(compileHost(w, "h3").has(key.router(R)));
+    assert.ok(compileHost(w, "h3").has(key.port(uuid(1))), "with the interface on the other network too");
+    w.put({ revision: ++rev, kind: "port", id: uuid(8), op: "delete", object: null });
+    assert.equal(compileHost(w, "h3").size, 0);
   });
 });
 

@@ -30,6 +30,7 @@ export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "filters
   rule: ["filters"],
   member: ["filters"],
   router: ["routers"],
+  snat: ["routers"],
   fip: ["routers"],
 };
 

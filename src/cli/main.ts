@@ -45,6 +45,7 @@ program
   .option("--network-vlan-range <physnet:min:max>", "enable VLAN networks on a physnet (repeatable; this kernel has no 802.1Q)", vlanRanges, {})
   .option("--dns-domain <domain>", "DNS domain for ports on networks without dns_domain", defaultConfig.dnsDomain)
   .option("--agent-down-time <seconds>", "an agent silent this long is shown not alive", positiveInt, defaultConfig.agentDownTimeSec)
+  .option("--distributed-routers", "routers created without `distributed` route east-west on every host (DVR); default: centralised on the network host")
   .option("--nova-url <url>", "Nova's compute endpoint (e.g. http://nova:8774/v2.1) to send network-vif-* events to")
   .option("--nova-token <token>", "X-Auth-Token for --nova-url (or env SEAM_NOVA_TOKEN)")
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
@@ -52,7 +53,7 @@ program
     const [{ openDb }, { loadIdentityConfig }, { buildServer }] = await Promise.all([import("../core/store/open.ts"), import("../front/identity/identity.ts"), import("../server.ts")]);
     if (o.auth !== "noauth" && o.auth !== "local") throw new InvalidArgumentError(`--auth must be noauth or local, not "${o.auth}"`);
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
-    const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime };
+    const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
     const db = await openDb(o.db);
     const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN });
     const stop = async (signal: string) => {

@@ -93,6 +93,12 @@ export interface RouterItem {
   readonly kind: "router";
   readonly id: string;
   readonly adminUp: boolean;
+  /**
+   * A distributed router's instance on a host with ports on its networks:
+   * the same interfaces (address and MAC) on every such host, no gateway;
+   * outbound traffic goes to the router's SNAT instance (a default route).
+   */
+  readonly distributed: boolean;
   /** router interface port ids, sorted */
   readonly interfaces: readonly string[];
   readonly gateway: RouterGateway | null;
@@ -110,6 +116,15 @@ export interface RouterGateway {
   readonly snat: boolean;
 }
 
+/**
+ * A distributed router's central instance on the network host: its address
+ * on each internal subnet (the interfaces here are its csnat ports), the
+ * gateway, SNAT and floating IPs.
+ */
+export interface SnatItem extends Omit<RouterItem, "kind" | "distributed"> {
+  readonly kind: "snat";
+}
+
 /** A floating IP associated with a fixed IP, on the router that serves it. */
 export interface FipItem {
   readonly kind: "fip";
@@ -121,7 +136,7 @@ export interface FipItem {
   readonly port: string;
 }
 
-export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | FipItem;
+export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | SnatItem | FipItem;
 
 /** key -> item; keys say what an item is about so a delete needs no body. */
 export type HostIntent = Map<string, IntentItem>;
@@ -138,6 +153,7 @@ export type KeyParts =
   | { readonly kind: "rule"; readonly id: string }
   | { readonly kind: "member"; readonly group: string; readonly port: string }
   | { readonly kind: "router"; readonly id: string }
+  | { readonly kind: "snat"; readonly id: string }
   | { readonly kind: "fip"; readonly id: string };
 
 // Every kind spells its key here and nowhere else; a kind added to IntentItem
@@ -150,6 +166,7 @@ const KEYS: { readonly [K in ItemKind]: (p: Omit<Extract<KeyParts, { kind: K }>,
   rule: (p) => `rule/${p.id}`,
   member: (p) => `member/${p.group}/${p.port}`,
   router: (p) => `router/${p.id}`,
+  snat: (p) => `snat/${p.id}`,
   fip: (p) => `fip/${p.id}`,
 };
 
@@ -161,6 +178,7 @@ export const key = {
   rule: (id: string) => KEYS.rule({ id }),
   member: (group: string, port: string) => KEYS.member({ group, port }),
   router: (id: string) => KEYS.router({ id }),
+  snat: (id: string) => KEYS.snat({ id }),
   fip: (id: string) => KEYS.fip({ id }),
 };
 
@@ -180,6 +198,7 @@ export function parseKey(k: string): KeyParts | null {
     case "sg":
     case "rule":
     case "router":
+    case "snat":
     case "fip":
       return b === undefined ? { kind, id: a } : null;
     case "remote":

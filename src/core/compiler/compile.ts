@@ -38,7 +38,8 @@ const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ..
 export function scopeOf(w: World, host: string): Scope {
   const l2 = l2Resolver.scope(w, host);
   const policy = policyResolver.scope(w, host);
-  return { networks: l2.networks, groups: policy.groups, remoteGroups: policy.remoteGroups };
+  // the distributed routers a host runs decide its networks too: L2 computes them, routers read them
+  return { networks: l2.networks, dvrRouters: l2.dvrRouters, groups: policy.groups, remoteGroups: policy.remoteGroups };
 }
 
 const sorted = (ids: ReadonlySet<string>) => (ids.size < 2 ? [...ids].join(",") : [...ids].sort().join(","));

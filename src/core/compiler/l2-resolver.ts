@@ -4,17 +4,20 @@
 // endpoint (MAC, addresses, VTEP) for its FDB and neighbour tables.
 //
 //   reads  network, subnet, port, agent
-//   scope  networks
+//   scope  networks, and the distributed routers the host runs (their
+//          interfaces are plugged on every such host, and their networks are
+//          the host's too: it routes into them)
 //   items  net/<id>  port/<id>  remote/<net>/<port>
 import { key, type NetItem, type PortItem, type RemoteItem } from "../../contract/intent.ts";
 import { routerPortName, tapName } from "../../contract/naming.ts";
 import { isNetworkHost, type PortRec } from "./records.ts";
 import type { HostSet, Resolver } from "./resolver.ts";
-import { routerOf, type World } from "./world.ts";
+import { isDistributedInterface, routerOf, type World } from "./world.ts";
 
 export interface L2Scope {
   readonly [name: string]: ReadonlySet<string>;
   readonly networks: ReadonlySet<string>;
+  readonly dvrRouters: ReadonlySet<string>;
 }
 
 /** Where a port's traffic enters the fabric: its bound host, or the first network host for network-host ports. */
@@ -28,6 +31,16 @@ export function portLocation(w: World, p: PortRec): string | null {
 export function hostsOn(w: World, network: string): Set<string> {
   const hosts = new Set(w.boundHostsOn(network));
   if (w.hasNetworkHostPorts(network)) for (const h of w.networkHosts()) hosts.add(h);
+  return hosts;
+}
+
+/**
+ * Hosts whose items depend on the network's ports: the hosts on it, and those
+ * that route into it (a distributed router with an interface on it runs there).
+ */
+export function hostsInScopeOf(w: World, network: string): Set<string> {
+  const hosts = hostsOn(w, network);
+  for (const r of w.routersOn(network)) for (const h of w.distributedHostsOf(r)) hosts.add(h);
   return hosts;
 }
 
@@ -53,20 +66,26 @@ export function netItem(w: World, host: string, scope: L2Scope, id: string): Net
  * gateways: the host side of the router's veth), not addresses alone
  * (floating IPs live on the router's gateway).
  */
-function plugsAt(w: World, p: PortRec, host: string): boolean {
+function plugsAt(w: World, p: PortRec, host: string, scope: L2Scope): boolean {
   if (p.host) return p.host === host;
+  if (isDistributedInterface(p)) return scope.dvrRouters.has(p.deviceId);
   return p.onNetworkHost && routerOf(p) !== null && portLocation(w, p) === host;
 }
 
 /** The network-host ports a host plugs (router ports, when it is the first network host). */
 function* pluggedNetworkHostPorts(w: World, host: string): Iterable<string> {
   if (w.networkHosts()[0] !== host) return;
-  for (const ports of w.networkHostPorts().values()) for (const id of ports) if (routerOf(w.ports.get(id)!)) yield id;
+  for (const ports of w.networkHostPorts().values()) {
+    for (const id of ports) {
+      const p = w.ports.get(id)!;
+      if (routerOf(p) && !isDistributedInterface(p)) yield id;
+    }
+  }
 }
 
-export function portItem(w: World, host: string, id: string): PortItem | undefined {
+export function portItem(w: World, host: string, scope: L2Scope, id: string): PortItem | undefined {
   const p = w.ports.get(id);
-  if (!p || !plugsAt(w, p, host)) return undefined;
+  if (!p || !plugsAt(w, p, host, scope)) return undefined;
   const addresses: string[] = [];
   const gateways: string[] = [];
   for (const f of p.fixedIps) {
@@ -93,7 +112,7 @@ export function portItem(w: World, host: string, id: string): PortItem | undefin
 
 export function remoteItem(w: World, host: string, scope: L2Scope, network: string, portId: string): RemoteItem | undefined {
   const p = w.ports.get(portId);
-  if (!p || p.network !== network || !scope.networks.has(network)) return undefined;
+  if (!p || p.network !== network || !scope.networks.has(network) || isDistributedInterface(p)) return undefined;
   const at = portLocation(w, p);
   if (!at || at === host) return undefined;
   const vtep = w.vtepOf(at);
@@ -105,7 +124,7 @@ export function remoteItem(w: World, host: string, scope: L2Scope, network: stri
 /** Hosts that share a network with the ports of `host` (its VTEP is in their tables). */
 function neighboursOf(w: World, host: string): Set<string> {
   const hosts = new Set([host]);
-  for (const id of w.portsAt(host)) for (const h of hostsOn(w, w.ports.get(id)!.network)) hosts.add(h);
+  for (const id of w.portsAt(host)) for (const h of hostsInScopeOf(w, w.ports.get(id)!.network)) hosts.add(h);
   return hosts;
 }
 
@@ -117,7 +136,9 @@ export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
     const networks = new Set<string>();
     for (const id of w.portsAt(host)) networks.add(w.ports.get(id)!.network);
     if (w.networkHosts().includes(host)) for (const id of w.networks.keys()) if (w.hasNetworkHostPorts(id)) networks.add(id);
-    return { networks };
+    const dvrRouters = w.distributedRoutersAt(host);
+    for (const r of dvrRouters) for (const id of w.interfacesOf(r)) networks.add(w.ports.get(id)!.network);
+    return { networks, dvrRouters };
   },
 
   compile(w, host, scope, put) {
@@ -125,13 +146,14 @@ export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
       put(key.net(net), netItem(w, host, scope, net));
       for (const id of w.portsOn(net)) put(key.remote(net, id), remoteItem(w, host, scope, net, id));
     }
-    for (const id of w.portsAt(host)) put(key.port(id), portItem(w, host, id));
-    for (const id of pluggedNetworkHostPorts(w, host)) put(key.port(id), portItem(w, host, id));
+    for (const id of w.portsAt(host)) put(key.port(id), portItem(w, host, scope, id));
+    for (const id of pluggedNetworkHostPorts(w, host)) put(key.port(id), portItem(w, host, scope, id));
+    for (const r of scope.dvrRouters) for (const id of w.interfacesOf(r)) put(key.port(id), portItem(w, host, scope, id));
   },
 
   items: {
     net: (w, host, scope, k) => netItem(w, host, scope, k.id),
-    port: (w, host, _scope, k) => portItem(w, host, k.id),
+    port: (w, host, scope, k) => portItem(w, host, scope, k.id),
     remote: (w, host, scope, k) => remoteItem(w, host, scope, k.network, k.port),
   },
 
@@ -140,17 +162,19 @@ export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
       case "port": {
         const p = a[side];
         if (!p) return new Set();
-        const hosts = hostsOn(w, p.network);
+        const hosts = hostsInScopeOf(w, p.network);
         const at = portLocation(w, p);
         if (at) hosts.add(at);
         if (p.onNetworkHost) for (const h of w.networkHosts()) hosts.add(h);
+        const r = routerOf(p);
+        if (r) for (const h of w.distributedHostsOf(r)) hosts.add(h);
         return hosts;
       }
       case "network":
-        return a[side] ? hostsOn(w, a.id) : new Set();
+        return a[side] ? hostsInScopeOf(w, a.id) : new Set();
       case "subnet": {
         const s = a[side];
-        return s ? hostsOn(w, s.network) : new Set();
+        return s ? hostsInScopeOf(w, s.network) : new Set();
       }
       case "agent": {
         const agent = a[side];

@@ -58,6 +58,7 @@ export interface RouterRec {
   /** the external network and whether to SNAT to it; null: no gateway */
   readonly gateway: { readonly network: string; readonly snat: boolean } | null;
   readonly routes: readonly { readonly destination: string; readonly nexthop: string }[];
+  readonly distributed: boolean;
 }
 
 export interface FloatingIpRec {
@@ -152,6 +153,7 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
       adminUp: v.admin_state_up !== false,
       gateway: network ? { network, snat: gw!.enable_snat !== false } : null,
       routes: list<{ destination: string; nexthop: string }>(v.routes).map((r) => ({ destination: r.destination, nexthop: r.nexthop })),
+      distributed: v.distributed === true,
     };
   },
   floatingip: (v) => ({ id: str(v.id), floating: str(v.floating_ip_address), router: strOrNull(v.router_id), port: strOrNull(v.port_id), fixed: strOrNull(v.fixed_ip_address) }),

@@ -34,8 +34,11 @@ const EMPTY: ReadonlySet<never> = new Set();
 
 /** The router a port belongs to, for router interfaces and gateways; null for every other port. */
 export function routerOf(p: PortRec): string | null {
-  return p.deviceId && (p.owner === OWNER.routerGateway || ROUTER_INTERFACE_OWNERS.has(p.owner)) ? p.deviceId : null;
+  return p.deviceId && (p.owner === OWNER.routerGateway || p.owner === OWNER.routerSnat || ROUTER_INTERFACE_OWNERS.has(p.owner)) ? p.deviceId : null;
 }
+
+/** A distributed router's interface: plugged on every host that runs the router, a remote endpoint nowhere. */
+export const isDistributedInterface = (p: PortRec) => p.owner === OWNER.routerInterfaceDistributed;
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export class World {
@@ -58,6 +61,8 @@ export class World {
   private readonly subnetsByNetwork = new Map<string, Set<string>>();
   /** router -> its interface ports */
   private readonly interfacesByRouter = new Map<string, Set<string>>();
+  /** router -> its csnat ports (distributed routers with a gateway) */
+  private readonly snatByRouter = new Map<string, Set<string>>();
   /** router -> its gateway port (one, by the model's rules) */
   private readonly gatewayByRouter = new Map<string, string>();
   /** router -> floating IPs associated through it */
@@ -187,7 +192,8 @@ export class World {
       if (p.owner === OWNER.routerGateway) {
         if (on) this.gatewayByRouter.set(router, p.id);
         else if (this.gatewayByRouter.get(router) === p.id) this.gatewayByRouter.delete(router);
-      } else f(this.interfacesByRouter, router, p.id);
+      } else if (p.owner === OWNER.routerSnat) f(this.snatByRouter, router, p.id);
+      else f(this.interfacesByRouter, router, p.id);
       let counts = this.routersByNetwork.get(p.network);
       if (!counts) this.routersByNetwork.set(p.network, (counts = new Map()));
       const n = (counts.get(router) ?? 0) + (on ? 1 : -1);
@@ -199,6 +205,32 @@ export class World {
 
   interfacesOf(router: string): ReadonlySet<string> {
     return this.interfacesByRouter.get(router) ?? EMPTY;
+  }
+  snatPortsOf(router: string): ReadonlySet<string> {
+    return this.snatByRouter.get(router) ?? EMPTY;
+  }
+  /** The distributed routers whose instance runs on the host: those with an interface on a network it has ports on. */
+  distributedRoutersAt(host: string): Set<string> {
+    const out = new Set<string>();
+    const seen = new Set<string>();
+    for (const id of this.portsAt(host)) {
+      const net = this.ports.get(id)!.network;
+      if (seen.has(net)) continue;
+      seen.add(net);
+      for (const r of this.routersOn(net)) if (this.routers.get(r)?.distributed && this.hasInterfaceOn(r, net)) out.add(r);
+    }
+    return out;
+  }
+  private hasInterfaceOn(router: string, network: string): boolean {
+    for (const id of this.interfacesOf(router)) if (this.ports.get(id)?.network === network) return true;
+    return false;
+  }
+  /** Hosts running a distributed router's instance: those with a port on one of its interfaces' networks. */
+  distributedHostsOf(router: string): Set<string> {
+    const out = new Set<string>();
+    if (!this.routers.get(router)?.distributed) return out;
+    for (const id of this.interfacesOf(router)) for (const h of this.boundHostsOn(this.ports.get(id)!.network)) out.add(h);
+    return out;
   }
   gatewayOf(router: string): string | undefined {
     return this.gatewayByRouter.get(router);

@@ -4,6 +4,10 @@
 
 export const OWNER = {
   routerInterface: "network:router_interface",
+  /** a distributed router's interface: the same address and MAC on every host that runs the router */
+  routerInterfaceDistributed: "network:router_interface_distributed",
+  /** a distributed router's address on each internal subnet for its central SNAT instance (Neutron's csnat port) */
+  routerSnat: "network:router_centralized_snat",
   routerGateway: "network:router_gateway",
   floatingip: "network:floatingip",
   dhcp: "network:dhcp",
@@ -11,8 +15,8 @@ export const OWNER = {
   kubernetes: "compute:kubernetes",
 } as const;
 
-export const ROUTER_INTERFACE_OWNERS: ReadonlySet<string> = new Set([OWNER.routerInterface, "network:router_interface_distributed", "network:ha_router_replicated_interface"]);
-export const L3_OWNERS: ReadonlySet<string> = new Set([...ROUTER_INTERFACE_OWNERS, OWNER.routerGateway, OWNER.floatingip]);
+export const ROUTER_INTERFACE_OWNERS: ReadonlySet<string> = new Set([OWNER.routerInterface, OWNER.routerInterfaceDistributed, "network:ha_router_replicated_interface"]);
+export const L3_OWNERS: ReadonlySet<string> = new Set([...ROUTER_INTERFACE_OWNERS, OWNER.routerGateway, OWNER.routerSnat, OWNER.floatingip]);
 
 /** Ports of the network itself (router interfaces, gateways, DHCP): no default group, served by a network host. */
 export const isNetworkOwner = (owner: string) => owner.startsWith("network:");

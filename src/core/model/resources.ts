@@ -168,7 +168,8 @@ export const router: ResourceDef = {
       sort: false,
     },
     routes: { convert: v.nullableList(hostRoute), put: true, default: [], filter: "none", sort: false },
-    distributed: { convert: v.boolean, post: true, adminSet: true, default: false, kind: "bool" },
+    // no default here: a router created without it takes the deployment's (ModelConfig.distributedRouters)
+    distributed: { convert: v.boolean, post: true, put: true, adminSet: true, kind: "bool" },
     ha: { convert: v.boolean, post: true, adminSet: true, default: false, kind: "bool" },
     availability_zone_hints: { convert: v.list(v.string(255)), post: true, default: [], filter: "none", sort: false },
     availability_zones: { filter: "none", sort: false },

@@ -23,6 +23,8 @@ export interface ModelConfig {
   readonly dnsDomain: string;
   /** an agent without a heartbeat for this long is not alive (Neutron's agent_down_time) */
   readonly agentDownTimeSec: number;
+  /** `distributed` for routers created without it (Neutron's router_distributed) */
+  readonly distributedRouters: boolean;
   readonly quotas: Readonly<Record<string, number>>;
 }
 
@@ -34,6 +36,7 @@ export const defaultConfig: ModelConfig = {
   physnetMtu: 1500,
   dnsDomain: "openstacklocal.",
   agentDownTimeSec: 75,
+  distributedRouters: false,
   quotas: { network: -1, subnet: -1, port: -1, router: -1, floatingip: -1, security_group: -1, security_group_rule: -1, trunk: -1 },
 };
 

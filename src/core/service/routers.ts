@@ -8,7 +8,7 @@ import type { RequestContext } from "../model/context.ts";
 import { router as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
-import { ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import { networkHostsInOrder } from "../model/placement.ts";
 import { canSeeOwn, groupBy, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { SubnetRec } from "./ipam.ts";
@@ -26,6 +26,34 @@ async function interfacePorts(tx: Tx, routerId: string): Promise<Rec[]> {
 
 async function gatewayPort(tx: Tx, routerId: string): Promise<Rec | undefined> {
   return (await findRecs(tx, "ports", { device_id: [routerId], device_owner: ["network:router_gateway"] }))[0];
+}
+
+const interfaceOwner = (router: Rec) => (router.distributed ? OWNER.routerInterfaceDistributed : OWNER.routerInterface);
+
+/**
+ * A distributed router routes east-west on every host, but translates to the
+ * outside on the network host only: there it has an address of its own on
+ * each internal IPv4 subnet (Neutron's csnat ports), which the hosts' routing
+ * instances send outbound traffic to. This keeps those ports, and the owner of
+ * the interface ports, in step with the router's mode and gateway.
+ */
+async function syncDistributedPorts(m: Model, tx: Tx, router: Rec): Promise<void> {
+  const owner = interfaceOwner(router);
+  for (const p of await interfacePorts(tx, router.id)) {
+    if (p.device_owner === owner) continue;
+    await updateRec(tx, "ports", { ...p, device_owner: owner });
+    await m.emit(tx, ports, p.id, "update");
+  }
+  const wanted = new Set(router.distributed && router.external_gateway_info ? (await interfaceSubnets(tx, router.id)).filter((sn) => !sn.cidr.includes(":")).map((sn) => sn.id) : []);
+  for (const p of await findRecs(tx, "ports", { device_id: [router.id], device_owner: [OWNER.routerSnat] })) {
+    const [a] = await tx.all<{ subnet_id: string }>("SELECT subnet_id FROM ip_allocations WHERE port_id = ?", [p.id]);
+    if (a && wanted.delete(a.subnet_id)) continue;
+    await deletePort(m, tx, p);
+  }
+  for (const subnet of wanted) {
+    const [sn] = (await findRecs(tx, "subnets", { id: [subnet] })) as SubnetRec[];
+    await createInternalPort(m, tx, { network_id: sn!.network_id, project_id: "", device_owner: OWNER.routerSnat, device_id: router.id, fixed_ips: [{ subnet_id: subnet }] });
+  }
 }
 
 async function interfaceSubnets(tx: Tx, routerId: string): Promise<SubnetRec[]> {
@@ -121,7 +149,7 @@ export const routers: Kind = {
 
   async create(m, tx, ctx, input) {
     const info = input.external_gateway_info as GatewayInfo;
-    const rec = newRec({ ...input, external_gateway_info: null });
+    const rec = newRec({ ...input, distributed: input.distributed ?? m.config.distributedRouters, external_gateway_info: null });
     await insertRec(tx, def.table, rec);
     if (info) {
       const stored = await setGateway(m, tx, ctx, rec, info);
@@ -141,7 +169,9 @@ export const routers: Kind = {
       if (gw) connected.push(...((await findRecs(tx, "subnets", { network_id: [gw.network_id as string] })) as SubnetRec[]));
       checkRoutes(input.routes as { destination: string; nexthop: string }[], connected, rec.id);
     }
-    return updateRec(tx, def.table, next);
+    const stored = await updateRec(tx, def.table, next);
+    if (input.external_gateway_info !== undefined || input.distributed !== undefined) await syncDistributedPorts(m, tx, stored);
+    return stored;
   },
 
   async remove(m, tx, _ctx, rec) {
@@ -150,6 +180,7 @@ export const routers: Kind = {
     if (fip) throw conflict("RouterInUse", `Router ${rec.id} still has floating IPs`);
     const gw = await gatewayPort(tx, rec.id);
     if (gw) await deletePort(m, tx, gw);
+    await syncDistributedPorts(m, tx, { ...rec, external_gateway_info: null });
     await deleteRec(tx, def.table, rec.id);
   },
 };
@@ -172,7 +203,7 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
       portRec = await createInternalPort(m, tx, {
         network_id: s.network_id,
         project_id: router.project_id,
-        device_owner: "network:router_interface",
+        device_owner: interfaceOwner(router),
         device_id: router.id,
         fixed_ips: [{ subnet_id: s.id, ip_address: s.gateway_ip }],
         preferred_mac: gatewayMac(router.id, s.id),
@@ -184,9 +215,10 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
       if (ips.length === 0) throw badRequest(`Bad router request: Router port must have at least one fixed IP.`, "BadRequest");
       for (const s of (await findRecs(tx, "subnets", { id: ips.map((i) => i.subnet_id) })) as SubnetRec[]) checkNewSubnet(existing, s);
       await tx.run("DELETE FROM port_security_groups WHERE port_id = ?", [p.id]);
-      portRec = await updateRec(tx, "ports", { ...p, device_owner: "network:router_interface", device_id: router.id, port_security_enabled: false, allowed_address_pairs: [] });
+      portRec = await updateRec(tx, "ports", { ...p, device_owner: interfaceOwner(router), device_id: router.id, port_security_enabled: false, allowed_address_pairs: [] });
       await m.emit(tx, ports, p.id, "update");
     }
+    await syncDistributedPorts(m, tx, router);
     await m.touch(tx, "router", router.id);
     const subnetIds = (await tx.all<{ subnet_id: string }>("SELECT subnet_id FROM ip_allocations WHERE port_id = ? ORDER BY position", [portRec.id])).map((r) => r.subnet_id);
     return {
@@ -259,6 +291,7 @@ export async function removeRouterInterface(m: Model, ctx: RequestContext, route
       }
     }
     await deletePort(m, tx, target);
+    await syncDistributedPorts(m, tx, router);
     await m.touch(tx, "router", router.id);
     return { id: router.id, tenant_id: router.project_id, project_id: router.project_id, port_id: target.id, network_id: target.network_id, subnet_id: subnetIds[0], subnet_ids: subnetIds };
   });
