@@ -120,7 +120,7 @@ describe("a distributed router's items", () => {
     assert.ok(h2.has(key.remote("na", uuid(6))), "the SNAT instance's address is remote");
     const h1 = compileHost(w, "h1");
     assert.equal(h1.has(key.router(R)), false, "the network host has no port on the networks: no instance");
-    assert.deepEqual((h1.get(key.snat(R)) as { interfaces: string[] }).interfaces, [uuid(6), uuid(7)]);
+    assert.deepEqual((h1.get(key.snat(R)) as unknown as { interfaces: string[] }).interfaces, [uuid(6), uuid(7)]);
     assert.ok(h1.has(key.fip("fip1")), "floating IPs are served centrally");
     assert.equal(compileHost(w, "h3").size, 0, "a host with nothing on its networks runs nothing");
   });
@@ -136,7 +136,7 @@ describe("a distributed router's items", () => {
 });
 
 describe("a router's NAT", () => {
-  const spec = () => routerSpecs(compileHost(world(), "h1")).get(R)!;
+  const spec = () => [...routerSpecs(compileHost(world(), "h1")).values()].find((x) => x.id === R)!;
 
   it("renders SNAT, floating IPs and hairpin as one table (golden)", () => {
     const p = planNat(spec().nat, null);
@@ -187,7 +187,7 @@ describe("the routers manager", { skip: !isRoot && "needs root" }, () => {
     const plan = m.plan(intent, await m.observe());
     assert.equal(plan.create.length, 1);
     assert.deepEqual([...(await m.apply(plan, "create")), ...(await m.apply(plan, "remove"))], []);
-    const spec = routerSpecs(intent, suffix).get(R)!;
+    const spec = [...routerSpecs(intent, suffix).values()].find((x) => x.id === R)!;
     const inside = Exec.in(spec.netns);
     const addrs = await inside.run("ip", ["-br", "addr"]);
     for (const a of ["10.0.0.1/26", "10.0.0.65/26", "203.0.113.10/24", "203.0.113.11/32"]) assert.ok(addrs.includes(a), `${a} in the router:\n${addrs}`);

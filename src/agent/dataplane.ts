@@ -19,6 +19,7 @@ import type { HostConfig } from "./links/plan.ts";
 import type { Intent, Manager, Phased } from "./manager.ts";
 import { FiltersManager } from "./nft/filters-manager.ts";
 import { RoutersManager } from "./routers/routers-manager.ts";
+import { dvrMac } from "./naming.ts";
 
 // Which managers act on each item kind: a kind the compiler may send that no
 // manager handles does not compile here.
@@ -64,7 +65,7 @@ export class Dataplane {
 
   constructor(exec: Exec, cfg: () => HostConfig, opts: DataplaneOptions = {}) {
     this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}));
-    this.filters = new FiltersManager(exec);
+    this.filters = new FiltersManager(exec, () => dvrMac(cfg().vtep));
     this.links = new LinksManager(exec, cfg);
     this.fdb = new FdbManager(exec, cfg);
     this.managers = [this.routers, this.filters, this.links, this.fdb];

@@ -13,9 +13,11 @@
 // can map kernel to model without a table.
 //
 // Routers: a namespace `seam-r-<router id>` (DHCP servers will have
-// `seam-d-<network id>`), and a veth per router port: `srp-<port[:11]>` on the
-// host, plugged like a tap (contract/naming.ts), and inside the namespace
-// `sri-<port[:11]>` for an interface, `srg-<port[:11]>` for the gateway. Where
+// `seam-d-<network id>`), a distributed router's SNAT instance `seam-s-<id>`,
+// and a veth per router port: `srp-<port[:11]>` on the host, plugged like a
+// tap (contract/naming.ts), and inside the namespace `sri-<port[:11]>` for an
+// interface, `srg-<port[:11]>` for the gateway, `srs-<port[:11]>` for a SNAT
+// instance's address on an internal subnet. Where
 // several hosts share one /run/netns (the lab), each agent is given a suffix
 // (`@host-1`) and knows only the namespaces that carry its own.
 //
@@ -28,13 +30,30 @@ export const SEAM = "seam";
 export const device = {
   bridge: (networkId: string) => `sbr-${networkId.slice(0, 11)}`,
   vxlan: (vni: number) => `svx-${vni}`,
+  /** every VXLAN device of ours, as an nft interface wildcard */
+  vxlanPattern: "svx-*",
   /** inside a router's namespace */
   routerInterface: (portId: string) => `sri-${portId.slice(0, 11)}`,
   routerGateway: (portId: string) => `srg-${portId.slice(0, 11)}`,
+  /** a distributed router's SNAT instance's address on an internal subnet (its csnat port) */
+  routerSnat: (portId: string) => `srs-${portId.slice(0, 11)}`,
 };
 
 /** A router's device inside its namespace. */
-export const isRouterDevice = (name: string) => /^sr[ig]-[0-9a-f-]{1,11}$/.test(name);
+export const isRouterDevice = (name: string) => /^sr[igs]-[0-9a-f-]{1,11}$/.test(name);
+
+/**
+ * The MAC a host's distributed routers send from into the overlay. Their
+ * interfaces have the same MAC on every host; leaving with it, a routed frame
+ * would teach other hosts' bridges that their own gateway lives behind the
+ * VXLAN device. So frames from a distributed interface to the overlay leave
+ * with this one instead (Neutron's DVR MAC): fa:16:3f + the VTEP's last three
+ * bytes, unique within an underlay /8.
+ */
+export function dvrMac(vtep: string): string {
+  const b = vtep.split(".").slice(1).map((x) => Number(x).toString(16).padStart(2, "0"));
+  return ["fa", "16", "3f", ...b].join(":");
+}
 
 const OWNED_DEVICE = /^(sbr-[0-9a-f-]{1,11}|svx-\d{1,8})$/;
 const VXLAN_DEVICE = /^svx-\d{1,8}$/;
@@ -57,13 +76,16 @@ export function parseAlias(text: string | null | undefined): { kind: "net" | "po
 
 export const netns = {
   router: (routerId: string, suffix = "") => `${SEAM}-r-${routerId}${suffix}`,
+  /** a distributed router's SNAT instance, on the network host */
+  snat: (routerId: string, suffix = "") => `${SEAM}-s-${routerId}${suffix}`,
   dhcp: (networkId: string, suffix = "") => `${SEAM}-d-${networkId}${suffix}`,
 };
 /** A namespace of this agent's (its suffix, and no other agent's), with what it is for. */
-export function parseNetns(name: string, suffix = ""): { kind: "router" | "dhcp"; id: string } | null {
+const NETNS_KINDS = { r: "router", s: "snat", d: "dhcp" } as const;
+export function parseNetns(name: string, suffix = ""): { kind: "router" | "snat" | "dhcp"; id: string } | null {
   if (!name.endsWith(suffix)) return null;
-  const m = /^seam-([rd])-([0-9a-f-]{36})$/.exec(name.slice(0, name.length - suffix.length));
-  return m ? { kind: m[1] === "r" ? "router" : "dhcp", id: m[2]! } : null;
+  const m = /^seam-([rsd])-([0-9a-f-]{36})$/.exec(name.slice(0, name.length - suffix.length));
+  return m ? { kind: NETNS_KINDS[m[1] as keyof typeof NETNS_KINDS], id: m[2]! } : null;
 }
 export const isOwnedNetns = (name: string, suffix = "") => parseNetns(name, suffix) !== null;
 
@@ -82,6 +104,8 @@ export const chain = {
 };
 
 export const set = {
+  /** bridge family: the host sides of distributed router interfaces */
+  dvrPorts: "dvr_ports",
   members: (group: string, v: 4 | 6) => `m-${group}-v${v}`,
   rules: (group: string, dir: "in" | "eg", v: 4 | 6, kind: "any" | "proto" | "ports") => `r-${group}-${dir}-v${v}-${kind}`,
 };

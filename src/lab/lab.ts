@@ -139,7 +139,7 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
 
 // ---- down -------------------------------------------------------------------
 
-const OWNED_NS = /^(host-\d+|external|wl-[A-Za-z0-9_.-]+|seam-[rd]-[0-9a-f-]{36}@host-\d+)$/;
+const OWNED_NS = /^(host-\d+|external|wl-[A-Za-z0-9_.-]+|seam-[rsd]-[0-9a-f-]{36}@host-\d+)$/;
 
 export async function down(progress: (msg: string) => void = () => {}): Promise<void> {
   // Containers first, while their agents still run: podman's CNI DEL releases their ports.

@@ -44,7 +44,11 @@ export class FiltersManager implements Manager<Recovered, FilterPlan> {
   private applied: Tables | null = null;
   private readonly index = new Map<string, number>();
 
-  constructor(private readonly exec: Exec) {}
+  constructor(
+    private readonly exec: Exec,
+    /** the host's DVR MAC, once its VTEP is known */
+    private readonly dvrMac: () => string | null = () => null,
+  ) {}
 
   owns(name: string): boolean {
     return name === NFT_TABLE;
@@ -91,7 +95,7 @@ export class FiltersManager implements Manager<Recovered, FilterPlan> {
 
   plan(intent: Intent, recovered: Recovered): FilterPlan {
     this.assignIndexes(intent, recovered?.index);
-    const next = renderTables(intent, this.index);
+    const next = renderTables(intent, this.index, this.dvrMac());
     const prev = this.applied;
     if (!prev) {
       // after a start: one transaction rewrites everything and removes what the kernel had that is not wanted

@@ -14,7 +14,7 @@
 //   are address sets, so rule count does not grow with members.
 import { type IntentItem, itemsOf, key, type PortItem, type RuleItem } from "../../contract/intent.ts";
 import { ICMP_PROTOCOLS, PORT_PROTOCOLS, protocolNumber } from "../../net/protocols.ts";
-import { chain, comment, NFT_TABLE, set } from "../naming.ts";
+import { chain, comment, device, NFT_TABLE, set } from "../naming.ts";
 import { collapse } from "./addresses.ts";
 import { groupRuleSets } from "./group-rules.ts";
 
@@ -106,7 +106,11 @@ const INGRESS_BASE = ["meta l4proto 58 icmpv6 type { nd-router-advert, nd-neighb
 /** Stable small integers for ports (1..65535), allocated by the agent and recovered from the kernel. */
 export type PortIndex = ReadonlyMap<string, number>;
 
-export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: PortIndex): [TableSpec, TableSpec] {
+/**
+ * `dvrMac`: the host's DVR MAC (naming.ts: dvrMac), which frames from
+ * distributed router interfaces take on their way into the overlay.
+ */
+export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: PortIndex, dvrMac: string | null = null): [TableSpec, TableSpec] {
   const bChains = new Map<string, { decl: string; rules: string[] }>();
   const iChains = new Map<string, { decl: string; rules: string[] }>();
   const portIn = new Map<string, string>();
@@ -115,7 +119,21 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
   const ingress = new Map<string, string>();
   const sets = new Map<string, SetSpec>();
 
-  bChains.set("forward", { decl: "{ type filter hook forward priority -200; policy accept; }", rules: ["iifname vmap @port_in", "oifname vmap @port_out"] });
+  const bSets = new Map<string, SetSpec>();
+  const dvrPorts: string[] = [];
+  for (const r of itemsOf(intent, "router")) {
+    if (!r.distributed) continue;
+    for (const id of r.interfaces) {
+      const p = intent.get(key.port(id));
+      if (p?.kind === "port") dvrPorts.push(`"${p.device}"`);
+    }
+  }
+  const forward = ["iifname vmap @port_in", "oifname vmap @port_out"];
+  if (dvrPorts.length && dvrMac) {
+    bSets.set(set.dvrPorts, { decl: "{ type ifname; }", elements: dvrPorts.sort(), exact: true });
+    forward.unshift(`iifname @${set.dvrPorts} oifname "${device.vxlanPattern}" ether saddr set ${dvrMac}`);
+  }
+  bChains.set("forward", { decl: "{ type filter hook forward priority -200; policy accept; }", rules: forward });
   iChains.set("egress", { decl: "{ type filter hook forward priority 0; policy accept; }", rules: ["ct state established,related accept", "meta mark & 0xffff0000 vmap @egress"] });
   iChains.set("ingress", { decl: "{ type filter hook forward priority 10; policy accept; }", rules: ["ct state established,related accept", "meta mark & 0x0000ffff vmap @ingress"] });
 
@@ -187,7 +205,7 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
     family: "bridge",
     name: NFT_TABLE,
     chains: bChains,
-    sets: new Map(),
+    sets: bSets,
     maps: new Map([
       ["port_in", { decl: "{ type ifname : verdict; }", elements: portIn }],
       ["port_out", { decl: "{ type ifname : verdict; }", elements: portOut }],

@@ -35,10 +35,10 @@ export interface RouterStatus {
 
 export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan> {
   readonly name = "routers";
-  /** router id -> the fingerprint of the spec last applied without error */
+  /** namespace -> the fingerprint of the spec last applied there without error */
   private readonly applied = new Map<string, string>();
   private checkedAt = 0;
-  /** the specs of the last plan, with their fingerprints (computed once per plan) */
+  /** the specs of the last plan by namespace, with their fingerprints (computed once per plan) */
   private specs = new Map<string, RouterSpec>();
   private prints = new Map<string, string>();
   /** per router being applied: what its create phase leaves to the remove phase (stale links, announcements) */
@@ -52,7 +52,8 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
   ) {}
 
   owns(name: string): boolean {
-    return parseNetns(name, this.suffix)?.kind === "router";
+    const kind = parseNetns(name, this.suffix)?.kind;
+    return kind === "router" || kind === "snat";
   }
 
   /** Forget what was applied: the next reconcile reads every router again. */
@@ -77,14 +78,13 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
       this.checkedAt = this.now();
     }
     this.specs = routerSpecs(intent, this.suffix);
-    this.prints = new Map([...this.specs].map(([id, spec]) => [id, fingerprint(spec)]));
+    this.prints = new Map([...this.specs].map(([ns, spec]) => [ns, fingerprint(spec)]));
     const create: RouterSpec[] = [];
     for (const spec of this.specs.values()) {
-      if (!namespaces.has(spec.netns) || !this.isBuilt(spec.id)) create.push(spec);
+      if (!namespaces.has(spec.netns) || !this.isBuilt(spec.netns)) create.push(spec);
     }
-    const wanted = new Set([...this.specs.values()].map((s) => s.netns));
-    for (const id of this.applied.keys()) if (!this.specs.has(id)) this.applied.delete(id);
-    return { create, remove: [...namespaces].filter((n) => !wanted.has(n)) };
+    for (const ns of this.applied.keys()) if (!this.specs.has(ns)) this.applied.delete(ns);
+    return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)) };
   }
 
   async apply(plan: RoutersPlan, phase: "create" | "remove"): Promise<string[]> {
@@ -97,14 +97,14 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
         } catch (e) {
           failed = [`router ${spec.id}: ${(e as Error).message}`];
         }
-        if (failed.length) this.applied.delete(spec.id); // read again next time, and reported down
+        if (failed.length) this.applied.delete(spec.netns); // read again next time, and reported down
         errors.push(...failed);
       }
       return errors;
     }
     for (const spec of plan.create) {
-      const left = this.later.get(spec.id);
-      this.later.delete(spec.id);
+      const left = this.later.get(spec.netns);
+      this.later.delete(spec.netns);
       if (!left) continue;
       const inside = Exec.in(spec.netns);
       if (left.stale.length) errors.push(...(await inside.batch("ip", left.stale)));
@@ -142,9 +142,9 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     }
     // Flows tracked under a floating IP's old translation would keep it: forget them (conntrack may be missing: say so once).
     for (const ip of p.moved) for (const dir of ["--orig-dst", "--reply-dst"]) await inside.run("conntrack", ["-D", dir, ip]).catch((e: Error) => this.missing("conntrack", e));
-    this.later.set(spec.id, { stale: p.stale, announce: p.announce });
-    if (!errors.length) this.applied.set(spec.id, this.prints.get(spec.id) ?? fingerprint(spec));
-    if (!isNoop(p)) this.log(`router ${spec.id}: ${describe(p)}`);
+    this.later.set(spec.netns, { stale: p.stale, announce: p.announce });
+    if (!errors.length) this.applied.set(spec.netns, this.prints.get(spec.netns) ?? fingerprint(spec));
+    if (!isNoop(p)) this.log(`router ${spec.id} (${spec.netns}): ${describe(p)}`);
     return errors.map((e) => `router ${spec.id}: ${e}`);
   }
 
@@ -159,24 +159,26 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     this.log(`${tool} is not installed: ${tool === "conntrack" ? "a moved floating IP's established flows keep their old translation until they time out" : "moved floating IPs are not announced"}`);
   }
 
-  /** Which routers are built as their spec says (for the status report). */
+  /** Which routers are built as their specs say (for the status report): up when every instance here is. */
   status(): RouterStatus {
+    const built = new Map<string, boolean>();
+    for (const [ns, spec] of this.specs) built.set(spec.id, (built.get(spec.id) ?? true) && this.isBuilt(ns));
     const up: string[] = [];
     const down: string[] = [];
-    for (const id of this.specs.keys()) (this.isBuilt(id) ? up : down).push(id);
+    for (const [id, ok] of built) (ok ? up : down).push(id);
     return { up, down };
   }
 
-  /** The floating IPs in the kernel: those of the routers built. */
+  /** The floating IPs in the kernel: those of the instances built. */
   fipStatus(): string[] {
     const out: string[] = [];
-    for (const [id, spec] of this.specs) if (this.isBuilt(id)) out.push(...spec.fipIds.keys());
+    for (const [ns, spec] of this.specs) if (this.isBuilt(ns)) out.push(...spec.fipIds.keys());
     return out;
   }
 
-  private isBuilt(id: string): boolean {
-    const print = this.prints.get(id);
-    return print !== undefined && this.applied.get(id) === print;
+  private isBuilt(ns: string): boolean {
+    const print = this.prints.get(ns);
+    return print !== undefined && this.applied.get(ns) === print;
   }
 }
 

@@ -2,7 +2,7 @@
 // (with the MAC, addresses and MTU of their port items), the routes, and the
 // NAT the gateway does. The planner (plan.ts) compares a spec with what the
 // kernel holds; the manager remembers the specs it applied.
-import { type IntentItem, itemsOf, key, type PortItem, type RouterItem } from "../../contract/intent.ts";
+import { type IntentItem, itemsOf, key, type PortItem, type RouterItem, type SnatItem } from "../../contract/intent.ts";
 import { device, netns } from "../naming.ts";
 
 export interface RouterLink {
@@ -32,6 +32,7 @@ export interface NatSpec {
 }
 
 export interface RouterSpec {
+  /** the router (model id); a host may run two instances of one: a distributed one and its SNAT one */
   readonly id: string;
   readonly netns: string;
   readonly links: readonly RouterLink[];
@@ -52,9 +53,12 @@ export function routeDst(cidr: string): string {
   return cidr;
 }
 
-function link(p: PortItem, role: "interface" | "gateway", extra: readonly string[] = []): RouterLink {
+type Role = "interface" | "gateway" | "snat";
+const DEVICE: Readonly<Record<Role, (port: string) => string>> = { interface: device.routerInterface, gateway: device.routerGateway, snat: device.routerSnat };
+
+function link(p: PortItem, role: Role, extra: readonly string[] = []): RouterLink {
   return {
-    dev: role === "gateway" ? device.routerGateway(p.id) : device.routerInterface(p.id),
+    dev: DEVICE[role](p.id),
     peer: p.device,
     mac: p.mac,
     mtu: p.mtu,
@@ -63,7 +67,11 @@ function link(p: PortItem, role: "interface" | "gateway", extra: readonly string
   };
 }
 
-/** The routers this host runs, by id. A router administratively down is not built (Neutron's L3 agent drops it too). */
+/**
+ * The router instances this host runs, by namespace. A router
+ * administratively down is not built (Neutron's L3 agent drops it too).
+ * Floating IPs go where the gateway is: a distributed router's SNAT instance.
+ */
 export function routerSpecs(items: ReadonlyMap<string, IntentItem>, suffix = ""): Map<string, RouterSpec> {
   const portOf = (id: string) => {
     const p = items.get(key.port(id));
@@ -76,18 +84,17 @@ export function routerSpecs(items: ReadonlyMap<string, IntentItem>, suffix = "")
     fipsByRouter.set(f.router, list);
   }
   const out = new Map<string, RouterSpec>();
-  for (const r of itemsOf(items, "router")) {
-    if (!r.adminUp) continue;
-    out.set(r.id, spec(r, portOf, fipsByRouter.get(r.id) ?? [], suffix));
-  }
+  const add = (sp: RouterSpec) => out.set(sp.netns, sp);
+  for (const r of itemsOf(items, "router")) if (r.adminUp) add(spec(r, netns.router(r.id, suffix), "interface", portOf, r.distributed ? [] : (fipsByRouter.get(r.id) ?? [])));
+  for (const r of itemsOf(items, "snat")) if (r.adminUp) add(spec(r, netns.snat(r.id, suffix), "snat", portOf, fipsByRouter.get(r.id) ?? []));
   return out;
 }
 
-function spec(r: RouterItem, portOf: (id: string) => PortItem | undefined, fips: readonly { id: string; floating: string; fixed: string }[], suffix: string): RouterSpec {
+function spec(r: RouterItem | SnatItem, ns: string, role: "interface" | "snat", portOf: (id: string) => PortItem | undefined, fips: readonly { id: string; floating: string; fixed: string }[]): RouterSpec {
   const links: RouterLink[] = [];
   for (const id of r.interfaces) {
     const p = portOf(id);
-    if (p) links.push(link(p, "interface"));
+    if (p) links.push(link(p, role));
   }
   const routes: RouterRoute[] = [];
   let nat: NatSpec | null = null;
@@ -107,7 +114,7 @@ function spec(r: RouterItem, portOf: (id: string) => PortItem | undefined, fips:
     nat = { gatewayDev: gw.dev, snat: r.gateway.snat && v4 ? v4.split("/")[0]! : null, fips: map };
   }
   for (const s of r.routes) routes.push({ dst: routeDst(s.destination), via: s.nexthop });
-  return { id: r.id, netns: netns.router(r.id, suffix), links, routes, nat, fipIds };
+  return { id: r.id, netns: ns, links, routes, nat, fipIds };
 }
 
 /** Equal for equal specs (the manager's memory of what it applied); Maps included, which JSON alone drops. */
