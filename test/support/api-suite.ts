@@ -313,6 +313,22 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
         expectStatus(await p().del(`/v2.0/routers/${r.id}`), 204);
       });
 
+      it("keeps a distributed router's interface owners and csnat ports in step with its mode and gateway", async () => {
+        const { r, sn } = await fixture({ itf: true });
+        const ports = async (owner: string) => expectStatus(await admin.get(`/v2.0/ports?device_id=${r.id}&device_owner=${owner}`), 200).ports as Json[];
+        expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { distributed: true } }), 403);
+        expectStatus(await admin.put(`/v2.0/routers/${r.id}`, { router: { distributed: true } }), 200);
+        assert.equal((await ports("network:router_interface_distributed")).length, 1, "its interface becomes a distributed one");
+        assert.equal((await ports("network:router_centralized_snat")).length, 0, "no gateway, no SNAT instance");
+        expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { external_gateway_info: { network_id: ext.id } } }), 200);
+        const snat = await ports("network:router_centralized_snat");
+        assert.equal(snat.length, 1, "with a gateway, an address of its SNAT instance on each internal subnet");
+        assert.equal(snat[0].fixed_ips[0].subnet_id, sn.id);
+        expectStatus(await admin.put(`/v2.0/routers/${r.id}`, { router: { distributed: false } }), 200);
+        assert.equal((await ports("network:router_interface")).length, 1);
+        assert.equal((await ports("network:router_centralized_snat")).length, 0, "centralised again: the csnat port goes");
+      });
+
       it("makes a port given as an interface the router's, refuses it twice, and deletes it on removal", async () => {
         const r2 = expectStatus(await p().post("/v2.0/routers", { router: { name: "r2" } }), 201).router;
         const n2 = await net(p());
