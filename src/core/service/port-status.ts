@@ -3,8 +3,9 @@
 // - a port is ACTIVE when the agent of its bound host has its device attached
 //   and filtered, DOWN otherwise; router ports (bound to no host) are the
 //   network host's to report;
-// - a router is ACTIVE when the network host reports it built as the model
-//   says, ALLOCATING until it first is, ERROR when its host could not build it;
+// - a router is ACTIVE when the network host (or, distributed, any host that
+//   runs an instance) reports it built as the model says, ALLOCATING until it
+//   first is, ERROR when a host could not build it;
 // - a floating IP is ACTIVE when associated and in its router's kernel, DOWN otherwise.
 import { isNetworkHostPort } from "../model/owners.ts";
 import { NETWORK_ROLE } from "../model/placement.ts";
@@ -53,9 +54,11 @@ export async function reportStatus(m: Model, host: string, ports: StatusLists, r
     let changed = 0;
     changed += await setStatus(m, tx, "port", def.table, ports.up, "ACTIVE", mayPort);
     changed += await setStatus(m, tx, "port", def.table, ports.down, "DOWN", mayPort);
-    if (network && routers) {
-      changed += await setStatus(m, tx, "router", routerDef.table, routers.up, "ACTIVE", () => true);
-      changed += await setStatus(m, tx, "router", routerDef.table, routers.down, "ERROR", () => true);
+    if (routers) {
+      // a distributed router has instances on compute hosts too (and none on the network host without a gateway)
+      const mayRouter = (rec: Record<string, unknown>) => network || rec.distributed === true;
+      changed += await setStatus(m, tx, "router", routerDef.table, routers.up, "ACTIVE", mayRouter);
+      changed += await setStatus(m, tx, "router", routerDef.table, routers.down, "ERROR", mayRouter);
     }
     if (network && floatingips) {
       changed += await setStatus(m, tx, "floatingip", fipDef.table, floatingips.up, "ACTIVE", (rec) => Boolean(rec.port_id));
