@@ -12,6 +12,7 @@ import { down, LAB, netnsSuffix, readState, startAgent, stopAgent, waitFor } fro
 import { bootVm, vmExec } from "../src/lab/vm.ts";
 import { workload } from "../src/lab/workload.ts";
 import { run } from "../src/os/exec.ts";
+import { SEAM } from "../src/lab/base.ts";
 import { ROOT } from "./support/http.ts";
 import { capture, isRoot, labApi, pingFromNs, projectId } from "./support/lab.ts";
 
@@ -221,5 +222,21 @@ describe("routers in the lab (2 hosts, a real VM and a real container)", { skip:
     });
     const after = await run("ip", ["netns", "exec", routerNs(router), "ip", "-j", "addr", "show"]);
     assert.ok(after.includes("10.0.0.1") && after.includes("10.0.0.65"), "the router's interfaces are still there after the restart");
+  });
+
+  it("shows the routed entries, and with --kernel how the kernel differs from the intent", async () => {
+    const routes = (...extra: string[]) => run(SEAM, ["routes", "--host", "host-1", "--network", "pods", ...extra]);
+    const plain = await routes();
+    assert.match(plain, /routed \(routers this host runs\):/);
+    assert.match(plain, /10\.0\.0\.0\/26\s+10\.0\.0\.65\s+\S+\s+connected/, plain);
+    assert.match(plain, /default\s+10\.0\.0\.65\s+\S+\s+external gateway .*next hop 203\.0\.113\.254, SNAT/, plain);
+    assert.match(await routes("--kernel"), /kernel \(namespace host-1\): in step with the intent/);
+    await run("ip", ["netns", "exec", routerNs(router), "ip", "route", "del", "default"]);
+    try {
+      const drift = await routes("--kernel");
+      assert.match(drift, /kernel \(namespace host-1\): differs; the agent would run:\n\s+ip -n seam-r-\S+ route replace default via 203\.0\.113\.254 proto static/, drift);
+    } finally {
+      await run("ip", ["netns", "exec", routerNs(router), "ip", "route", "replace", "default", "via", EXTERNAL_IP, "proto", "static"]).catch(() => {});
+    }
   });
 });

@@ -141,24 +141,28 @@ withCredentials(
     .description("a network's forwarding table on one host: addresses, MACs, local ports or remote VTEPs with the VNI")
     .requiredOption("--host <name>", "the host")
     .requiredOption("--network <name-or-id>", "the network")
+    .option("--kernel", "also read the host's kernel (bridge, VXLAN, FDB, neighbours, its routers) and show how it differs: run it on that host, or in the lab")
     .option("--server <url>", "the controller (default: env SEAM_SERVER, else the lab's controller when a lab is up, else http://127.0.0.1:9696)"),
 ).action(async (o) => {
   const [{ showRoutes }, lab] = await Promise.all([import("./routes.ts"), import("../lab/lab.ts")]);
   let server: string = o.server ?? process.env.SEAM_SERVER;
   let creds = credentialsFrom(o);
+  const state = (() => {
+    try {
+      return lab.readState();
+    } catch {
+      return null;
+    }
+  })();
   if (!server) {
-    const state = (() => {
-      try {
-        return lab.readState();
-      } catch {
-        return null;
-      }
-    })();
     server = state?.server.url ?? "http://127.0.0.1:9696";
     // the lab's controller runs with --auth local and the lab's admin
     if (state && creds.kind === "noauth") creds = lab.LAB.credentials;
   }
-  process.stdout.write(`${await showRoutes(server.replace(/\/$/, ""), o.host, o.network, creds)}\n`);
+  // in the lab a host is a namespace of this machine, and its agent's namespaces carry its name
+  const labHost = state?.hosts.some((h) => h.name === o.host);
+  const kernel = o.kernel ? { netns: labHost ? o.host : null, suffix: labHost ? lab.netnsSuffix(o.host) : "" } : undefined;
+  process.stdout.write(`${await showRoutes(server.replace(/\/$/, ""), o.host, o.network, creds, kernel)}\n`);
 });
 
 registerLab(program);

@@ -6,6 +6,7 @@ import { itemsOf, type IntentItem, key, type PortItem } from "../contract/intent
 import { formatCidr, toCidr } from "../net/address.ts";
 import { SouthboundClient } from "../agent/southbound-client.ts";
 import { ApiClient, type Credentials } from "../client/api-client.ts";
+import { Exec } from "../os/exec.ts";
 
 export interface RouteRow {
   readonly address: string;
@@ -83,16 +84,23 @@ export function formatRoutes(host: string, t: NonNullable<ReturnType<typeof rout
   ].join("\n");
 }
 
-export async function showRoutes(server: string, host: string, network: string, creds: Credentials): Promise<string> {
+/** Where `--kernel` reads the host's kernel: this machine's, or a namespace standing for the host (the lab). */
+export interface KernelView {
+  readonly netns: string | null;
+  /** the host's agent's namespace suffix (the lab's `@host-N`) */
+  readonly suffix: string;
+}
+
+export async function showRoutes(server: string, host: string, network: string, creds: Credentials, kernel?: KernelView): Promise<string> {
   try {
-    return await routesOf(server, host, network, creds);
+    return await routesOf(server, host, network, creds, kernel);
   } catch (e) {
     if ((e as Error).message === "fetch failed") throw new Error(`cannot reach the controller at ${server} (give --server, or start a lab: seam lab up)`);
     throw e;
   }
 }
 
-async function routesOf(server: string, host: string, network: string, creds: Credentials): Promise<string> {
+async function routesOf(server: string, host: string, network: string, creds: Credentials, kernel?: KernelView): Promise<string> {
   let networkId = network;
   if (!/^[0-9a-f-]{36}$/.test(network)) {
     const res = await new ApiClient(server, creds).call("GET", `/v2.0/networks?name=${encodeURIComponent(network)}`);
@@ -101,7 +109,17 @@ async function routesOf(server: string, host: string, network: string, creds: Cr
     networkId = found[0]!.id;
   }
   const { items } = await new SouthboundClient(server, host, creds).intent();
-  const t = routeTable(new Map(Object.entries(items)) as Map<string, IntentItem>, networkId);
+  const intent = new Map(Object.entries(items)) as Map<string, IntentItem>;
+  const t = routeTable(intent, networkId);
   if (!t) throw new Error(`host ${host} has nothing on network ${network} (no local port, not its network host)`);
-  return formatRoutes(host, t);
+  const out = formatRoutes(host, t);
+  if (!kernel) return out;
+  const { kernelDrift } = await import("./drift.ts");
+  const res = await new ApiClient(server, creds).call("GET", `/v2.0/agents?host=${encodeURIComponent(host)}`);
+  const agent = (((await res.json()) as { agents?: { configurations?: { tunneling_ip?: string } }[] }).agents ?? [])[0];
+  const vtep = agent?.configurations?.tunneling_ip;
+  if (!vtep) throw new Error(`host ${host} has no registered agent: its kernel cannot be compared (--kernel needs the agent's VTEP)`);
+  const drift = await kernelDrift(intent, networkId, kernel.netns ? Exec.in(kernel.netns) : Exec.here, kernel.suffix, vtep);
+  const where = kernel.netns ? `namespace ${kernel.netns}` : "this machine";
+  return `${out}\nkernel (${where}): ${drift.length ? `differs; the agent would run:\n${drift.map((l) => `  ${l}`).join("\n")}` : "in step with the intent"}`;
 }
