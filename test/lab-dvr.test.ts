@@ -69,6 +69,10 @@ describe("distributed routing in the lab (3 hosts, a real VM)", { skip: !isRoot 
     await workload("b", "host-3", b.id);
     await workload("c", "host-3", c.id);
     await waitFor("the router ACTIVE", 20_000, async () => (await labApi<{ router: { status: string } }>("GET", `/v2.0/routers/${router}`)).router.status === "ACTIVE");
+    await waitFor("its interfaces ACTIVE (wired on the hosts that run it)", 20_000, async () => {
+      const { ports } = await labApi<{ ports: { status: string }[] }>("GET", `/v2.0/ports?device_id=${router}&device_owner=network:router_interface_distributed`);
+      return ports.length === 2 && ports.every((p) => p.status === "ACTIVE");
+    });
   });
 
   after(async () => {

@@ -7,7 +7,7 @@
 //   runs an instance) reports it built as the model says, ALLOCATING until it
 //   first is, ERROR when a host could not build it;
 // - a floating IP is ACTIVE when associated and in its router's kernel, DOWN otherwise.
-import { isNetworkHostPort } from "../model/owners.ts";
+import { isNetworkHostPort, OWNER } from "../model/owners.ts";
 import { NETWORK_ROLE } from "../model/placement.ts";
 import { floatingip as fipDef, port as def, router as routerDef } from "../model/resources.ts";
 import type { Tx } from "../store/db.ts";
@@ -49,7 +49,9 @@ export async function reportStatus(m: Model, host: string, ports: StatusLists, r
     const network = await isNetworkHost(tx, host);
     const mayPort = (rec: Record<string, unknown>) => {
       const bound = (rec["binding:host_id"] as string) ?? "";
-      return bound === host || (network && isNetworkHostPort(rec.device_owner as string, bound));
+      const owner = rec.device_owner as string;
+      // a distributed interface is wired on every host that runs the router: any of them may say so
+      return bound === host || (network && isNetworkHostPort(owner, bound)) || (!bound && owner === OWNER.routerInterfaceDistributed);
     };
     let changed = 0;
     changed += await setStatus(m, tx, "port", def.table, ports.up, "ACTIVE", mayPort);
