@@ -73,7 +73,10 @@ describe("openstack CLI against seam server --auth local", () => {
     const hello = await json(alice("port", "create", "--network", "pods", "--dns-name", "hello", "hello", "-f", "json"));
     assert.equal(hello.dns_assignment[0].fqdn, "hello.openstack.local.");
     assert.equal(hello.dns_assignment[0].hostname, "hello");
-    assert.equal(hello.fixed_ips[0].ip_address, "10.42.0.2");
+    // Seam made the DHCP port with the subnet (as Neutron's DHCP agent does): it holds .2, the first port gets .3
+    assert.equal(hello.fixed_ips[0].ip_address, "10.42.0.3");
+    const dhcp = await json(alice("port", "list", "--network", "pods", "--device-owner", "network:dhcp", "-f", "json"));
+    assert.match(JSON.stringify(dhcp.map((p: Record<string, unknown>) => p["Fixed IP Addresses"])), /10\.42\.0\.2"/);
     assert.match(hello.mac_address, /^fa:16:3e:/);
 
     await alice("router", "create", "router1");
@@ -86,7 +89,7 @@ describe("openstack CLI against seam server --auth local", () => {
     const fip = await json(alice("floating", "ip", "create", "public", "-f", "json"));
     await alice("floating", "ip", "set", "--port", "hello", fip.floating_ip_address);
     const shown = await json(alice("floating", "ip", "show", fip.id, "-f", "json"));
-    assert.equal(shown.fixed_ip_address, "10.42.0.2");
+    assert.equal(shown.fixed_ip_address, "10.42.0.3");
     assert.equal(shown.port_id, hello.id);
 
     await alice("security", "group", "create", "web");
@@ -106,8 +109,8 @@ describe("openstack CLI against seam server --auth local", () => {
 
   it("lists with filters and tags", async () => {
     const all = await json(alice("port", "list", "--network", "pods", "-f", "json"));
-    assert.equal(all.length, 4 /* hello, router interface, parent, child */);
-    const byIp = await json(alice("port", "list", "--fixed-ip", "ip-address=10.42.0.2", "-f", "json"));
+    assert.equal(all.length, 5 /* DHCP, hello, router interface, parent, child */);
+    const byIp = await json(alice("port", "list", "--fixed-ip", "ip-address=10.42.0.3", "-f", "json"));
     assert.deepEqual(byIp.map((p: { Name: string }) => p.Name), ["hello"]);
     const routerPorts = await json(alice("port", "list", "--device-owner", "network:router_interface", "-f", "json"));
     assert.equal(routerPorts.length, 1);

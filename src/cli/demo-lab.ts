@@ -43,8 +43,6 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     say("One network for the VM and the container side (project k8s), VXLAN with its own VNI");
     await os(["network", "create", "seamless", "--project", "k8s", "-c", "id", "-c", "provider:network_type", "-c", "provider:segmentation_id", "-c", "mtu"]);
     await os(["subnet", "create", "--network", "seamless", "--project", "k8s", "--subnet-range", "192.168.100.0/24", "seamless-v4", "-c", "cidr", "-c", "gateway_ip"]);
-    // a DHCP/service port first, as in seeds/001: the VM gets .3 and the container .4
-    await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "network:dhcp", "dhcp", "-f", "value", "-c", "fixed_ips"]);
     const vmPort = await os(["port", "create", "--network", "seamless", "--project", "k8s", "--device-owner", "compute:nova", "--host", "host-1", "vm1", "-f", "value", "-c", "id"]);
     say("A real VM (qemu) on host-1 on its port's tap");
     const vm = await bootVm("vm1", "host-1", vmPort, { progress: (m) => process.stdout.write(`lab: ${m}\n`) });

@@ -88,7 +88,7 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
 
     it("allocates first-free addresses in pool order, never the gateway, and reuses released ones", async () => {
       const n = await net(admin);
-      const sn = await subnet(admin, n.id, "192.168.100.0/29"); // usable .1-.6, gateway .1
+      const sn = await subnet(admin, n.id, "192.168.100.0/29", { enable_dhcp: false }); // usable .1-.6, gateway .1; no DHCP port
       const p1 = await port(admin, n.id);
       const p2 = await port(admin, n.id);
       assert.equal(p1.fixed_ips[0].ip_address, "192.168.100.2");
@@ -113,6 +113,30 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
       // Moving a port to another address frees the old one in the same change.
       const moved = expectStatus(await admin.put(`/v2.0/ports/${again.id}`, { port: { fixed_ips: [{ subnet_id: sn.id }] } }), 200).port;
       assert.equal(moved.fixed_ips[0].ip_address, "192.168.100.3", "keeps its address when the subnet is asked again");
+    });
+
+    it("makes the network's DHCP port with its first DHCP subnet (.2), follows the subnets, and drops it with the last", async () => {
+      const n = await net(admin);
+      const dhcpPorts = async () => expectStatus(await admin.get(`/v2.0/ports?network_id=${n.id}&device_owner=network:dhcp`), 200).ports as Json[];
+      const v4 = await subnet(admin, n.id, "10.77.0.0/24");
+      const [d] = await dhcpPorts();
+      assert.deepEqual(d.fixed_ips, [{ subnet_id: v4.id, ip_address: "10.77.0.2" }]);
+      assert.equal(d.device_id, `dhcp-${n.id}`);
+      assert.equal(d.port_security_enabled, false);
+      assert.deepEqual(d.security_groups, []);
+      assert.equal((await port(admin, n.id)).fixed_ips[0].ip_address, "10.77.0.3", "a VM made after it gets .3 (seeds/001)");
+      const off = await subnet(admin, n.id, "10.78.0.0/24", { enable_dhcp: false });
+      assert.equal((await dhcpPorts())[0].fixed_ips.length, 1, "no address on a subnet without DHCP");
+      expectStatus(await admin.put(`/v2.0/subnets/${off.id}`, { subnet: { enable_dhcp: true } }), 200);
+      assert.deepEqual((await dhcpPorts())[0].fixed_ips.map((f: Json) => f.ip_address), ["10.77.0.2", "10.78.0.2"]);
+      expectStatus(await admin.put(`/v2.0/subnets/${v4.id}`, { subnet: { enable_dhcp: false } }), 200);
+      const [after] = await dhcpPorts();
+      assert.equal(after.id, d.id, "the same port, one address fewer");
+      assert.deepEqual(after.fixed_ips.map((f: Json) => f.ip_address), ["10.78.0.2"]);
+      expectStatus(await admin.del(`/v2.0/subnets/${off.id}`), 204);
+      assert.deepEqual(await dhcpPorts(), [], "gone with the last DHCP subnet");
+      const dhcpAgents = expectStatus(await admin.get(`/v2.0/networks/${n.id}/dhcp-agents`), 200);
+      assert.deepEqual(dhcpAgents.agents, []);
     });
 
     it("generates fa:16:3e MACs unique per network, and refuses a taken one", async () => {
@@ -158,7 +182,7 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
 
     it("filters, selects fields, sorts and paginates like Neutron", async () => {
       const n = await net(admin, { name: "filters" });
-      const sn = await subnet(admin, n.id, "10.30.0.0/24");
+      const sn = await subnet(admin, n.id, "10.30.0.0/24", { enable_dhcp: false });
       const made = [];
       for (let i = 0; i < 5; i++) made.push(await port(admin, n.id, { name: `p${i}`, device_owner: i % 2 ? "compute:nova" : "compute:kubernetes", device_id: i === 4 ? "" : `dev${i}` }));
       const list = async (q: string) => expectStatus(await admin.get(`/v2.0/ports?network_id=${n.id}&${q}`), 200).ports as Json[];
@@ -205,7 +229,7 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
 
     it("creates in bulk atomically", async () => {
       const n = await net(admin, { name: "bulk" });
-      await subnet(admin, n.id, "10.40.0.0/24");
+      await subnet(admin, n.id, "10.40.0.0/24", { enable_dhcp: false });
       const ok = expectStatus(await admin.post("/v2.0/ports", { ports: [{ network_id: n.id, name: "b1" }, { network_id: n.id, name: "b2" }] }), 201);
       assert.equal(ok.ports.length, 2);
       const bad = await admin.post("/v2.0/ports", { ports: [{ network_id: n.id, name: "b3" }, { network_id: n.id, fixed_ips: [{ ip_address: ok.ports[0].fixed_ips[0].ip_address }] }] });

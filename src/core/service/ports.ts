@@ -313,7 +313,7 @@ function checkAddressPairs(pairs: { ip_address: string; mac_address?: string }[]
 }
 
 /** Keeps allocations still asked for, releases the others, allocates the new ones. */
-async function replaceFixedIps(tx: Tx, rec: Rec, requested: FixedIpRequest[]): Promise<void> {
+export async function replaceFixedIps(tx: Tx, rec: Rec, requested: FixedIpRequest[]): Promise<void> {
   await tx.lock(`network:${rec.network_id}`);
   const current = await tx.all<Allocation & { position: number }>("SELECT subnet_id, ip_address, position FROM ip_allocations WHERE port_id = ? ORDER BY position", [rec.id]);
   const keep: Allocation[] = [];

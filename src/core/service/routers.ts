@@ -9,7 +9,6 @@ import { router as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
 import { OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
-import { networkHostsInOrder } from "../model/placement.ts";
 import { canSeeOwn, groupBy, loadOwn, rowsFor, standardTail } from "./common.ts";
 import type { SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
@@ -311,11 +310,4 @@ export async function routerFor(tx: Tx, subnetId: string, externalNetworkId: str
     if (r && info && info.network_id === externalNetworkId) return r;
   }
   return undefined;
-}
-
-/** The agents that run a router: the serving network host's (placement.ts), as Neutron's l3-agents list. */
-export function routerAgents(agents: readonly View[]): View[] {
-  const roles = (a: View) => (((a.configurations as { roles?: string[] } | undefined)?.roles ?? []) as string[]);
-  const [first] = networkHostsInOrder(agents.map((a) => ({ host: a.host as string, roles: roles(a) })));
-  return agents.filter((a) => a.host === first);
 }

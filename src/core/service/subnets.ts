@@ -4,6 +4,7 @@ import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } fr
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../../net/address.ts";
 import { subnet as def } from "../model/resources.ts";
 import { isOwner, standardTail } from "./common.ts";
+import { syncDhcpPort } from "./dhcp-port.ts";
 import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
 import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
@@ -126,10 +127,11 @@ export const subnets: Kind = {
     await insertRec(tx, def.table, rec);
     await rebuildFreeRanges(tx, rec);
     await m.touch(tx, "network", net.id);
+    if (rec.enable_dhcp !== false) await syncDhcpPort(m, tx, net.id);
     return rec;
   },
 
-  async update(_m, tx, _ctx, rec, input) {
+  async update(m, tx, _ctx, rec, input) {
     const s = rec as SubnetRec;
     const c = parseCidr(s.cidr)!;
     const gateway = input.gateway_ip === undefined ? s.gateway_ip : (input.gateway_ip as string | null);
@@ -143,6 +145,7 @@ export const subnets: Kind = {
     checkRoutesAndDns(s.ip_version, input);
     const next = await updateRec(tx, def.table, { ...s, ...input, gateway_ip: gateway, allocation_pools: pools } as Rec);
     if (input.allocation_pools !== undefined || input.gateway_ip !== undefined) await rebuildFreeRanges(tx, next as SubnetRec);
+    if (input.enable_dhcp !== undefined && input.enable_dhcp !== rec.enable_dhcp) await syncDhcpPort(m, tx, s.network_id);
     return next;
   },
 
@@ -162,5 +165,6 @@ export const subnets: Kind = {
     await deleteRec(tx, def.table, rec.id);
     for (const d of dhcp) await m.touch(tx, "port", d.port_id);
     await m.touch(tx, "network", rec.network_id as string);
+    await syncDhcpPort(m, tx, rec.network_id as string);
   },
 };

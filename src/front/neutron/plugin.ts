@@ -8,7 +8,9 @@ import { parseListQuery, type Raw, selectFields } from "../../core/model/query.t
 import { resources, type ResourceDef } from "../../core/model/resources.ts";
 import type { Model } from "../../core/service/model.ts";
 import { quotas } from "../../core/service/quotas.ts";
-import { addRouterInterface, removeRouterInterface, routerAgents } from "../../core/service/routers.ts";
+import { addRouterInterface, removeRouterInterface } from "../../core/service/routers.ts";
+import { OWNER } from "../../core/model/owners.ts";
+import { servingAgents } from "../../core/model/placement.ts";
 import { changeSubports } from "../../core/service/trunks.ts";
 import type { Authenticator } from "../auth.ts";
 import { baseUrl } from "../identity/keystone.ts";
@@ -157,7 +159,15 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
       const ctx = ctxOf(req);
       if (!ctx.isAdmin) throw policyDenied("get_l3-agents");
       await model.show(ctx, "router", req.params.id);
-      return { agents: routerAgents(await model.find(ctx, "agent", {})) };
+      return { agents: servingAgents(await model.find(ctx, "agent", {})) };
+    });
+    // Which agent serves a network's DHCP and DNS (dhcp_agent_scheduler): the same host, while the network has DHCP.
+    v2.get<{ Params: Params }>("/v2.0/networks/:id/dhcp-agents", async (req) => {
+      const ctx = ctxOf(req);
+      if (!ctx.isAdmin) throw policyDenied("get_dhcp-agents");
+      await model.show(ctx, "network", req.params.id);
+      const dhcp = await model.find(ctx, "port", { network_id: req.params.id, device_owner: OWNER.dhcp });
+      return { agents: dhcp.length ? servingAgents(await model.find(ctx, "agent", {})) : [] };
     });
     v2.get<{ Params: Params }>("/v2.0/trunks/:id/get_subports", async (req) => {
       const trunk = await model.show(ctxOf(req), "trunk", req.params.id);
