@@ -208,7 +208,7 @@ describe("hub deltas", () => {
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), (seed >>> 12) % n);
     const hosts = ["h1", "h2", "h3", ""];
     // One arm per thing a resolver reads: l2 (ports, networks, subnets, agents), policy (ports, rules, groups),
-    // routers (routers, floating IPs, router ports).
+    // routers (routers, floating IPs, router ports), DHCP (its port, subnets' options, every port's names).
     // Mostly plain rules: a remote group changes the host's scope and so hides the per-key path.
     const groupView = (g: string) => ({ id: g, security_group_rules: Array.from({ length: rnd(3) }, (_, j) => rule(`e${g}${j}`, g, rnd(5) ? { protocol: "udp", port_range_min: 1 + rnd(3), port_range_max: 9 } : { remote_group_id: rnd(2) ? "sgA" : "sgB" })) });
     for (let i = 0; i < 600; i++) {
@@ -216,7 +216,9 @@ describe("hub deltas", () => {
       const pid = uuid(rnd(12));
       if (what < 5) {
         const net = rnd(2) ? "n1" : "n2";
-        put(hub, "port", port(pid, net, hosts[rnd(4)]!, `10.0.0.${10 + rnd(200)}`, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"], port_security_enabled: rnd(8) !== 0 }));
+        const ip = `10.0.0.${10 + rnd(200)}`;
+        const name = `vm${rnd(3)}`; // dns_name renamed, and extra_dhcp_opts: what the DHCP server's host items carry
+        put(hub, "port", port(pid, net, hosts[rnd(4)]!, ip, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"], port_security_enabled: rnd(8) !== 0, dns_assignment: [{ hostname: name, ip_address: ip, fqdn: `${name}.openstack.local.` }], extra_dhcp_opts: rnd(4) ? [] : [{ opt_name: "ntp-server", opt_value: "10.0.0.123", ip_version: 4 }] }));
       } else if (what < 7) del(hub, "port", pid);
       else if (what < 9) put(hub, "security_group_rule", rule(`r${rnd(6)}`, rnd(2) ? "sgA" : "sgB", rnd(2) ? { remote_group_id: rnd(2) ? "sgA" : "sgB" } : { protocol: "tcp", port_range_min: 22, port_range_max: 22 }));
       else if (what < 10) del(hub, "security_group_rule", `r${rnd(6)}`);
@@ -226,7 +228,7 @@ describe("hub deltas", () => {
       } else if (what < 12) put(hub, "network", { ...network(rnd(2) ? "n1" : "n2", 1001), mtu: [1450, 1400][rnd(2)] });
       else if (what < 13) {
         const n = 1 + rnd(2); // a subnet's network never changes (Neutron: network_id is immutable)
-        put(hub, "subnet", subnet(`s${n}`, `n${n}`, ["10.0.0.0/24", "10.0.0.0/16"][rnd(2)]!, ["10.0.0.1", "10.0.0.254"][rnd(2)]!));
+        put(hub, "subnet", { ...subnet(`s${n}`, `n${n}`, ["10.0.0.0/24", "10.0.0.0/16"][rnd(2)]!, ["10.0.0.1", "10.0.0.254"][rnd(2)]!), enable_dhcp: rnd(3) !== 0, dns_nameservers: rnd(2) ? [] : ["10.0.0.53"] });
       }
       else if (what < 15) put(hub, "security_group", groupView(rnd(2) ? "sgA" : "sgB")); // a group's view carries its rules
       else if (what < 16) {
@@ -241,8 +243,8 @@ describe("hub deltas", () => {
         if (rnd(5) === 0) del(hub, "floatingip", f);
         else put(hub, "floatingip", { id: f, floating_ip_address: `203.0.113.${rnd(9)}`, ...(rnd(3) ? { router_id: `r${rnd(2)}`, port_id: pid, fixed_ip_address: `10.0.0.${rnd(9)}` } : { router_id: null, port_id: null, fixed_ip_address: null }) });
       } else {
-        // a router's port: its gateway on n2, an interface (centralised or distributed) or a csnat port on n1 or n2
-        const owner = ["network:router_gateway", "network:router_interface", "network:router_interface_distributed", "network:router_centralized_snat"][rnd(4)]!;
+        // a network's own port: a router's gateway on n2, an interface (centralised or distributed), a csnat port, or the DHCP port on n1 or n2
+        const owner = ["network:router_gateway", "network:router_interface", "network:router_interface_distributed", "network:router_centralized_snat", "network:dhcp"][rnd(5)]!;
         const net = owner === "network:router_gateway" || rnd(2) ? "n2" : "n1";
         const id = uuid(200 + rnd(6));
         if (rnd(4) === 0) del(hub, "port", id);

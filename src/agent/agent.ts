@@ -70,7 +70,8 @@ export class Agent implements CniHost {
   constructor(private readonly opts: AgentOptions) {
     const log = (m: string) => this.log(m);
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
-    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, { netnsSuffix: opts.netnsSuffix ?? "", log });
+    const dhcpDir = opts.stateDir ? `${opts.stateDir}/dhcp` : "/run/seam/dhcp";
+    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, { netnsSuffix: opts.netnsSuffix ?? "", dhcpDir, log });
     this.reporter = new StatusReporter(this.client, log, (ms) => this.scheduleLater(ms));
     this.watcher = new IntentWatcher(
       this.client,
@@ -79,6 +80,7 @@ export class Agent implements CniHost {
           // The server lost track of what we have: re-read the kernel, report everything again.
           this.dataplane.filters.reset();
           this.dataplane.routers.reset();
+          this.dataplane.dhcp.reset();
           this.reporter.reset();
         }
         this.schedule(1); // a burst of deltas becomes one reconcile

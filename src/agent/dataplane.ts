@@ -1,16 +1,15 @@
 // The agent's dataplane: its managers in the one order they apply. Start
 // reading the agent here.
 //
-//   intent ──> routers (namespaces, veths, NAT) ──> filters (nft) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours)
+//   intent ──> routers (namespaces, veths, NAT) ──> dhcp (namespaces, dnsmasq) ──> filters (nft) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours)
 //              create phases in this order ...                                      ... remove phases in reverse
 //
 // Filters come first: nft matches devices by name, so a port's rules can be
 // in before its device exists, and a device is never on a bridge without
 // them. Removal runs backwards for the same reason: a port's device leaves
-// the bridge before its rules go. Routers come first because they make
-// devices (their veths' host sides) that the links manager plugs: when they
-// made any, the managers after them look at the kernel again. DHCP's
-// processes (dnsmasq) will come after the FDB.
+// the bridge before its rules go. Routers and DHCP servers come first because
+// they make devices (their veths' host sides) that the links manager plugs:
+// when they made any, the managers after them look at the kernel again.
 import type { ItemKind } from "../contract/intent.ts";
 import type { Exec } from "../os/exec.ts";
 import { FdbManager } from "./links/fdb-manager.ts";
@@ -18,14 +17,15 @@ import { LinksManager } from "./links/links-manager.ts";
 import type { HostConfig } from "./links/plan.ts";
 import type { Intent, Manager, Phased } from "./manager.ts";
 import { FiltersManager } from "./nft/filters-manager.ts";
+import { DhcpManager } from "./dhcp/dhcp-manager.ts";
 import { RoutersManager } from "./routers/routers-manager.ts";
 import { dvrMac } from "./naming.ts";
 
 // Which managers act on each item kind: a kind the compiler may send that no
 // manager handles does not compile here.
-export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "filters" | "links" | "fdb")[] } = {
+export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "dhcp" | "filters" | "links" | "fdb")[] } = {
   net: ["links", "fdb"],
-  port: ["routers", "filters", "links"],
+  port: ["routers", "dhcp", "filters", "links"],
   remote: ["fdb"],
   sg: ["filters"],
   rule: ["filters"],
@@ -33,6 +33,8 @@ export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "filters
   router: ["routers"],
   snat: ["routers"],
   fip: ["routers"],
+  dhcp: ["dhcp"],
+  dhcphost: ["dhcp"],
 };
 
 export const isKnownKind = (kind: string): kind is ItemKind => Object.hasOwn(ACTS_ON, kind);
@@ -52,11 +54,14 @@ type AnyManager = Manager<any, Phased>;
 export interface DataplaneOptions {
   /** what this agent's namespace names end with, where hosts share /run/netns (the lab) */
   readonly netnsSuffix?: string;
+  /** where the DHCP servers' files go (a directory per namespace) */
+  readonly dhcpDir?: string;
   readonly log?: (msg: string) => void;
 }
 
 export class Dataplane {
   readonly routers: RoutersManager;
+  readonly dhcp: DhcpManager;
   readonly filters: FiltersManager;
   readonly links: LinksManager;
   readonly fdb: FdbManager;
@@ -65,10 +70,11 @@ export class Dataplane {
 
   constructor(exec: Exec, cfg: () => HostConfig, opts: DataplaneOptions = {}) {
     this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}));
+    this.dhcp = new DhcpManager(exec, opts.dhcpDir ?? "/run/seam/dhcp", opts.netnsSuffix ?? "", opts.log ?? (() => {}));
     this.filters = new FiltersManager(exec, () => dvrMac(cfg().vtep));
     this.links = new LinksManager(exec, cfg);
     this.fdb = new FdbManager(exec, cfg);
-    this.managers = [this.routers, this.filters, this.links, this.fdb];
+    this.managers = [this.routers, this.dhcp, this.filters, this.links, this.fdb];
   }
 
   /** Whether a kernel object of this name is one of ours (the ownership test checks every name). */
@@ -95,8 +101,8 @@ export class Dataplane {
       counts[m.name] = { create: plan.create.length, remove: plan.remove.length };
       errors.push(...(await m.apply(plan, "create")));
       if (m === this.filters) onFiltered?.();
-      // the routers' veths are new devices: what follows must see them to plug them
-      if (m === this.routers && plan.create.length) {
+      // the routers' and DHCP servers' veths are new devices: what follows must see them to plug them
+      if ((m === this.routers || m === this.dhcp) && plan.create.length) {
         for (let j = i + 1; j < this.managers.length; j++) observing[j] = this.managers[j]!.observe();
         observing.forEach((p) => p.catch(() => {}));
       }

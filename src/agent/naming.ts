@@ -12,8 +12,9 @@
 // ifalias (`seam:net:<id>`, `seam:port:<id>`), so operators and `seam trace`
 // can map kernel to model without a table.
 //
-// Routers: a namespace `seam-r-<router id>` (DHCP servers will have
-// `seam-d-<network id>`), a distributed router's SNAT instance `seam-s-<id>`,
+// Routers: a namespace `seam-r-<router id>` (DHCP servers have
+// `seam-d-<network id>`, with `sdi-<port[:11]>` inside and `sdp-<port[:11]>`
+// on the host), a distributed router's SNAT instance `seam-s-<id>`,
 // and a veth per router port: `srp-<port[:11]>` on the host, plugged like a
 // tap (contract/naming.ts), and inside the namespace `sri-<port[:11]>` for an
 // interface, `srg-<port[:11]>` for the gateway, `srs-<port[:11]>` for a SNAT
@@ -37,6 +38,8 @@ export const device = {
   routerGateway: (portId: string) => `srg-${portId.slice(0, 11)}`,
   /** a distributed router's SNAT instance's address on an internal subnet (its csnat port) */
   routerSnat: (portId: string) => `srs-${portId.slice(0, 11)}`,
+  /** the DHCP port's interface inside a DHCP server's namespace (its host side is `sdp-`, contract/naming.ts) */
+  dhcpInterface: (portId: string) => `sdi-${portId.slice(0, 11)}`,
 };
 
 /** A router's device inside its namespace. */
@@ -128,4 +131,4 @@ export const nat = {
 };
 
 /** Which device names an `ip monitor link` line may be about that concern the agent (ports appearing, our devices changing). */
-export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|srp-[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);
+export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|s[rd]p-[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);

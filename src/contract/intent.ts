@@ -136,7 +136,47 @@ export interface FipItem {
   readonly port: string;
 }
 
-export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | SnatItem | FipItem;
+/**
+ * A network whose DHCP and DNS this host serves: a namespace holding the DHCP
+ * port's interface (its port item carries MAC, addresses and MTU) and a
+ * server answering from the network's dhcphost items only.
+ */
+export interface DhcpItem {
+  readonly kind: "dhcp";
+  readonly network: string;
+  /** the network:dhcp port */
+  readonly port: string;
+  /** the network's DNS domain, without the trailing dot (openstack.local) */
+  readonly domain: string;
+  readonly mtu: number;
+  /** the DHCP-enabled subnets, IPv4 first */
+  readonly subnets: readonly DhcpSubnet[];
+}
+
+export interface DhcpSubnet {
+  readonly id: string;
+  readonly cidr: string;
+  readonly gateway: string | null;
+  /** dns_nameservers; empty: the network's resolver (the DHCP port's address) */
+  readonly dns: readonly string[];
+  /** host_routes (classless static routes) */
+  readonly routes: readonly { readonly destination: string; readonly nexthop: string }[];
+  /** IPv6 only: how hosts get addresses (ipv6_address_mode); null for IPv4 */
+  readonly v6Mode: "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless" | null;
+}
+
+/** One port of a network this host serves: its static assignment, its names and its extra_dhcp_opts. */
+export interface DhcpHostItem {
+  readonly kind: "dhcphost";
+  readonly network: string;
+  readonly port: string;
+  readonly mac: string;
+  /** per fixed IP: the name it resolves as (dns_assignment); the first IPv4 one is the DHCP hostname */
+  readonly names: readonly { readonly ip: string; readonly hostname: string; readonly fqdn: string }[];
+  readonly opts: readonly { readonly name: string; readonly value: string; readonly version: 4 | 6 }[];
+}
+
+export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | SnatItem | FipItem | DhcpItem | DhcpHostItem;
 
 /** key -> item; keys say what an item is about so a delete needs no body. */
 export type HostIntent = Map<string, IntentItem>;
@@ -154,7 +194,9 @@ export type KeyParts =
   | { readonly kind: "member"; readonly group: string; readonly port: string }
   | { readonly kind: "router"; readonly id: string }
   | { readonly kind: "snat"; readonly id: string }
-  | { readonly kind: "fip"; readonly id: string };
+  | { readonly kind: "fip"; readonly id: string }
+  | { readonly kind: "dhcp"; readonly network: string }
+  | { readonly kind: "dhcphost"; readonly network: string; readonly port: string };
 
 // Every kind spells its key here and nowhere else; a kind added to IntentItem
 // without a line in KEYS (or in KeyParts) does not compile.
@@ -168,6 +210,8 @@ const KEYS: { readonly [K in ItemKind]: (p: Omit<Extract<KeyParts, { kind: K }>,
   router: (p) => `router/${p.id}`,
   snat: (p) => `snat/${p.id}`,
   fip: (p) => `fip/${p.id}`,
+  dhcp: (p) => `dhcp/${p.network}`,
+  dhcphost: (p) => `dhcphost/${p.network}/${p.port}`,
 };
 
 export const key = {
@@ -180,6 +224,8 @@ export const key = {
   router: (id: string) => KEYS.router({ id }),
   snat: (id: string) => KEYS.snat({ id }),
   fip: (id: string) => KEYS.fip({ id }),
+  dhcp: (network: string) => KEYS.dhcp({ network }),
+  dhcphost: (network: string, port: string) => KEYS.dhcphost({ network, port }),
 };
 
 /** A key decoded; null for a key no kind spells (a newer server's, say: ignored, never guessed). */
@@ -201,6 +247,10 @@ export function parseKey(k: string): KeyParts | null {
     case "snat":
     case "fip":
       return b === undefined ? { kind, id: a } : null;
+    case "dhcp":
+      return b === undefined ? { kind, network: a } : null;
+    case "dhcphost":
+      return b ? { kind, network: a, port: b } : null;
     case "remote":
       return b ? { kind, network: a, port: b } : null;
     case "member":

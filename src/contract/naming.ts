@@ -15,3 +15,9 @@ export const tapName = (portId: string) => `tap${portId.slice(0, 11)}`;
  * compiler puts it in the port item; the agent makes it and plugs it like a tap.
  */
 export const routerPortName = (portId: string) => `srp-${portId.slice(0, 11)}`;
+
+/**
+ * A DHCP port's device on the host that serves the network: the host side of
+ * the veth whose other end is the DHCP server's interface in its namespace.
+ */
+export const dhcpPortName = (portId: string) => `sdp-${portId.slice(0, 11)}`;

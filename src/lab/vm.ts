@@ -1,8 +1,9 @@
 // Real VMs in the lab: qemu in a host namespace on the port's tap device, as
 // Nova/libvirt would plug it (the tap exists first; the agent attaches it to
-// the network's bridge when it sees it). The VM's address comes from the port,
-// on the kernel command line, until DHCP exists. `exec` talks to a small loop
-// in the initramfs over the second serial port.
+// the network's bridge when it sees it). The VM gets its address, MTU, routes
+// and resolver by DHCP from Seam, as a cloud image does (`addressing:
+// "static"` puts them on the kernel command line instead). `exec` talks to a
+// small loop in the initramfs over the second serial port.
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -19,7 +20,21 @@ export interface VmOptions {
   readonly accel?: "auto" | "kvm" | "tcg";
   readonly memoryMb?: number;
   readonly bootTimeoutMs?: number;
+  /** dhcp (default): the VM asks Seam; static: the port's address on the kernel command line */
+  readonly addressing?: "dhcp" | "static";
   readonly progress?: (msg: string) => void;
+}
+
+/** What the VM's DHCP client was given (the initramfs's udhcpc hook writes it to /run/lease). */
+export interface Lease {
+  readonly ip: string;
+  readonly router: string;
+  readonly mtu: string;
+  readonly dns: string;
+  readonly domain: string;
+  readonly hostname: string;
+  /** guest seconds since its kernel started */
+  readonly uptime: number;
 }
 
 function kvmUsable(): boolean {
@@ -31,11 +46,14 @@ function kvmUsable(): boolean {
   }
 }
 
-function qemuArgs(name: string, host: string, f: PortFacts, accel: string, memoryMb: number): { args: string[]; exec: string; console: string } {
+function qemuArgs(name: string, host: string, f: PortFacts, accel: string, memoryMb: number, dhcp: boolean): { args: string[]; exec: string; console: string } {
   const exec = join(LAB.stateDir, `vm-${name}.exec.sock`);
   const consoleLog = join(LAB.stateDir, `vm-${name}.console.log`);
-  const cmdline = ["console=ttyS0", "quiet", "loglevel=3", "panic=-1", `seam.ip=${f.address}`, `seam.mtu=${f.mtu}`, `seam.name=${name}`];
-  if (f.gateway) cmdline.push(`seam.gw=${f.gateway}`);
+  const cmdline = ["console=ttyS0", "quiet", "loglevel=3", "panic=-1", `seam.name=${name}`];
+  if (!dhcp) {
+    cmdline.push(`seam.ip=${f.address}`, `seam.mtu=${f.mtu}`);
+    if (f.gateway) cmdline.push(`seam.gw=${f.gateway}`);
+  }
   const args = [
     "netns", "exec", host, "qemu-system-x86_64",
     "-name", `seam-lab-${name}`,
@@ -55,7 +73,7 @@ function qemuArgs(name: string, host: string, f: PortFacts, accel: string, memor
   return { args, exec, console: consoleLog };
 }
 
-export async function bootVm(name: string, host: string, portId: string, o: VmOptions = {}): Promise<{ accel: string; facts: PortFacts; bootMs: number }> {
+export async function bootVm(name: string, host: string, portId: string, o: VmOptions = {}): Promise<{ accel: string; facts: PortFacts; bootMs: number; lease: Lease | null }> {
   checkName(name);
   const say = o.progress ?? (() => {});
   if (!existsSync(join(VM_DIR, "vmlinuz")) || !existsSync(join(VM_DIR, "initrd.img"))) {
@@ -74,7 +92,8 @@ export async function bootVm(name: string, host: string, portId: string, o: VmOp
   const tries: string[] = wanted === "tcg" ? ["tcg"] : wanted === "kvm" ? ["kvm"] : kvmUsable() && verdict !== "broken" ? ["kvm", "tcg"] : ["tcg"];
   const started = Date.now();
   for (const accel of tries) {
-    const { args, exec, console: consoleLog } = qemuArgs(name, host, facts, accel, o.memoryMb ?? 128);
+    const dhcp = (o.addressing ?? "dhcp") === "dhcp";
+    const { args, exec, console: consoleLog } = qemuArgs(name, host, facts, accel, o.memoryMb ?? 128, dhcp);
     rmSync(exec, { force: true });
     say(`booting ${name} on ${host} (${accel}${accel === "tcg" ? ", software emulation" : ""}), port ${facts.device} ${facts.address}`);
     const pid = daemon("ip", args, join(LAB.stateDir, `vm-${name}.qemu.log`));
@@ -84,7 +103,11 @@ export async function bootVm(name: string, host: string, portId: string, o: VmOp
     try {
       await waitFor(`${name} to boot (${accel})`, timeout, async () => existsSync(exec) && (await vmExec(name, "true", 3000)).code === 0, 500);
       if (accel === "kvm" && wanted === "auto") writeFileSync(KVM_VERDICT, "works\n");
-      return { accel, facts, bootMs: Date.now() - started };
+      if (!dhcp) return { accel, facts, bootMs: Date.now() - started, lease: null };
+      say(`${name}: waiting for its DHCP lease`);
+      let lease: Lease | null = null;
+      await waitFor(`${name} to get a DHCP lease`, o.bootTimeoutMs ?? 120_000, async () => (lease = await vmLease(name)) !== null, 250);
+      return { accel, facts, bootMs: Date.now() - started, lease };
     } catch (e) {
       try {
         process.kill(pid, "SIGKILL");
@@ -148,6 +171,14 @@ export function vmExec(name: string, command: string, timeoutMs = 60_000): Promi
       reject(e);
     });
   });
+}
+
+/** The VM's current DHCP lease, null while it has none. */
+export async function vmLease(name: string): Promise<Lease | null> {
+  const r = await vmExec(name, "cat /run/lease", 5000).catch(() => null);
+  if (!r || r.code !== 0) return null;
+  const f = Object.fromEntries(r.output.trim().split(/\s+/).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  return { ip: f.ip ?? "", router: f.router ?? "", mtu: f.mtu ?? "", dns: f.dns ?? "", domain: f.domain ?? "", hostname: f.hostname ?? "", uptime: Number(f.uptime) };
 }
 
 export async function stopVm(name: string): Promise<void> {

@@ -6,7 +6,8 @@
 //                    │
 //                    ├── l2-resolver       networks, local ports, remote endpoints (FDB/neighbours)
 //                    ├── policy-resolver   security groups, rules, remote-group members
-//                    └── router-resolver   routers (interfaces, gateway, routes, SNAT), floating IPs
+//                    ├── router-resolver   routers (interfaces, gateway, routes, SNAT), floating IPs
+//                    └── dhcp-resolver     DHCP and DNS servers: per network, and a static assignment per port
 //                    │
 //                    v
 //   per host: scope (what it takes part in) ──> items by key ──> hub (fingerprints, deltas)
@@ -16,6 +17,7 @@
 // function that computes it, used both by the full compile and by the per-key
 // recompute, so the two cannot disagree.
 import { type HostIntent, type IntentItem, type ItemKind, type ItemOf, parseKey } from "../../contract/intent.ts";
+import { dhcpResolver } from "./dhcp-resolver.ts";
 import { type L2Scope, l2Resolver } from "./l2-resolver.ts";
 import { type PolicyScope, policyResolver } from "./policy-resolver.ts";
 import type { ModelKind } from "./records.ts";
@@ -24,7 +26,7 @@ import type { HostSet, KeyOf } from "./resolver.ts";
 import type { Applied, World } from "./world.ts";
 
 /** In the order they run; a new role is one more line here (and its scope in Scope). */
-export const RESOLVERS = [l2Resolver, policyResolver, routerResolver] as const;
+export const RESOLVERS = [l2Resolver, policyResolver, routerResolver, dhcpResolver] as const;
 
 /** What a host takes part in; when it changes, the host is compiled whole. */
 export type Scope = L2Scope & PolicyScope & RouterScope;
@@ -33,7 +35,7 @@ type ItemFn<K extends ItemKind> = (w: World, host: string, scope: Scope, key: Ke
 
 // Every item kind is made by exactly one resolver: a kind added to IntentItem
 // that no resolver makes does not compile here.
-const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items, ...routerResolver.items };
+const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items, ...routerResolver.items, ...dhcpResolver.items };
 
 export function scopeOf(w: World, host: string): Scope {
   const l2 = l2Resolver.scope(w, host);

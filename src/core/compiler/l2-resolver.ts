@@ -9,7 +9,8 @@
 //          the host's too: it routes into them)
 //   items  net/<id>  port/<id>  remote/<net>/<port>
 import { key, type NetItem, type PortItem, type RemoteItem } from "../../contract/intent.ts";
-import { routerPortName, tapName } from "../../contract/naming.ts";
+import { dhcpPortName, routerPortName, tapName } from "../../contract/naming.ts";
+import { OWNER } from "../model/owners.ts";
 import { isNetworkHost, type PortRec } from "./records.ts";
 import type { HostSet, Resolver } from "./resolver.ts";
 import { isDistributedInterface, routerOf, type World } from "./world.ts";
@@ -60,28 +61,31 @@ export function netItem(w: World, host: string, scope: L2Scope, id: string): Net
   return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, dnsDomain: n.dnsDomain, vteps: [...vteps].sort() };
 }
 
-/**
- * Whether the host plugs the port: its bound host does; of the ports a
- * network host carries, it plugs those with a device (router interfaces and
- * gateways: the host side of the router's veth), not addresses alone
- * (floating IPs live on the router's gateway).
- */
+const isDhcpPort = (p: PortRec) => p.onNetworkHost && p.owner === OWNER.dhcp;
+
+/** A network-host port with a device: a router's or the DHCP server's veth (floating IPs are addresses alone, on the router's gateway). */
+const hasDevice = (p: PortRec) => routerOf(p) !== null || isDhcpPort(p);
+
+/** Whether the host plugs the port: its bound host does; a network-host port with a device, the host that serves it. */
 function plugsAt(w: World, p: PortRec, host: string, scope: L2Scope): boolean {
   if (p.host) return p.host === host;
   if (isDistributedInterface(p)) return scope.dvrRouters.has(p.deviceId);
-  return p.onNetworkHost && routerOf(p) !== null && portLocation(w, p) === host;
+  return p.onNetworkHost && hasDevice(p) && portLocation(w, p) === host;
 }
 
-/** The network-host ports a host plugs (router ports, when it is the first network host). */
+/** The network-host ports a host plugs (router ports, DHCP ports), when it is the first network host. */
 function* pluggedNetworkHostPorts(w: World, host: string): Iterable<string> {
   if (w.networkHosts()[0] !== host) return;
   for (const ports of w.networkHostPorts().values()) {
     for (const id of ports) {
       const p = w.ports.get(id)!;
-      if (routerOf(p) && !isDistributedInterface(p)) yield id;
+      if (hasDevice(p) && !isDistributedInterface(p)) yield id;
     }
   }
 }
+
+/** The port's device name on the host that plugs it (contract/naming.ts). */
+const deviceOf = (p: PortRec) => (routerOf(p) ? routerPortName(p.id) : isDhcpPort(p) ? dhcpPortName(p.id) : tapName(p.id));
 
 export function portItem(w: World, host: string, scope: L2Scope, id: string): PortItem | undefined {
   const p = w.ports.get(id);
@@ -99,7 +103,7 @@ export function portItem(w: World, host: string, scope: L2Scope, id: string): Po
     kind: "port",
     id,
     network: p.network,
-    device: routerOf(p) ? routerPortName(id) : tapName(id),
+    device: deviceOf(p),
     mac: p.mac,
     addresses,
     gateways,

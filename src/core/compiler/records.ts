@@ -17,6 +17,26 @@ export interface SubnetRec {
   readonly network: string;
   readonly cidr: string;
   readonly gateway: string | null;
+  readonly enableDhcp: boolean;
+  /** dns_nameservers; empty: the network's own resolver (the DHCP port) */
+  readonly dnsServers: readonly string[];
+  readonly hostRoutes: readonly { readonly destination: string; readonly nexthop: string }[];
+  /** ipv6_address_mode (null for IPv4, and for IPv6 subnets that set none) */
+  readonly v6AddressMode: "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless" | null;
+}
+
+/** One fixed IP's names (the port's dns_assignment, as the model computed it). */
+export interface DnsName {
+  readonly ip: string;
+  readonly hostname: string;
+  /** with the trailing dot */
+  readonly fqdn: string;
+}
+
+export interface DhcpOpt {
+  readonly name: string;
+  readonly value: string;
+  readonly version: 4 | 6;
 }
 
 export interface PortRec {
@@ -37,6 +57,10 @@ export interface PortRec {
   readonly adminUp: boolean;
   /** carried by a network host for its network (router interface, DHCP): unbound `network:*` */
   readonly onNetworkHost: boolean;
+  /** dns_assignment: the name each fixed IP resolves as */
+  readonly names: readonly DnsName[];
+  /** extra_dhcp_opts */
+  readonly dhcpOpts: readonly DhcpOpt[];
 }
 
 /** A rule is sent as it is read: the rule item is the record (contract/intent.ts), kind aside. */
@@ -120,7 +144,16 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     mtu: numOrNull(v.mtu) ?? 1500,
     dnsDomain: strOrNull(v.dns_domain),
   }),
-  subnet: (v) => ({ id: str(v.id), network: str(v.network_id), cidr: str(v.cidr), gateway: strOrNull(v.gateway_ip) }),
+  subnet: (v) => ({
+    id: str(v.id),
+    network: str(v.network_id),
+    cidr: str(v.cidr),
+    gateway: strOrNull(v.gateway_ip),
+    enableDhcp: v.enable_dhcp !== false,
+    dnsServers: list<string>(v.dns_nameservers),
+    hostRoutes: list<{ destination: string; nexthop: string }>(v.host_routes).map((r) => ({ destination: r.destination, nexthop: r.nexthop })),
+    v6AddressMode: (strOrNull(v.ipv6_address_mode) as SubnetRec["v6AddressMode"]) ?? null,
+  }),
   port: (v) => {
     const mac = str(v.mac_address);
     const host = str(v["binding:host_id"]);
@@ -138,6 +171,8 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
       deviceId: str(v.device_id),
       adminUp: v.admin_state_up !== false,
       onNetworkHost: isNetworkHostPort(owner, host),
+      names: list<{ ip_address: string; hostname: string; fqdn: string }>(v.dns_assignment).map((a) => ({ ip: a.ip_address, hostname: a.hostname, fqdn: a.fqdn })),
+      dhcpOpts: list<{ opt_name: string; opt_value: string; ip_version?: number }>(v.extra_dhcp_opts).map((o) => ({ name: o.opt_name, value: o.opt_value, version: o.ip_version === 6 ? 6 : 4 })),
     };
   },
   security_group: (v) => {

@@ -59,6 +59,8 @@ export class World {
   private readonly portsByGroup = new Map<string, Set<string>>();
   private readonly networkHostPortsByNetwork = new Map<string, Set<string>>();
   private readonly subnetsByNetwork = new Map<string, Set<string>>();
+  /** network -> its DHCP port (network:dhcp, carried by the network host) */
+  private readonly dhcpByNetwork = new Map<string, string>();
   /** router -> its interface ports */
   private readonly interfacesByRouter = new Map<string, Set<string>>();
   /** router -> its csnat ports (distributed routers with a gateway) */
@@ -187,6 +189,10 @@ export class World {
     }
     for (const g of p.groups) f(this.portsByGroup, g, p.id);
     if (p.onNetworkHost) f(this.networkHostPortsByNetwork, p.network, p.id);
+    if (p.onNetworkHost && p.owner === OWNER.dhcp) {
+      if (on) this.dhcpByNetwork.set(p.network, p.id);
+      else if (this.dhcpByNetwork.get(p.network) === p.id) this.dhcpByNetwork.delete(p.network);
+    }
     const router = routerOf(p);
     if (router) {
       if (p.owner === OWNER.routerGateway) {
@@ -275,6 +281,20 @@ export class World {
   /** network -> the ports a network host carries on it */
   networkHostPorts(): ReadonlyMap<string, ReadonlySet<string>> {
     return this.networkHostPortsByNetwork;
+  }
+
+  /** The network's DHCP port, while it has one (it has DHCP-enabled subnets). */
+  dhcpPortOf(network: string): string | undefined {
+    return this.dhcpByNetwork.get(network);
+  }
+  /** Networks with a DHCP port. */
+  dhcpNetworks(): Iterable<string> {
+    return this.dhcpByNetwork.keys();
+  }
+
+  /** The host that serves the networks' own duties (placement.ts: the first network host); null while there is none. */
+  servingHost(): string | null {
+    return this.networkHosts()[0] ?? null;
   }
 
   /** Hosts whose agent registered the `network` role, sorted (the first one carries network-host ports). */
