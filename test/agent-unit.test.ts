@@ -22,7 +22,7 @@ const NET = "c31878ca-38e7-4ccd-9fc7-c45211be3546";
 
 function intent(extra: [string, IntentItem][] = []): Map<string, IntentItem> {
   return new Map<string, IntentItem>([
-    [`net/${NET}`, { kind: "net", id: NET, name: "blue", type: "vxlan", segment: 1001, physnet: null, mtu: 1450, dnsDomain: null, vteps: ["172.31.0.12"] }],
+    [`net/${NET}`, { kind: "net", id: NET, name: "blue", type: "vxlan", segment: 1001, physnet: null, mtu: 1450, dnsDomain: null, resolvers: [], vteps: ["172.31.0.12"] }],
     [`port/${PORT}`, { kind: "port", id: PORT, network: NET, device: "tap6f0b1c2d-3e", mac: "fa:16:3e:00:00:01", addresses: ["10.0.0.3/24"], gateways: ["10.0.0.1"], mtu: 1450, owner: "compute:nova", adminUp: true, security: { groups: ["sgA"], allowed: [{ mac: "fa:16:3e:00:00:01", ip: "10.0.0.3" }, { mac: "fa:16:3e:00:00:01", ip: "10.0.0.0/24" }] } }],
     ["sg/sgA", { kind: "sg", id: "sgA" }],
     [`remote/${NET}/p2`, { kind: "remote", network: NET, port: "p2", mac: "fa:16:3e:00:00:02", ips: ["10.0.0.4"], vtep: "172.31.0.12", host: "h2" }],
@@ -210,7 +210,7 @@ describe("link plan", () => {
   });
 
   it("refuses what this kernel cannot carry, with the reason", () => {
-    const vlan = new Map<string, IntentItem>([["net/n", { kind: "net", id: "n", name: "", type: "vlan", segment: 10, physnet: "p", mtu: 1500, dnsDomain: null, vteps: [] }]]);
+    const vlan = new Map<string, IntentItem>([["net/n", { kind: "net", id: "n", name: "", type: "vlan", segment: 10, physnet: "p", mtu: 1500, dnsDomain: null, resolvers: [], vteps: [] }]]);
     assert.match(planLinks(vlan, empty, cfg).refused[0]!.reason, /802\.1Q/);
     assert.match(planLinks(intent(), empty, { ...cfg, canVxlan: false }).refused[0]!.reason, /VXLAN/);
   });
@@ -231,7 +231,7 @@ describe("link and FDB plans, incremental against fresh", () => {
       const items = new Map<string, IntentItem>();
       for (const [i, id] of nets.entries()) {
         if (rnd(4) === 0) continue;
-        items.set(`net/${id}`, { kind: "net", id, name: "", type: i === 2 ? "flat" : "vxlan", segment: i === 2 ? null : 1000 + i * (1 + rnd(2)), physnet: i === 2 ? "phys" : null, mtu: [1450, 1400][rnd(2)]!, dnsDomain: null, vteps: ["172.31.0.12", "172.31.0.13"].filter(() => rnd(2) === 0) });
+        items.set(`net/${id}`, { kind: "net", id, name: "", type: i === 2 ? "flat" : "vxlan", segment: i === 2 ? null : 1000 + i * (1 + rnd(2)), physnet: i === 2 ? "phys" : null, mtu: [1450, 1400][rnd(2)]!, dnsDomain: null, resolvers: [], vteps: ["172.31.0.12", "172.31.0.13"].filter(() => rnd(2) === 0) });
       }
       const present = itemsOf(items, "net");
       for (const [i, id] of ports.entries()) {

@@ -71,9 +71,9 @@ describe("seam-cni (CNI 1.1) against a lab agent", { skip: !isRoot && "needs roo
     const { network: dual } = await labApi("POST", "/v2.0/networks", { network: { name: "dual", project_id: k8s } });
     await labApi("POST", "/v2.0/subnets", { subnet: { network_id: dual.id, project_id: k8s, cidr: "10.52.0.0/24", ip_version: 4 } });
     await labApi("POST", "/v2.0/subnets", { subnet: { network_id: dual.id, project_id: k8s, cidr: "fd00:52::/64", ip_version: 6 } });
-    // a tiny network to run out of addresses: a /29 has .2-.6
+    // a tiny network to run out of addresses: a /29 has .2-.6 (no DHCP port takes one)
     const { network: tiny } = await labApi("POST", "/v2.0/networks", { network: { name: "tiny", project_id: k8s } });
-    await labApi("POST", "/v2.0/subnets", { subnet: { network_id: tiny.id, project_id: k8s, cidr: "10.51.0.0/29", ip_version: 4 } });
+    await labApi("POST", "/v2.0/subnets", { subnet: { network_id: tiny.id, project_id: k8s, cidr: "10.51.0.0/29", ip_version: 4, enable_dhcp: false } });
   });
   after(async () => {
     for (const ns of namespaces) await run("ip", ["netns", "del", ns]).catch(() => {});
@@ -105,7 +105,7 @@ describe("seam-cni (CNI 1.1) against a lab agent", { skip: !isRoot && "needs roo
     assert.equal(res.ips[0].gateway, "10.50.0.1");
     assert.equal(res.ips[0].interface, 1, "index of the container interface in interfaces");
     assert.deepEqual(res.routes, [{ dst: "0.0.0.0/0", gw: "10.50.0.1" }]);
-    assert.deepEqual(res.dns, {});
+    assert.deepEqual(res.dns, { nameservers: ["10.50.0.2"] }, "the network's resolver: its DHCP port");
     // the port is an ordinary port: named after the pod, owned by Kubernetes, bound here, ACTIVE
     const { ports } = await labApi<{ ports: Record<string, any>[] }>("GET", `/v2.0/ports?device_id=7d8e9f00-1111-2222-3333-444455556666`);
     assert.equal(ports.length, 1);

@@ -15,6 +15,8 @@ export interface NetItem {
   readonly mtu: number;
   /** the network's dns_domain (handed to pods in the CNI result), null when it has none */
   readonly dnsDomain: string | null;
+  /** the resolvers its workloads use (DHCP hands them to VMs, the CNI result to pods): per DHCP subnet its dns_nameservers, or else the network's own (the DHCP port) */
+  readonly resolvers: readonly string[];
   /** the other hosts' VTEPs with something on this network (head-end replication list), sorted */
   readonly vteps: readonly string[];
 }

@@ -59,15 +59,8 @@ export async function up(o: UpOptions): Promise<LabState> {
   if (o.server) state.server.url = o.server.replace(/\/$/, "");
   else {
     state.server.url = `http://${LAB.serverAddress}:${LAB.port}`;
-    const db = join(LAB.stateDir, "seam.db");
-    say(`controller on ${state.server.url} (store sqlite:${db})`);
-    state.server.pid = daemon(
-      SEAM,
-      ["server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--db", `sqlite:${db}`, "--auth", "local", "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(o.agentDownTimeSec ?? 6), "--log-level", "warn"],
-      join(LAB.stateDir, "server.log"),
-    );
-    writeState(state);
-    await waitFor("the controller to answer", 30_000, async () => (await fetch(`${state.server.url}/`)).ok);
+    say(`controller on ${state.server.url} (store sqlite:${join(LAB.stateDir, "seam.db")})`);
+    await startServer(state, o.agentDownTimeSec ?? 6);
   }
   for (const h of state.hosts) h.agentPid = startAgent(state, h.name, o.reportIntervalSec ?? 2);
   writeState(state);
@@ -77,6 +70,28 @@ export async function up(o: UpOptions): Promise<LabState> {
     return state.hosts.every((h) => agents.some((a) => a.host === h.name && a.alive));
   }, 250);
   return state;
+}
+
+/** Starts the lab's own controller (on its embedded store) and waits until it answers. */
+export async function startServer(state: LabState, agentDownTimeSec = 6): Promise<void> {
+  const db = join(LAB.stateDir, "seam.db");
+  state.server.pid = daemon(
+    SEAM,
+    ["server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--db", `sqlite:${db}`, "--auth", "local", "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(agentDownTimeSec), "--log-level", "warn"],
+    join(LAB.stateDir, "server.log"),
+  );
+  writeState(state);
+  await waitFor("the controller to answer", 30_000, async () => (await fetch(`${state.server.url}/`)).ok);
+}
+
+/** Stops the lab's own controller (SIGTERM, then SIGKILL); agents and the kernel go on without it. */
+export async function stopServer(state: LabState): Promise<void> {
+  const pid = state.server.pid;
+  if (!pid || state.server.external) return;
+  killQuietly(pid, "SIGTERM");
+  await waitFor("the controller to stop", 10_000, async () => !isAlive(pid)).catch(() => killQuietly(pid, "SIGKILL"));
+  state.server.pid = null;
+  writeState(state);
 }
 
 /** The lab's hosts share /run/netns: each agent's namespaces carry its host's name. */

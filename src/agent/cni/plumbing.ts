@@ -30,7 +30,7 @@ export async function plumb(port: PortItem, net: NetItem | undefined, netns: str
     throw new CniError(CniCode.io, `could not wire ${ifname} into ${netns}`, e instanceof CommandError ? e.stderr.trim() : String(e));
   }
   const hostMac = readFileSync(`/sys/class/net/${port.device}/address`, "utf8").trim();
-  return { hostDevice: port.device, hostMac, ifname, mac: port.mac, netns, addresses: port.addresses, gateways: port.gateways, mtu: port.mtu, dnsDomain: net?.dnsDomain ?? null };
+  return { hostDevice: port.device, hostMac, ifname, mac: port.mac, netns, addresses: port.addresses, gateways: port.gateways, mtu: port.mtu, dnsDomain: net?.dnsDomain ?? null, resolvers: net?.resolvers ?? [] };
 }
 
 /** Whether the container still has what ADD made: the interface, its MAC, every address, a default route per gateway. */

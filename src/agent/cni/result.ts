@@ -48,6 +48,8 @@ export interface Attachment {
   readonly gateways: readonly string[];
   readonly mtu: number;
   readonly dnsDomain: string | null;
+  /** the network's resolvers (NetItem.resolvers) */
+  readonly resolvers: readonly string[];
 }
 
 const isV6 = (ip: string) => ip.includes(":");
@@ -66,7 +68,10 @@ export function addResult(cniVersion: string, a: Attachment): Record<string, unk
       return { ...(legacy ? { version: isV6(address) ? "6" : "4" } : {}), address, ...(gateway ? { gateway } : {}), interface: 1 };
     }),
     routes: a.gateways.map((gw) => ({ dst: isV6(gw) ? "::/0" : "0.0.0.0/0", gw })),
-    dns: a.dnsDomain ? { domain: a.dnsDomain.replace(/\.$/, "") } : {},
+    dns: {
+      ...(a.resolvers.length ? { nameservers: a.resolvers } : {}),
+      ...(a.dnsDomain ? { domain: a.dnsDomain.replace(/\.$/, ""), search: [a.dnsDomain.replace(/\.$/, "")] } : {}),
+    },
   };
 }
 

@@ -8,7 +8,7 @@
 //
 // It runs right after the routers in the dataplane: it makes a veth whose
 // host side the links manager then plugs into the network's bridge.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { Exec } from "../../os/exec.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { parseNetns } from "../naming.ts";
@@ -18,6 +18,8 @@ import { FILES } from "./dnsmasq.ts";
 import { type DhcpSpec, dhcpSpecs, fingerprint } from "./spec.ts";
 
 const RECHECK_MS = 30_000;
+/** dnsmasq's log (a line per lease and per re-read) is cut back to nothing past this */
+const LOG_MAX_BYTES = 1 << 20;
 const NETNS_DIR = "/run/netns";
 
 export interface DhcpPlan {
@@ -110,11 +112,15 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     const failed = [...(await this.exec.batch("ip", p.host)), ...(await inside.batch("ip", p.inside))];
     if (failed.length) throw new Error(failed.join("; "));
     const changed = writeFiles(spec);
+    trimLog(`${spec.dir}/log`);
     const pid = runningPid(spec);
     if (pid !== null) {
       if (changed) process.kill(pid, "SIGHUP");
       return;
     }
+    const old = pidIn(spec.dir);
+    const was = old === null ? null : cmdline(old);
+    if (was?.[0]?.endsWith("dnsmasq")) this.log(`dhcp: restarting dnsmasq for network ${spec.network}: its command line changed (was: ${was.slice(1).join(" ")}; now: ${spec.args.join(" ")})`);
     await stopDnsmasq(spec.dir); // one with another command line
     try {
       await inside.run("dnsmasq", spec.args);
@@ -152,6 +158,14 @@ function writeFiles(spec: DhcpSpec): boolean {
     changed = true;
   }
   return changed;
+}
+
+function trimLog(path: string): void {
+  try {
+    if (statSync(path).size > LOG_MAX_BYTES) truncateSync(path, 0); // dnsmasq appends (O_APPEND): it goes on at 0
+  } catch {
+    /* not yet */
+  }
 }
 
 function pidIn(dir: string): number | null {

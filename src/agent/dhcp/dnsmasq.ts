@@ -7,7 +7,13 @@
 //   opts   the subnets' options and each port's extra_dhcp_opts (--dhcp-optsfile)
 //   names  every fixed IP's name, for A/AAAA and PTR (--addn-hosts)
 // No lease file is read or written: a port's address is its fixed IP, after
-// any restart of anything. Modelled on Neutron's DHCP agent's command line
+// any restart of anything.
+//
+// dnsmasq 2.90 (Debian 12's) dies of SIGSEGV on a SIGHUP that re-reads a
+// hostsfile whose lines carry `set:` tags once a client has renewed a lease
+// (a reproduction: docs/dhcp-dns.md). So the file's lines carry none; the
+// few ports with extra_dhcp_opts (which need a tag to match) go on the command
+// line instead, and changing those restarts dnsmasq: rare (PXE, set at boot). Modelled on Neutron's DHCP agent's command line
 // (neutron/agent/linux/dhcp.py), less what Seam does not need.
 import type { DhcpHostItem, DhcpItem, DhcpSubnet } from "../../contract/intent.ts";
 import { parseCidr } from "../../net/address.ts";
@@ -49,12 +55,15 @@ function leaseMax(d: DhcpItem): number {
   return Math.min(Math.max(n, 16), 1 << 20);
 }
 
-export function dnsmasqArgs(d: DhcpItem, o: DnsmasqArgs): string[] {
+export function dnsmasqArgs(d: DhcpItem, o: DnsmasqArgs, hosts: readonly DhcpHostItem[]): string[] {
   const args = [
     "--conf-file=/dev/null",
     "--no-hosts",
     "--no-resolv",
     `--pid-file=${o.dir}/pid`,
+    // Detached, dnsmasq would log to syslog or else the stderr of whoever started it, which is gone: a
+    // write there kills it (SIGPIPE) the first time it logs, a SIGHUP's re-read. A file of its own instead.
+    `--log-facility=${o.dir}/log`,
     `--dhcp-hostsfile=${o.dir}/hosts`,
     `--dhcp-optsfile=${o.dir}/opts`,
     `--addn-hosts=${o.dir}/names`,
@@ -66,6 +75,8 @@ export function dnsmasqArgs(d: DhcpItem, o: DnsmasqArgs): string[] {
     "--dhcp-authoritative",
     // No probe before offering (MACHINE-NOTES: ~3 s a lease here): the IPAM already made the address unique.
     "--no-ping",
+    // Names come from the model (dns_name), never from what a client calls itself.
+    "--dhcp-ignore-names",
     `--dhcp-lease-max=${leaseMax(d)}`,
     `--dhcp-option-force=option:mtu,${d.mtu}`,
   ];
@@ -79,7 +90,25 @@ export function dnsmasqArgs(d: DhcpItem, o: DnsmasqArgs): string[] {
     // Names in the network's domain are answered here or not at all (NXDOMAIN, never forwarded).
     args.push(`--domain=${d.domain}`, `--local=/${d.domain}/`);
   }
+  for (const h of sortedHosts(hosts)) {
+    if (!h.opts.length) continue;
+    const line = hostLine(h, true);
+    if (line) args.push(`--dhcp-host=${line}`);
+    for (const o of h.opts) args.push(`--dhcp-option=${extraOpt(h.port, o)}`);
+  }
   return args;
+}
+
+const sortedHosts = (hosts: readonly DhcpHostItem[]) => [...hosts].sort((a, b) => (a.port < b.port ? -1 : 1));
+
+/** A dhcp-host line: MAC, the tag its options match (only on the command line), its first IPv4 and its IPv6 addresses, the hostname. */
+function hostLine(h: DhcpHostItem, tagged: boolean): string | null {
+  const v4 = h.names.find((n) => !isV6(n.ip));
+  const v6 = h.names.filter((n) => isV6(n.ip));
+  const hostname = (v4 ?? v6[0])?.hostname;
+  const addrs = [...(v4 ? [v4.ip] : []), ...v6.map((n) => `[${n.ip}]`)];
+  if (!addrs.length) return null;
+  return [h.mac, ...(tagged ? [`set:${portTag(h.port)}`] : []), ...addrs, ...(hostname ? [hostname] : [])].join(",");
 }
 
 /** Classless static routes (RFC 3442): when given, clients ignore the router option, so the default route goes in too. */
@@ -98,7 +127,7 @@ function extraOpt(port: string, o: DhcpHostItem["opts"][number]): string {
 }
 
 export function dnsmasqFiles(d: DhcpItem, hosts: readonly DhcpHostItem[]): DnsmasqFiles {
-  const sorted = [...hosts].sort((a, b) => (a.port < b.port ? -1 : 1));
+  const sorted = sortedHosts(hosts);
   const hostLines: string[] = [];
   const nameLines: string[] = [];
   const optLines: string[] = [];
@@ -113,13 +142,10 @@ export function dnsmasqFiles(d: DhcpItem, hosts: readonly DhcpHostItem[]): Dnsma
     } else if (s.dns.length) optLines.push(`${tag},option6:dns-server,${s.dns.map((x) => `[${x}]`).join(",")}`);
   }
   for (const h of sorted) {
-    const v4 = h.names.find((n) => !isV6(n.ip));
-    const v6 = h.names.filter((n) => isV6(n.ip));
-    const hostname = (v4 ?? v6[0])?.hostname;
-    const addrs = [...(v4 ? [v4.ip] : []), ...v6.map((n) => `[${n.ip}]`)];
-    if (addrs.length) hostLines.push([h.mac, `set:${portTag(h.port)}`, ...addrs, ...(hostname ? [hostname] : [])].join(","));
+    // a port with extra_dhcp_opts is on the command line (above), with its tag
+    const line = h.opts.length ? null : hostLine(h, false);
+    if (line) hostLines.push(line);
     for (const n of h.names) nameLines.push(`${n.ip}\t${n.fqdn.replace(/\.$/, "")}\t${n.hostname}`);
-    for (const o of h.opts) optLines.push(extraOpt(h.port, o));
   }
   const text = (lines: string[]) => (lines.length ? `${lines.join("\n")}\n` : "");
   return { hosts: text(hostLines), opts: text(optLines), names: text(nameLines) };

@@ -31,7 +31,7 @@ export function dhcpSpecs(items: ReadonlyMap<string, IntentItem>, baseDir: strin
     const dir = `${baseDir}/${ns}`;
     const dev = device.dhcpInterface(p.id);
     const link: RouterLink = { dev, peer: p.device, mac: p.mac, mtu: p.mtu, up: true, addresses: p.addresses };
-    out.set(ns, { network: d.network, netns: ns, dir, link, args: dnsmasqArgs(d, { dev, dir }), files: dnsmasqFiles(d, hosts.get(d.network) ?? []) });
+    out.set(ns, { network: d.network, netns: ns, dir, link, args: dnsmasqArgs(d, { dev, dir }, hosts.get(d.network) ?? []), files: dnsmasqFiles(d, hosts.get(d.network) ?? []) });
   }
   return out;
 }

@@ -58,7 +58,21 @@ export function netItem(w: World, host: string, scope: L2Scope, id: string): Net
   }
   const self = w.vtepOf(host);
   if (self) vteps.delete(self);
-  return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, dnsDomain: n.dnsDomain, vteps: [...vteps].sort() };
+  return { kind: "net", id, name: n.name, type: n.type, segment: n.segment, physnet: n.physnet, mtu: n.mtu, dnsDomain: n.dnsDomain, resolvers: resolversOf(w, id), vteps: [...vteps].sort() };
+}
+
+/** Per DHCP-enabled subnet, its dns_nameservers, or else the DHCP port's address on it (the network's resolver), IPv4 first. */
+function resolversOf(w: World, network: string): string[] {
+  const dhcp = w.ports.get(w.dhcpPortOf(network) ?? "");
+  if (!dhcp) return [];
+  const out = new Set<string>();
+  const subnets = [...w.subnetsOf(network)].map((id) => w.subnets.get(id)!).filter((s) => s.enableDhcp);
+  subnets.sort((a, b) => Number(a.cidr.includes(":")) - Number(b.cidr.includes(":")) || (a.id < b.id ? -1 : 1));
+  for (const s of subnets) {
+    if (s.dnsServers.length) for (const d of s.dnsServers) out.add(d);
+    else for (const f of dhcp.fixedIps) if (f.subnet === s.id) out.add(f.ip);
+  }
+  return [...out];
 }
 
 const isDhcpPort = (p: PortRec) => p.onNetworkHost && p.owner === OWNER.dhcp;
@@ -200,8 +214,10 @@ export const l2Resolver: Resolver<L2Scope, "net" | "port" | "remote"> = {
         for (const p of [a.before, a.after]) {
           if (!p) continue;
           keys.add(key.remote(p.network, a.id));
-          // A network's flood list changes only when a host joins or leaves it, not with every port.
+          // A network's flood list changes only when a host joins or leaves it, not with every port;
+          // its resolvers, with its DHCP port.
           if (moved && (p.onNetworkHost || w.portCountAt(p.network, p.host) <= (p === a.after ? 1 : 0))) keys.add(key.net(p.network));
+          if (p.onNetworkHost && p.owner === OWNER.dhcp) keys.add(key.net(p.network));
         }
         return [...keys];
       }

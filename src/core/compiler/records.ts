@@ -9,8 +9,8 @@ import { NETWORK_ROLE } from "../model/placement.ts";
 /** A view as the change log carries it (a resource's admin view). */
 export type View = Readonly<Record<string, unknown>>;
 
-/** A network as its item carries it, less what the compiler adds (the other hosts' VTEPs). */
-export type NetworkRec = Omit<NetItem, "kind" | "vteps">;
+/** A network as its item carries it, less what the compiler adds (the other hosts' VTEPs, the resolvers). */
+export type NetworkRec = Omit<NetItem, "kind" | "vteps" | "resolvers">;
 
 export interface SubnetRec {
   readonly id: string;

@@ -1,0 +1,143 @@
+// DHCP and DNS end to end in the lab, as root: a real VM with no address on
+// its command line gets its port's address (.3, after the DHCP port's .2),
+// MTU, route and resolver by DHCP from the network host across VXLAN, and
+// the same again after every part restarts; names resolve from the VM and
+// from a real container; a renamed port resolves anew at once.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { containerExec, runContainer } from "../src/lab/container.ts";
+import { down, LAB, netnsSuffix, readState, startAgent, startServer, stopAgent, stopServer, waitFor } from "../src/lab/lab.ts";
+import { bootVm, stopVm, vmExec, vmLease } from "../src/lab/vm.ts";
+import { ROOT } from "./support/http.ts";
+import { isRoot, labApi, projectId } from "./support/lab.ts";
+
+const exec = promisify(execFile);
+type Port = { id: string; status: string; fixed_ips: { subnet_id: string; ip_address: string }[] };
+const ipOf = (p: Port) => p.fixed_ips[0]!.ip_address;
+
+async function port(net: string, project: string, extra: Record<string, unknown> = {}): Promise<Port> {
+  const { port } = await labApi<{ port: Port }>("POST", "/v2.0/ports", { port: { network_id: net, project_id: project, device_owner: "compute:nova", ...extra } });
+  return port;
+}
+
+/** What busybox nslookup in the VM answers for a name: its addresses, or null (NXDOMAIN / no answer). */
+async function resolveInVm(vm: string, name: string): Promise<string[] | null> {
+  const r = await vmExec(vm, `nslookup ${name}`, 20_000);
+  if (r.code !== 0) return null;
+  const answers = r.output.split(/\n\s*\n/).slice(1).join("\n");
+  const found = [...answers.matchAll(/Address:\s*(\S+)/g)].map((m) => m[1]!);
+  const ptr = [...answers.matchAll(/name = (\S+)/g)].map((m) => m[1]!);
+  return [...found, ...ptr];
+}
+
+function dnsmasqPid(network: string): number {
+  const dir = `${LAB.stateDir}/host-1/dhcp/seam-d-${network}${netnsSuffix("host-1")}`;
+  return Number(readFileSync(`${dir}/pid`, "utf8").trim());
+}
+
+describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { skip: !isRoot && "needs root for namespaces", timeout: 900_000 }, () => {
+  let k8s: string;
+  let net: string;
+  let subnet: string;
+  let vmPort: Port;
+  let hello: Port;
+
+  before(async () => {
+    await down();
+    await exec(`${ROOT}/bin/seam`, ["lab", "up", "--hosts", "2"], { timeout: 120_000 });
+    k8s = await projectId("k8s");
+    const { network } = await labApi<{ network: { id: string } }>("POST", "/v2.0/networks", { network: { name: "seamless", project_id: k8s, dns_domain: "openstack.local." } });
+    net = network.id;
+    ({ subnet: { id: subnet } } = await labApi<{ subnet: { id: string } }>("POST", "/v2.0/subnets", { subnet: { network_id: net, project_id: k8s, cidr: "192.168.100.0/24", ip_version: 4 } }));
+    vmPort = await port(net, k8s, { "binding:host_id": "host-2", name: "vm1" });
+    hello = await port(net, k8s, { dns_name: "hello", name: "hello" });
+  });
+  after(async () => {
+    if (!process.env.SEAM_KEEP_LAB) await down();
+  });
+
+  it("gives a VM with no address on its command line its port's address (.3, after the DHCP port's .2), MTU 1450, its route and resolver", async () => {
+    assert.equal(ipOf(vmPort), "192.168.100.3");
+    const vm = await bootVm("vm1", "host-2", vmPort.id);
+    const lease = vm.lease!;
+    assert.equal(lease.ip, "192.168.100.3/24");
+    assert.equal(lease.mtu, "1450");
+    assert.equal(lease.router, "192.168.100.1");
+    assert.equal(lease.dns, "192.168.100.2", "the network's resolver: its DHCP port");
+    assert.equal(lease.domain, "openstack.local");
+    const link = await vmExec("vm1", "ip link show eth0; ip route; cat /etc/resolv.conf");
+    assert.match(link.output, /mtu 1450/);
+    assert.match(link.output, /default via 192\.168\.100\.1/);
+    assert.match(link.output, /nameserver 192\.168\.100\.2/);
+    process.stdout.write(`# lease ${lease.uptime.toFixed(2)} s after the guest's kernel started (${vm.accel})\n`);
+    const { ports } = await labApi<{ ports: (Port & { device_owner: string })[] }>("GET", `/v2.0/ports?network_id=${net}&device_owner=network:dhcp`);
+    assert.equal(ipOf(ports[0]!), "192.168.100.2");
+    await waitFor("the DHCP port ACTIVE", 10_000, async () => (await labApi<{ port: Port }>("GET", `/v2.0/ports/${ports[0]!.id}`)).port.status === "ACTIVE");
+    const agents = await labApi<{ agents: { host: string }[] }>("GET", `/v2.0/networks/${net}/dhcp-agents`);
+    assert.deepEqual(agents.agents.map((a) => a.host), ["host-1"]);
+  });
+
+  it("resolves a port's dns_name and its PTR from the VM; an unknown name of the domain is NXDOMAIN", async () => {
+    assert.deepEqual(await resolveInVm("vm1", "hello.openstack.local"), [ipOf(hello)]);
+    assert.deepEqual(await resolveInVm("vm1", ipOf(hello)), ["hello.openstack.local"]);
+    assert.deepEqual(await resolveInVm("vm1", "hello"), [ipOf(hello)], "the search domain from DHCP");
+    const r = await vmExec("vm1", "nslookup nobody.openstack.local");
+    assert.notEqual(r.code, 0);
+    assert.match(r.output, /NXDOMAIN/);
+  });
+
+  it("resolves the same from a real container, whose resolver comes in the CNI result", async () => {
+    await runContainer("pod1", "host-2", "seamless", "k8s");
+    const conf = (await containerExec("pod1", "cat /etc/resolv.conf")).output;
+    assert.match(conf, /nameserver 192\.168\.100\.2/);
+    const r = await containerExec("pod1", "nslookup hello.openstack.local");
+    assert.match(r.output, new RegExp(`Address:\\s*${ipOf(hello).replace(/\./g, "\\.")}`));
+  });
+
+  it("resolves a renamed port by its new name at once, and the old name no more", async () => {
+    const pid = dnsmasqPid(net);
+    const t0 = Date.now();
+    await labApi("PUT", `/v2.0/ports/${hello.id}`, { port: { dns_name: "world" } });
+    // in the VM, so no exec round trip per try
+    const r = await vmExec("vm1", "i=0; while ! nslookup world.openstack.local >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 500 ] && exit 1; done; echo tries=$i", 30_000);
+    const ms = Date.now() - t0;
+    assert.equal(r.code, 0, r.output);
+    process.stdout.write(`# dns_name changed on the API -> resolvable from the VM: ${ms} ms (${r.output.trim()})\n`);
+    assert.ok(ms < 5000, `took ${ms} ms`);
+    assert.equal(await resolveInVm("vm1", "hello.openstack.local"), null);
+    assert.equal(dnsmasqPid(net), pid, "re-read, not restarted");
+  });
+
+  it("gives the VM the same address after it, every agent and the controller restart; dnsmasq outlives its agent", async () => {
+    const pid = dnsmasqPid(net);
+    await stopVm("vm1");
+    const state = readState();
+    for (const h of state.hosts) await stopAgent(state, h.name);
+    await stopServer(state);
+    await startServer(state);
+    for (const h of state.hosts) startAgent(state, h.name);
+    await waitFor("agents back", 60_000, async () => {
+      const { agents } = await labApi<{ agents: { host: string; alive: boolean }[] }>("GET", "/v2.0/agents");
+      return agents.filter((a) => a.alive).length === 2;
+    }, 250);
+    const vm = await bootVm("vm1", "host-2", vmPort.id);
+    assert.equal(vm.lease!.ip, "192.168.100.3/24");
+    assert.equal(dnsmasqPid(net), pid, "the agent's restart left dnsmasq serving");
+  });
+
+  it("gives a VM on a freed address exactly what the IPAM gave its port", async () => {
+    await labApi("DELETE", `/v2.0/ports/${hello.id}`);
+    const second = await port(net, k8s, { "binding:host_id": "host-1", name: "vm2" });
+    assert.equal(ipOf(second), ipOf(hello), "the IPAM reuses the freed address");
+    const vm = await bootVm("vm2", "host-1", second.id);
+    assert.equal(vm.lease!.ip, `${ipOf(second)}/24`);
+    // and a port the model moves to another address gets that one at its next lease
+    const moved = (await labApi<{ port: Port }>("PUT", `/v2.0/ports/${second.id}`, { port: { fixed_ips: [{ subnet_id: subnet, ip_address: "192.168.100.50" }] } })).port;
+    assert.equal(ipOf(moved), "192.168.100.50");
+    await vmExec("vm2", "kill -USR1 $(pidof udhcpc)"); // renew now (a cloud image waits for T1)
+    await waitFor("the new lease", 20_000, async () => (await vmLease("vm2"))?.ip === "192.168.100.50/24", 250);
+  });
+});
