@@ -53,7 +53,7 @@ describe("DHCP items and dnsmasq's configuration", () => {
     assert.equal((h1.get(key.port(d.port)) as { device: string }).device, "sdp-dhcp0000-00", "the serving host plugs the DHCP port's veth");
     const h2 = compileHost(w, "h2");
     assert.equal(itemsOf(h2, "dhcp").length + itemsOf(h2, "dhcphost").length, 0);
-    assert.deepEqual((h2.get(key.net(NET)) as { resolvers: string[] }).resolvers, ["10.0.0.2", "fd00::53"], "per subnet: its dns_nameservers, or the DHCP port");
+    assert.deepEqual((h2.get(key.net(NET)) as unknown as { resolvers: string[] }).resolvers, ["10.0.0.2", "fd00::53"], "per subnet: its dns_nameservers, or the DHCP port");
     put(w, "agent", { id: "a2", host: "h2", configurations: { tunneling_ip: "172.31.0.12", roles: ["compute", "network"] } });
     put(w, "agent", { id: "a1", host: "h1", configurations: { tunneling_ip: "172.31.0.11", roles: ["compute"] } });
     assert.equal(itemsOf(compileHost(w, "h2"), "dhcphost").length, 3, "the new network host serves");
