@@ -5,12 +5,14 @@
 // from a real container; a renamed port resolves anew at once.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { containerExec, runContainer } from "../src/lab/container.ts";
 import { down, LAB, netnsSuffix, readState, startAgent, startServer, stopAgent, stopServer, waitFor } from "../src/lab/lab.ts";
 import { bootVm, stopVm, vmExec, vmLease } from "../src/lab/vm.ts";
+import { stopDnsmasq } from "../src/agent/dhcp/dhcp-manager.ts";
+import { run } from "../src/os/exec.ts";
 import { ROOT } from "./support/http.ts";
 import { isRoot, labApi, projectId } from "./support/lab.ts";
 
@@ -38,6 +40,26 @@ function dnsmasqPid(network: string): number {
   return Number(readFileSync(`${dir}/pid`, "utf8").trim());
 }
 
+// An outside resolver for the test: a namespace on the lab's underlay with a dnsmasq that knows one name.
+const UPSTREAM_NS = "seamtest-upstream";
+const UPSTREAM_IP = "172.31.0.253";
+const OUTSIDE = { name: "www.outside.test", ip: "198.51.100.7", ip6: "2001:db8::7" };
+async function upstreamUp(): Promise<void> {
+  await run("ip", ["netns", "add", UPSTREAM_NS]);
+  await run("ip", ["link", "add", "ul-upstream", "type", "veth", "peer", "name", "eth0", "netns", UPSTREAM_NS]);
+  await run("ip", ["link", "set", "ul-upstream", "master", LAB.underlay, "up"]);
+  await run("ip", ["-n", UPSTREAM_NS, "addr", "add", `${UPSTREAM_IP}/24`, "dev", "eth0"]);
+  await run("ip", ["-n", UPSTREAM_NS, "link", "set", "eth0", "up"]);
+  mkdirSync("/tmp/seamtest-upstream", { recursive: true });
+  await run("ip", ["netns", "exec", UPSTREAM_NS, "dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", `--address=/${OUTSIDE.name}/${OUTSIDE.ip}`, `--address=/${OUTSIDE.name}/${OUTSIDE.ip6}`, "--local=/outside.test/", "--pid-file=/tmp/seamtest-upstream/pid", "--log-facility=/tmp/seamtest-upstream/log", "--log-queries"]);
+}
+async function upstreamDown(): Promise<void> {
+  await stopDnsmasq("/tmp/seamtest-upstream");
+  await run("ip", ["netns", "del", UPSTREAM_NS]).catch(() => {});
+  await run("ip", ["link", "del", "ul-upstream"]).catch(() => {});
+  rmSync("/tmp/seamtest-upstream", { recursive: true, force: true });
+}
+
 describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { skip: !isRoot && "needs root for namespaces", timeout: 900_000 }, () => {
   let k8s: string;
   let net: string;
@@ -47,7 +69,9 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
 
   before(async () => {
     await down();
-    await exec(`${ROOT}/bin/seam`, ["lab", "up", "--hosts", "2"], { timeout: 120_000 });
+    await upstreamDown();
+    await exec(`${ROOT}/bin/seam`, ["lab", "up", "--hosts", "2", "--dns-upstream", `${UPSTREAM_IP}`], { timeout: 120_000 });
+    await upstreamUp();
     k8s = await projectId("k8s");
     const { network } = await labApi<{ network: { id: string } }>("POST", "/v2.0/networks", { network: { name: "seamless", project_id: k8s, dns_domain: "openstack.local." } });
     net = network.id;
@@ -56,7 +80,9 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     hello = await port(net, k8s, { dns_name: "hello", name: "hello" });
   });
   after(async () => {
-    if (!process.env.SEAM_KEEP_LAB) await down();
+    if (process.env.SEAM_KEEP_LAB) return;
+    await down();
+    await upstreamDown();
   });
 
   it("gives a VM with no address on its command line its port's address (.3, after the DHCP port's .2), MTU 1450, its route and resolver", async () => {
@@ -87,6 +113,14 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     const r = await vmExec("vm1", "nslookup nobody.openstack.local");
     assert.notEqual(r.code, 0);
     assert.match(r.output, /NXDOMAIN/);
+    assert.doesNotMatch(readFileSync("/tmp/seamtest-upstream/log", "utf8"), /nobody/, "the network's own domain is never forwarded");
+  });
+
+  it("forwards an outside name through the agent's relay to the configured upstream", async () => {
+    assert.deepEqual(await resolveInVm("vm1", OUTSIDE.name), [OUTSIDE.ip, OUTSIDE.ip6]);
+    assert.match(readFileSync("/tmp/seamtest-upstream/log", "utf8"), new RegExp(`query\\[A\\] ${OUTSIDE.name.replace(/\./g, "\\.")} from 172\\.31\\.0\\.11`), "asked by host-1, the network host");
+    const r = await vmExec("vm1", "nslookup nowhere.outside.test");
+    assert.notEqual(r.code, 0, "what the upstream does not know stays unknown");
   });
 
   it("resolves the same from a real container, whose resolver comes in the CNI result", async () => {

@@ -13,6 +13,7 @@ import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { IntentWatcher } from "./intent-watcher.ts";
 import type { HostConfig } from "./links/plan.ts";
 import { concernsAgent, device } from "./naming.ts";
+import { DnsRelay, RELAY_PORT, type Upstream } from "./dhcp/dns-relay.ts";
 import { type Credentials, SouthboundClient } from "./southbound-client.ts";
 import { StatusReporter } from "./status-reporter.ts";
 
@@ -30,6 +31,8 @@ export interface AgentOptions {
   readonly stateDir?: string;
   /** appended to the names of its namespaces where hosts share one /run/netns (the lab: `@host-1`) */
   readonly netnsSuffix?: string;
+  /** resolvers the networks' DNS servers forward outside names to, through the agent (dhcp/dns-relay.ts) */
+  readonly dnsUpstreams?: readonly Upstream[];
   readonly log?: (msg: string) => void;
 }
 
@@ -43,6 +46,7 @@ const RETRY_MIN_MS = 250;
 export class Agent implements CniHost {
   readonly client: SouthboundClient;
   private cni: CniService | undefined;
+  private readonly relay: DnsRelay;
   private readonly watcher: IntentWatcher;
   private readonly reporter: StatusReporter;
   private readonly dataplane: Dataplane;
@@ -71,7 +75,8 @@ export class Agent implements CniHost {
     const log = (m: string) => this.log(m);
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
     const dhcpDir = opts.stateDir ? `${opts.stateDir}/dhcp` : "/run/seam/dhcp";
-    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, { netnsSuffix: opts.netnsSuffix ?? "", dhcpDir, log });
+    this.relay = new DnsRelay(opts.dnsUpstreams ?? [], log);
+    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, { netnsSuffix: opts.netnsSuffix ?? "", dhcpDir, dnsRelayPort: this.relay.enabled ? RELAY_PORT : null, log });
     this.reporter = new StatusReporter(this.client, log, (ms) => this.scheduleLater(ms));
     this.watcher = new IntentWatcher(
       this.client,
@@ -99,6 +104,7 @@ export class Agent implements CniHost {
     this.features = await detectFeatures();
     this.log(`kernel: ${describeFeatures(this.features)}`);
     if (!this.features.vxlan) this.log("VXLAN devices cannot be created here: overlay networks will be refused");
+    await this.relay.start();
     await this.registerUntilDone();
     this.timers.push(setInterval(() => void this.beat(), this.opts.reportIntervalSec * 1000));
     this.timers.push(setInterval(() => this.schedule(), RESYNC_MS));
@@ -119,6 +125,7 @@ export class Agent implements CniHost {
   async stop(): Promise<void> {
     this.abort.abort();
     this.cni?.close();
+    this.relay.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.debounce);
     clearTimeout(this.later);

@@ -56,6 +56,8 @@ export interface DataplaneOptions {
   readonly netnsSuffix?: string;
   /** where the DHCP servers' files go (a directory per namespace) */
   readonly dhcpDir?: string;
+  /** the agent's DNS relay port, when it relays to upstream resolvers */
+  readonly dnsRelayPort?: number | null;
   readonly log?: (msg: string) => void;
 }
 
@@ -70,7 +72,7 @@ export class Dataplane {
 
   constructor(exec: Exec, cfg: () => HostConfig, opts: DataplaneOptions = {}) {
     this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}));
-    this.dhcp = new DhcpManager(exec, opts.dhcpDir ?? "/run/seam/dhcp", opts.netnsSuffix ?? "", opts.log ?? (() => {}));
+    this.dhcp = new DhcpManager(exec, opts.dhcpDir ?? "/run/seam/dhcp", opts.netnsSuffix ?? "", opts.log ?? (() => {}), opts.dnsRelayPort ?? null);
     this.filters = new FiltersManager(exec, () => dvrMac(cfg().vtep));
     this.links = new LinksManager(exec, cfg);
     this.fdb = new FdbManager(exec, cfg);

@@ -40,7 +40,13 @@ export const device = {
   routerSnat: (portId: string) => `srs-${portId.slice(0, 11)}`,
   /** the DHCP port's interface inside a DHCP server's namespace (its host side is `sdp-`, contract/naming.ts) */
   dhcpInterface: (portId: string) => `sdi-${portId.slice(0, 11)}`,
+  /** a DHCP server's veth to the agent's DNS relay: in its namespace, and on the host (dhcp/dns-relay.ts) */
+  dhcpRelay: (networkId: string) => `sdu-${networkId.slice(0, 11)}`,
+  dhcpRelayHost: (networkId: string) => `sdh-${networkId.slice(0, 11)}`,
 };
+
+/** A DHCP server's relay veth on the host (the DHCP manager's: it goes with its namespace). */
+export const isDhcpRelayDevice = (name: string) => /^sdh-[0-9a-f-]{1,11}$/.test(name);
 
 /** A router's device inside its namespace. */
 export const isRouterDevice = (name: string) => /^sr[igs]-[0-9a-f-]{1,11}$/.test(name);

@@ -21,9 +21,10 @@ export function registerLab(program: Command): void {
     .option("--hosts <n>", "number of hosts", count, 2)
     .option("--server <url>", "use this controller instead of starting one")
     .option("--agent-down-time <seconds>", "the lab controller's agent down time", count, 6)
+    .option("--dns-upstream <addr[:port]>", "a resolver the agents relay outside names to (repeatable)", (v: string, p: string[]) => [...p, v], [] as string[])
     .action(async (o) => {
       try {
-        const s = await up({ hosts: o.hosts, server: o.server, agentDownTimeSec: o.agentDownTime, progress: say });
+        const s = await up({ hosts: o.hosts, server: o.server, agentDownTimeSec: o.agentDownTime, dnsUpstreams: o.dnsUpstream, progress: say });
         say(`up: ${s.hosts.map((h) => `${h.name} (${h.vtep})`).join(", ")}; controller ${s.server.url} (admin/admin)`);
         process.stdout.write(`export OS_AUTH_URL=${s.server.url}/v3 OS_USERNAME=admin OS_PASSWORD=admin OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3\n`);
       } catch (e) {

@@ -110,9 +110,18 @@ withCredentials(
     .option("--cni-socket <path>", "serve the CNI plugin (seam-cni) on this unix socket", "/run/seam/cni.sock")
     .option("--no-cni", "no CNI service")
     .option("--state-dir <dir>", "what must survive a crash (CNI attachment records); default /var/lib/seam/HOST")
-    .option("--netns-suffix <text>", "appended to its router namespaces' names, where several agents share one /run/netns (the lab)", ""),
+    .option("--netns-suffix <text>", "appended to its router namespaces' names, where several agents share one /run/netns (the lab)", "")
+    .option("--dns-upstream <addr[:port]>", "a resolver the networks' DNS servers on this host forward outside names to (repeatable; none: such names are refused)", (v: string, p: string[]) => [...p, v], [] as string[]),
 ).action(async (o) => {
   const { Agent } = await import("../agent/agent.ts");
+  const { parseUpstream } = await import("../agent/dhcp/dns-relay.ts");
+  let dnsUpstreams;
+  try {
+    dnsUpstreams = (o.dnsUpstream as string[]).map(parseUpstream);
+  } catch (e) {
+    process.stderr.write(`seam agent: --dns-upstream: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   const agent = new Agent({
     host: o.host,
     server: o.server.replace(/\/$/, ""),
@@ -124,6 +133,7 @@ withCredentials(
     cniSocket: o.cni ? o.cniSocket : undefined,
     stateDir: o.stateDir,
     netnsSuffix: o.netnsSuffix,
+    dnsUpstreams,
   });
   const stop = async (signal: string) => {
     process.stderr.write(`seam-agent ${o.host}: ${signal}, stopping (the kernel keeps its state)\n`);

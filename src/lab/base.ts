@@ -32,6 +32,8 @@ export interface LabState {
   vms: Record<string, { host: string; port: string; pid: number; exec: string; console: string; accel: string }>;
   workloads: Record<string, { host: string; port: string; ns: string }>;
   containers?: Record<string, { host: string; network: string; id: string }>;
+  /** the resolvers the agents relay outside names to (`seam agent --dns-upstream`) */
+  dnsUpstreams?: string[];
 }
 
 export const statePath = () => join(LAB.stateDir, "state.json");

@@ -21,6 +21,8 @@ export interface UpOptions {
   readonly server?: string;
   readonly agentDownTimeSec?: number;
   readonly reportIntervalSec?: number;
+  /** resolvers for outside names, handed to every agent (`seam agent --dns-upstream`) */
+  readonly dnsUpstreams?: readonly string[];
   readonly progress?: (msg: string) => void;
 }
 
@@ -35,7 +37,7 @@ export async function up(o: UpOptions): Promise<LabState> {
   await ip("addr", "add", `${LAB.serverAddress}/${LAB.prefix}`, "dev", LAB.underlay);
   await ip("link", "set", LAB.underlay, "up");
 
-  const state: LabState = { server: { url: "", pid: null, external: Boolean(o.server) }, hosts: [], vms: {}, workloads: {} };
+  const state: LabState = { server: { url: "", pid: null, external: Boolean(o.server) }, hosts: [], vms: {}, workloads: {}, dnsUpstreams: [...(o.dnsUpstreams ?? [])] };
   for (let i = 1; i <= o.hosts; i++) {
     const name = LAB.hostName(i);
     const vtep = LAB.hostAddress(i);
@@ -109,6 +111,7 @@ export function startAgent(state: LabState, host: string, reportIntervalSec = 2)
   args.push(SEAM, "agent", "--host", h.name, "--server", state.server.url, "--vtep", h.vtep, "--report-interval", String(reportIntervalSec));
   args.push("--cni-socket", cniSocket(h.name), "--state-dir", join(LAB.stateDir, h.name), "--netns-suffix", netnsSuffix(h.name));
   for (const r of h.roles) args.push("--role", r);
+  for (const u of state.dnsUpstreams ?? []) args.push("--dns-upstream", u);
   if (h.roles.includes("network")) args.push("--physical-interface", "external:ex0");
   const c = LAB.credentials as Extract<Credentials, { kind: "password" }>;
   args.push("--os-username", c.username, "--os-password", c.password, "--os-project-name", c.project);

@@ -11,11 +11,11 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { Exec } from "../../os/exec.ts";
 import type { Intent, Manager } from "../manager.ts";
-import { parseNetns } from "../naming.ts";
+import { isDhcpRelayDevice, parseNetns } from "../naming.ts";
 import { observeRouter } from "../routers/observe.ts";
 import { planRouter } from "../routers/plan.ts";
 import { FILES } from "./dnsmasq.ts";
-import { type DhcpSpec, dhcpSpecs, fingerprint } from "./spec.ts";
+import { type DhcpSpec, dhcpSpecs, fingerprint, relayLinkLines } from "./spec.ts";
 
 const RECHECK_MS = 30_000;
 /** dnsmasq's log (a line per lease and per re-read) is cut back to nothing past this */
@@ -42,11 +42,13 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     private readonly baseDir: string,
     private readonly suffix: string,
     private readonly log: (msg: string) => void,
+    /** the agent's DNS relay port; null: it has no upstreams, names outside the network's domain are refused */
+    private readonly relayPort: number | null = null,
     private readonly now: () => number = Date.now,
   ) {}
 
   owns(name: string): boolean {
-    return parseNetns(name, this.suffix)?.kind === "dhcp";
+    return parseNetns(name, this.suffix)?.kind === "dhcp" || isDhcpRelayDevice(name);
   }
 
   reset(): void {
@@ -69,7 +71,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
       this.applied.clear();
       this.checkedAt = this.now();
     }
-    this.specs = dhcpSpecs(intent, this.baseDir, this.suffix);
+    this.specs = dhcpSpecs(intent, { baseDir: this.baseDir, suffix: this.suffix, relayPort: this.relayPort });
     const create = [...this.specs.values()].filter((s) => !namespaces.has(s.netns) || this.applied.get(s.netns) !== fingerprint(s));
     for (const ns of this.applied.keys()) if (!this.specs.has(ns)) this.applied.delete(ns);
     return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)) };
@@ -109,7 +111,8 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     const have = exists ? await observeRouter(inside) : null;
     const p = planRouter({ id: spec.network, netns: spec.netns, links: [spec.link], routes: [], nat: null, fipIds: new Map() }, have);
     if (p.addNetns) await this.exec.run("ip", ["netns", "add", spec.netns]);
-    const failed = [...(await this.exec.batch("ip", p.host)), ...(await inside.batch("ip", p.inside))];
+    const relay = spec.relay && !have?.links.has(spec.relay.inside) ? relayLinkLines(spec.relay, spec.netns) : { host: [], inside: [] };
+    const failed = [...(await this.exec.batch("ip", [...p.host, ...relay.host])), ...(await inside.batch("ip", [...p.inside, ...relay.inside]))];
     if (failed.length) throw new Error(failed.join("; "));
     const changed = writeFiles(spec);
     trimLog(`${spec.dir}/log`);

@@ -46,6 +46,8 @@ export interface DnsmasqArgs {
   readonly dev: string;
   /** where its files and pid file live */
   readonly dir: string;
+  /** the agent's relay to the upstream resolvers (dns-relay.ts): the namespace's veth to it, and its port; null: no forwarding */
+  readonly relay?: { readonly dev: string; readonly address: string; readonly port: number } | null;
 }
 
 /** Room for every address the subnets hold (Neutron's rule too), so that the command line changes with the subnets only. */
@@ -90,6 +92,8 @@ export function dnsmasqArgs(d: DhcpItem, o: DnsmasqArgs, hosts: readonly DhcpHos
     // Names in the network's domain are answered here or not at all (NXDOMAIN, never forwarded).
     args.push(`--domain=${d.domain}`, `--local=/${d.domain}/`);
   }
+  // Everything else goes to the agent's relay; without one, dnsmasq refuses it (REFUSED, at once).
+  if (o.relay) args.push(`--server=${o.relay.address}%${o.relay.dev}#${o.relay.port}`);
   for (const h of sortedHosts(hosts)) {
     if (!h.opts.length) continue;
     const line = hostLine(h, true);

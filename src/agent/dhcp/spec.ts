@@ -4,6 +4,7 @@
 import { type DhcpHostItem, type IntentItem, itemsOf, key } from "../../contract/intent.ts";
 import { device, netns } from "../naming.ts";
 import type { RouterLink } from "../routers/spec.ts";
+import { RELAY_NS_ADDRESS, RELAY_HOST_ADDRESS } from "./dns-relay.ts";
 import { dnsmasqArgs, type DnsmasqFiles, dnsmasqFiles } from "./dnsmasq.ts";
 
 export interface DhcpSpec {
@@ -12,11 +13,21 @@ export interface DhcpSpec {
   /** dnsmasq's files and pid file */
   readonly dir: string;
   readonly link: RouterLink;
+  /** the veth to the agent's DNS relay (host side, namespace side); null: no upstreams configured */
+  readonly relay: { readonly host: string; readonly inside: string } | null;
   readonly args: readonly string[];
   readonly files: DnsmasqFiles;
 }
 
-export function dhcpSpecs(items: ReadonlyMap<string, IntentItem>, baseDir: string, suffix = ""): Map<string, DhcpSpec> {
+export interface DhcpSpecOptions {
+  /** dnsmasq's files go under here, a directory per namespace */
+  readonly baseDir: string;
+  readonly suffix?: string;
+  /** the agent's DNS relay port, when it has upstreams to relay to */
+  readonly relayPort?: number | null;
+}
+
+export function dhcpSpecs(items: ReadonlyMap<string, IntentItem>, o: DhcpSpecOptions): Map<string, DhcpSpec> {
   const hosts = new Map<string, DhcpHostItem[]>();
   for (const h of itemsOf(items, "dhcphost")) {
     const list = hosts.get(h.network) ?? [];
@@ -27,13 +38,24 @@ export function dhcpSpecs(items: ReadonlyMap<string, IntentItem>, baseDir: strin
   for (const d of itemsOf(items, "dhcp")) {
     const p = items.get(key.port(d.port));
     if (p?.kind !== "port") continue; // its port item is on its way
-    const ns = netns.dhcp(d.network, suffix);
-    const dir = `${baseDir}/${ns}`;
+    const ns = netns.dhcp(d.network, o.suffix ?? "");
+    const dir = `${o.baseDir}/${ns}`;
     const dev = device.dhcpInterface(p.id);
     const link: RouterLink = { dev, peer: p.device, mac: p.mac, mtu: p.mtu, up: true, addresses: p.addresses };
-    out.set(ns, { network: d.network, netns: ns, dir, link, args: dnsmasqArgs(d, { dev, dir }, hosts.get(d.network) ?? []), files: dnsmasqFiles(d, hosts.get(d.network) ?? []) });
+    const relay = o.relayPort ? { host: device.dhcpRelayHost(d.network), inside: device.dhcpRelay(d.network) } : null;
+    const relayArg = relay && o.relayPort ? { dev: relay.inside, address: RELAY_HOST_ADDRESS, port: o.relayPort } : null;
+    const mine = hosts.get(d.network) ?? [];
+    out.set(ns, { network: d.network, netns: ns, dir, link, relay, args: dnsmasqArgs(d, { dev, dir, relay: relayArg }, mine), files: dnsmasqFiles(d, mine) });
   }
   return out;
+}
+
+/** `ip -batch` lines for the relay veth: on the host, then inside (link-local only, no duplicate address detection to wait for). */
+export function relayLinkLines(r: NonNullable<DhcpSpec["relay"]>, ns: string): { host: string[]; inside: string[] } {
+  return {
+    host: [`link add ${r.host} type veth peer name ${r.inside} netns ${ns}`, `link set dev ${r.host} addrgenmode none`, `addr add ${RELAY_HOST_ADDRESS}/64 dev ${r.host} nodad`, `link set dev ${r.host} up`],
+    inside: [`link set dev ${r.inside} addrgenmode none`, `addr add ${RELAY_NS_ADDRESS}/64 dev ${r.inside} nodad`, `link set dev ${r.inside} up`],
+  };
 }
 
 export const fingerprint = (s: DhcpSpec) => JSON.stringify(s);
