@@ -33,7 +33,7 @@ const DEV = "sdi-bench";
 const NET = "0000000b-0000-4000-8000-000000000000";
 const dhcp: DhcpItem = {
   kind: "dhcp", network: NET, port: "dhcp", domain: "openstack.local", mtu: 1450,
-  subnets: [{ id: "s4", cidr: "10.0.0.0/16", gateway: "10.0.0.1", dns: [], routes: [], v6Mode: null }],
+  subnets: [{ id: "s4", cidr: "10.0.0.0/16", gateway: "10.0.0.1", dns: [], server: "10.0.0.2", routes: [], v6Mode: null }],
 };
 const ipOf = (i: number) => `10.0.${Math.floor(i / 250) + 1}.${(i % 250) + 2}`;
 const hosts: DhcpHostItem[] = Array.from({ length: NAMES }, (_, i) => ({

@@ -14,6 +14,7 @@ import { registerChanges } from "./front/seam-api/changes.ts";
 import { Hub } from "./southbound/hub.ts";
 import { NovaNotifier } from "./front/neutron/nova-notifier.ts";
 import { registerSouthbound } from "./southbound/routes.ts";
+import type { NovaMetadata } from "./front/metadata/service.ts";
 
 export interface ServerOptions {
   readonly db: Db;
@@ -26,6 +27,8 @@ export interface ServerOptions {
   /** Nova's compute endpoint (…/v2.1) for os-server-external-events; none: no notifications */
   readonly novaUrl?: string;
   readonly novaToken?: string;
+  /** Nova's metadata API, for what the model cannot answer a VM (user data, ...); none: 404 */
+  readonly novaMetadata?: NovaMetadata;
 }
 
 export interface Server {
@@ -95,7 +98,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   app.addHook("onClose", () => hub.stop());
   // With the built-in identity, a CNI config may name its project; otherwise projects are ids.
   const projectId = (p: string) => opts.identity?.projects.find((x) => x.name === p || x.id === p)?.id ?? p;
-  registerSouthbound(app, model, hub, auth, projectId);
+  registerSouthbound(app, model, hub, auth, projectId, opts.novaMetadata ?? null);
   await app.ready();
   return { app, model, hub };
 }

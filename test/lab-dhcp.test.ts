@@ -17,6 +17,7 @@ import { ROOT } from "./support/http.ts";
 import { isRoot, labApi, projectId } from "./support/lab.ts";
 
 const exec = promisify(execFile);
+const VM1_INSTANCE = "9a1c7a52-0b6e-4a8e-9d0c-5d2b5c1f0a01";
 type Port = { id: string; status: string; fixed_ips: { subnet_id: string; ip_address: string }[] };
 const ipOf = (p: Port) => p.fixed_ips[0]!.ip_address;
 
@@ -76,7 +77,7 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     const { network } = await labApi<{ network: { id: string } }>("POST", "/v2.0/networks", { network: { name: "seamless", project_id: k8s, dns_domain: "openstack.local." } });
     net = network.id;
     ({ subnet: { id: subnet } } = await labApi<{ subnet: { id: string } }>("POST", "/v2.0/subnets", { subnet: { network_id: net, project_id: k8s, cidr: "192.168.100.0/24", ip_version: 4 } }));
-    vmPort = await port(net, k8s, { "binding:host_id": "host-2", name: "vm1" });
+    vmPort = await port(net, k8s, { "binding:host_id": "host-2", name: "vm1", device_id: VM1_INSTANCE, "binding:profile": { public_keys: { mykey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx9 test@seam" } } });
     hello = await port(net, k8s, { dns_name: "hello", name: "hello" });
   });
   after(async () => {
@@ -145,6 +146,34 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     assert.equal(dnsmasqPid(net), pid, "re-read, not restarted");
   });
 
+  it("serves the VM its own metadata at 169.254.169.254: network_data.json, meta_data.json and the EC2 tree", async () => {
+    // (busybox 1.35's wget dies of SIGSEGV when given -T: none here)
+    const get = async (vm: string, path: string) => {
+      const r = await vmExec(vm, `wget -q -O - http://169.254.169.254${path}`, 30_000);
+      assert.equal(r.code, 0, `${path}: ${r.output}`);
+      return r.output;
+    };
+    const nd = JSON.parse(await get("vm1", "/openstack/latest/network_data.json"));
+    const { port: p } = await labApi<{ port: Port & { mac_address: string } }>("GET", `/v2.0/ports/${vmPort.id}`);
+    assert.deepEqual(nd.links, [{ id: `tap${vmPort.id.slice(0, 11)}`, vif_id: vmPort.id, type: "bridge", mtu: 1450, ethernet_mac_address: p.mac_address }]);
+    assert.equal(nd.networks[0].ip_address, "192.168.100.3");
+    assert.equal(nd.networks[0].netmask, "255.255.255.0");
+    assert.deepEqual(nd.networks[0].routes, [{ network: "0.0.0.0", netmask: "0.0.0.0", gateway: "192.168.100.1" }]);
+    assert.deepEqual(nd.services, [{ type: "dns", address: "192.168.100.2" }]);
+    const md = JSON.parse(await get("vm1", "/openstack/latest/meta_data.json"));
+    assert.equal(md.uuid, VM1_INSTANCE);
+    assert.equal(md.hostname, "host-192-168-100-3");
+    assert.deepEqual(md.public_keys, { mykey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx9 test@seam" });
+    assert.equal((await get("vm1", "/latest/meta-data/instance-id")).trim(), VM1_INSTANCE);
+    assert.equal((await get("vm1", "/2009-04-04/meta-data/local-ipv4")).trim(), "192.168.100.3");
+    assert.equal((await get("vm1", "/latest/meta-data/public-keys/")).trim(), "0=mykey");
+    const missing = await vmExec("vm1", "wget -q -O - http://169.254.169.254/openstack/latest/user_data", 30_000);
+    assert.notEqual(missing.code, 0, "user data comes from Nova only (none configured here)");
+    // a header the VM sends is not believed: the source address decides
+    const forged = await vmExec("vm1", "wget -q -O - --header 'X-Forwarded-For: 192.168.100.2' http://169.254.169.254/latest/meta-data/local-ipv4", 30_000);
+    assert.equal(forged.output.trim(), "192.168.100.3");
+  });
+
   it("gives the VM the same address after it, every agent and the controller restart; dnsmasq outlives its agent", async () => {
     const pid = dnsmasqPid(net);
     await stopVm("vm1");
@@ -168,6 +197,9 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     assert.equal(ipOf(second), ipOf(hello), "the IPAM reuses the freed address");
     const vm = await bootVm("vm2", "host-1", second.id);
     assert.equal(vm.lease!.ip, `${ipOf(second)}/24`);
+    // the other VM's metadata is its own, not vm1's
+    const r = await vmExec("vm2", "wget -q -O - http://169.254.169.254/latest/meta-data/local-ipv4", 30_000);
+    assert.equal(r.output.trim(), ipOf(second));
     // and a port the model moves to another address gets that one at its next lease
     const moved = (await labApi<{ port: Port }>("PUT", `/v2.0/ports/${second.id}`, { port: { fixed_ips: [{ subnet_id: subnet, ip_address: "192.168.100.50" }] } })).port;
     assert.equal(ipOf(moved), "192.168.100.50");

@@ -14,6 +14,7 @@ import { IntentWatcher } from "./intent-watcher.ts";
 import type { HostConfig } from "./links/plan.ts";
 import { concernsAgent, device } from "./naming.ts";
 import { DnsRelay, RELAY_PORT, type Upstream } from "./dhcp/dns-relay.ts";
+import { MetadataSocket } from "./dhcp/metadata-proxy.ts";
 import { type Credentials, SouthboundClient } from "./southbound-client.ts";
 import { StatusReporter } from "./status-reporter.ts";
 
@@ -47,6 +48,7 @@ export class Agent implements CniHost {
   readonly client: SouthboundClient;
   private cni: CniService | undefined;
   private readonly relay: DnsRelay;
+  private metadata: MetadataSocket | undefined;
   private readonly watcher: IntentWatcher;
   private readonly reporter: StatusReporter;
   private readonly dataplane: Dataplane;
@@ -76,7 +78,13 @@ export class Agent implements CniHost {
     this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
     const dhcpDir = opts.stateDir ? `${opts.stateDir}/dhcp` : "/run/seam/dhcp";
     this.relay = new DnsRelay(opts.dnsUpstreams ?? [], log);
-    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, { netnsSuffix: opts.netnsSuffix ?? "", dhcpDir, dnsRelayPort: this.relay.enabled ? RELAY_PORT : null, log });
+    this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, {
+      netnsSuffix: opts.netnsSuffix ?? "",
+      dhcpDir,
+      dnsRelayPort: this.relay.enabled ? RELAY_PORT : null,
+      metadataSocket: () => this.metadata?.path ?? null,
+      log,
+    });
     this.reporter = new StatusReporter(this.client, log, (ms) => this.scheduleLater(ms));
     this.watcher = new IntentWatcher(
       this.client,
@@ -105,6 +113,7 @@ export class Agent implements CniHost {
     this.log(`kernel: ${describeFeatures(this.features)}`);
     if (!this.features.vxlan) this.log("VXLAN devices cannot be created here: overlay networks will be refused");
     await this.relay.start();
+    await this.serveMetadata();
     await this.registerUntilDone();
     this.timers.push(setInterval(() => void this.beat(), this.opts.reportIntervalSec * 1000));
     this.timers.push(setInterval(() => this.schedule(), RESYNC_MS));
@@ -126,11 +135,26 @@ export class Agent implements CniHost {
     this.abort.abort();
     this.cni?.close();
     this.relay.stop();
+    this.metadata?.close();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.debounce);
     clearTimeout(this.later);
     await this.helpers.stopAll();
     await this.syncing;
+  }
+
+  /** The metadata socket the DHCP namespaces' haproxy hands VMs' requests to (a network host's duty; needs haproxy). */
+  private async serveMetadata(): Promise<void> {
+    if (!this.opts.roles.includes("network")) return;
+    try {
+      await Exec.here.run("haproxy", ["-v"]);
+    } catch {
+      this.log("haproxy is not installed: VMs get no metadata (169.254.169.254) from this host");
+      return;
+    }
+    const socket = new MetadataSocket(this.client, `${this.opts.stateDir ?? "/run/seam"}/metadata.sock`, (m) => this.log(m));
+    await socket.listen();
+    this.metadata = socket;
   }
 
   private get hostConfig(): HostConfig {

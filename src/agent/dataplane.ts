@@ -58,6 +58,8 @@ export interface DataplaneOptions {
   readonly dhcpDir?: string;
   /** the agent's DNS relay port, when it relays to upstream resolvers */
   readonly dnsRelayPort?: number | null;
+  /** the agent's metadata socket, once it serves one */
+  readonly metadataSocket?: () => string | null;
   readonly log?: (msg: string) => void;
 }
 
@@ -72,7 +74,7 @@ export class Dataplane {
 
   constructor(exec: Exec, cfg: () => HostConfig, opts: DataplaneOptions = {}) {
     this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}));
-    this.dhcp = new DhcpManager(exec, opts.dhcpDir ?? "/run/seam/dhcp", opts.netnsSuffix ?? "", opts.log ?? (() => {}), opts.dnsRelayPort ?? null);
+    this.dhcp = new DhcpManager(exec, opts.dhcpDir ?? "/run/seam/dhcp", opts.netnsSuffix ?? "", opts.log ?? (() => {}), opts.dnsRelayPort ?? null, opts.metadataSocket);
     this.filters = new FiltersManager(exec, () => dvrMac(cfg().vtep));
     this.links = new LinksManager(exec, cfg);
     this.fdb = new FdbManager(exec, cfg);

@@ -66,6 +66,11 @@ export class SouthboundClient {
     return ((await this.ok(await this.call("POST", `${this.base}/attachments/collect`, req))) as { removed: string[] }).removed;
   }
 
+  /** What a VM on a network this host serves reads at a metadata path (the server finds its port by network and address). */
+  async metadata(network: string, address: string, path: string): Promise<{ status: number; contentType: string; body: string }> {
+    return (await this.ok(await this.call("POST", `${this.base}/metadata`, { network, address, path }))) as { status: number; contentType: string; body: string };
+  }
+
   async intent(): Promise<{ revision: number; items: Record<string, unknown> }> {
     return (await this.ok(await this.call("GET", `${this.base}/intent`))) as { revision: number; items: Record<string, unknown> };
   }

@@ -48,6 +48,8 @@ program
   .option("--distributed-routers", "routers created without `distributed` route east-west on every host (DVR); default: centralised on the network host")
   .option("--nova-url <url>", "Nova's compute endpoint (e.g. http://nova:8774/v2.1) to send network-vif-* events to")
   .option("--nova-token <token>", "X-Auth-Token for --nova-url (or env SEAM_NOVA_TOKEN)")
+  .option("--nova-metadata-url <url>", "Nova's metadata API (e.g. http://nova:8775): VMs' metadata requests the model cannot answer go there")
+  .option("--metadata-proxy-shared-secret <secret>", "signs the instance id for --nova-metadata-url, as Nova's metadata_proxy_shared_secret (or env SEAM_METADATA_SECRET)")
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
   .action(async (o) => {
     const [{ openDb }, { loadIdentityConfig }, { buildServer }] = await Promise.all([import("../core/store/open.ts"), import("../front/identity/identity.ts"), import("../server.ts")]);
@@ -55,7 +57,7 @@ program
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
     const db = await openDb(o.db);
-    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN });
+    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
       await app.close();

@@ -161,6 +161,8 @@ export interface DhcpSubnet {
   readonly gateway: string | null;
   /** dns_nameservers; empty: the network's resolver (the DHCP port's address) */
   readonly dns: readonly string[];
+  /** the DHCP port's address on this subnet (where metadata is reached), null if it has none */
+  readonly server: string | null;
   /** host_routes (classless static routes) */
   readonly routes: readonly { readonly destination: string; readonly nexthop: string }[];
   /** IPv6 only: how hosts get addresses (ipv6_address_mode); null for IPv4 */

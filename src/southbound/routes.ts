@@ -10,6 +10,7 @@ import { Streams } from "../front/stream.ts";
 import type { Hub } from "./hub.ts";
 import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, SOUTHBOUND } from "../contract/southbound.ts";
 import { attachWorkload, collectAttachments, detachWorkload } from "../core/service/attachments.ts";
+import { answerMetadata, type NovaMetadata } from "../front/metadata/service.ts";
 
 const BOOKMARK_EVERY_MS = 10_000;
 
@@ -23,7 +24,14 @@ function idList(raw: unknown, name: string): string[] {
  * `projectId` maps a project name to its id where the server knows names
  * (its built-in identity); elsewhere a project is named by its id.
  */
-export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub, auth: Authenticator, projectId: (nameOrId: string) => string = (p) => p): void {
+export function registerSouthbound(
+  app: FastifyInstance,
+  model: Model,
+  hub: Hub,
+  auth: Authenticator,
+  projectId: (nameOrId: string) => string = (p) => p,
+  nova: NovaMetadata | null = null,
+): void {
   const streams = new Streams(app);
 
   const admin = (req: FastifyRequest): string => {
@@ -90,6 +98,18 @@ export function registerSouthbound(app: FastifyInstance, model: Model, hub: Hub,
     const scope = (b.scope ?? {}) as CollectRequest["scope"];
     if (typeof scope !== "object" || Array.isArray(scope)) throw badRequest("'scope' must be an object.");
     return { removed: await collectAttachments(model, host, keep as string[], scope, projectId) };
+  });
+
+  // A VM's metadata request, relayed by the agent serving its network (front/metadata/service.ts).
+  app.post(`${SOUTHBOUND}/hosts/:host/metadata`, async (req) => {
+    admin(req);
+    const b = body(req, "A metadata request");
+    const text = (k: string, max: number) => {
+      const v = b[k];
+      if (typeof v !== "string" || v.length > max || v.includes("\0")) throw badRequest(`'${k}' must be a string of at most ${max} characters.`);
+      return v;
+    };
+    return answerMetadata(model, nova, text("network", 64), text("address", 64), text("path", 1024));
   });
 
   app.get(`${SOUTHBOUND}/hosts/:host/intent`, async (req, reply) => {

@@ -14,6 +14,7 @@ import type { Intent, Manager } from "../manager.ts";
 import { isDhcpRelayDevice, parseNetns } from "../naming.ts";
 import { observeRouter } from "../routers/observe.ts";
 import { planRouter } from "../routers/plan.ts";
+import { runningArgs, runningPid, stopDaemon } from "./daemons.ts";
 import { FILES } from "./dnsmasq.ts";
 import { type DhcpSpec, dhcpSpecs, fingerprint, relayLinkLines } from "./spec.ts";
 
@@ -34,7 +35,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
   private readonly applied = new Map<string, string>();
   private checkedAt = 0;
   private specs = new Map<string, DhcpSpec>();
-  private told = false;
+  private readonly told = new Set<string>();
 
   constructor(
     private readonly exec: Exec,
@@ -44,6 +45,8 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     private readonly log: (msg: string) => void,
     /** the agent's DNS relay port; null: it has no upstreams, names outside the network's domain are refused */
     private readonly relayPort: number | null = null,
+    /** the agent's metadata socket; null: no metadata (no haproxy here, or no socket) */
+    private readonly metadataSocket: () => string | null = () => null,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -71,7 +74,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
       this.applied.clear();
       this.checkedAt = this.now();
     }
-    this.specs = dhcpSpecs(intent, { baseDir: this.baseDir, suffix: this.suffix, relayPort: this.relayPort });
+    this.specs = dhcpSpecs(intent, { baseDir: this.baseDir, suffix: this.suffix, relayPort: this.relayPort, metadataSocket: this.metadataSocket() });
     const create = [...this.specs.values()].filter((s) => !namespaces.has(s.netns) || this.applied.get(s.netns) !== fingerprint(s));
     for (const ns of this.applied.keys()) if (!this.specs.has(ns)) this.applied.delete(ns);
     return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)) };
@@ -94,6 +97,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     for (const ns of plan.remove) {
       const dir = `${this.baseDir}/${ns}`;
       await stopDnsmasq(dir);
+      await stopMetadataProxy(dir);
       try {
         await this.exec.run("ip", ["netns", "del", ns]);
         rmSync(dir, { recursive: true, force: true });
@@ -116,25 +120,44 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     if (failed.length) throw new Error(failed.join("; "));
     const changed = writeFiles(spec);
     trimLog(`${spec.dir}/log`);
-    const pid = runningPid(spec);
+    await this.ensureDnsmasq(spec, changed);
+    if (spec.metadata) await this.ensureMetadataProxy(spec, spec.metadata);
+  }
+
+  private async ensureDnsmasq(spec: DhcpSpec, filesChanged: boolean): Promise<void> {
+    const d = { program: "dnsmasq", pidFile: `${spec.dir}/pid`, args: spec.args };
+    const pid = runningPid(d);
     if (pid !== null) {
-      if (changed) process.kill(pid, "SIGHUP");
+      if (filesChanged) process.kill(pid, "SIGHUP");
       return;
     }
-    const old = pidIn(spec.dir);
-    const was = old === null ? null : cmdline(old);
-    if (was?.[0]?.endsWith("dnsmasq")) this.log(`dhcp: restarting dnsmasq for network ${spec.network}: its command line changed (was: ${was.slice(1).join(" ")}; now: ${spec.args.join(" ")})`);
-    await stopDnsmasq(spec.dir); // one with another command line
+    const was = runningArgs("dnsmasq", d.pidFile);
+    if (was) this.log(`dhcp: restarting dnsmasq for network ${spec.network}: its command line changed (was: ${was.join(" ")}; now: ${spec.args.join(" ")})`);
+    await stopDnsmasq(spec.dir);
+    await this.launch(spec, "dnsmasq", spec.args, "dnsmasq (Debian: dnsmasq-base): networks get no DHCP or DNS from this host");
+    this.log(`dhcp: dnsmasq for network ${spec.network} started in ${spec.netns}`);
+  }
+
+  /** haproxy at 169.254.169.254:80 in the namespace, to the agent's metadata socket; restarted only when its configuration changes. */
+  private async ensureMetadataProxy(spec: DhcpSpec, m: NonNullable<DhcpSpec["metadata"]>): Promise<void> {
+    const cfg = `${spec.dir}/haproxy.cfg`;
+    const d = { program: "haproxy", pidFile: `${spec.dir}/haproxy.pid`, args: ["-f", cfg] };
+    if (writeIfChanged(cfg, m.config)) await stopMetadataProxy(spec.dir);
+    if (runningPid(d) !== null) return;
+    await this.launch(spec, "haproxy", d.args, "haproxy: VMs get no metadata (169.254.169.254) from this host");
+    this.log(`dhcp: metadata proxy for network ${spec.network} started in ${spec.netns}`);
+  }
+
+  private async launch(spec: DhcpSpec, program: string, args: readonly string[], missing: string): Promise<void> {
     try {
-      await inside.run("dnsmasq", spec.args);
+      await Exec.in(spec.netns).run(program, args);
     } catch (e) {
-      if (/ENOENT|not found/i.test((e as Error).message) && !this.told) {
-        this.told = true;
-        this.log("dnsmasq is not installed (Debian: dnsmasq-base): networks get no DHCP or DNS from this host");
+      if (/ENOENT|not found/i.test((e as Error).message) && !this.told.has(program)) {
+        this.told.add(program);
+        this.log(`${program} is not installed: ${missing}`);
       }
       throw e;
     }
-    this.log(`dhcp: dnsmasq for network ${spec.network} started in ${spec.netns}`);
   }
 
   /** The networks whose DHCP server runs as specified (for the status report). */
@@ -147,20 +170,21 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
 function writeFiles(spec: DhcpSpec): boolean {
   mkdirSync(spec.dir, { recursive: true, mode: 0o755 });
   let changed = false;
-  for (const f of FILES) {
-    const path = `${spec.dir}/${f}`;
-    let now: string | null = null;
-    try {
-      now = readFileSync(path, "utf8");
-    } catch {
-      /* not yet */
-    }
-    if (now === spec.files[f]) continue;
-    writeFileSync(`${path}.tmp`, spec.files[f], { mode: 0o644 });
-    renameSync(`${path}.tmp`, path);
-    changed = true;
-  }
+  for (const f of FILES) if (writeIfChanged(`${spec.dir}/${f}`, spec.files[f])) changed = true;
   return changed;
+}
+
+function writeIfChanged(path: string, text: string): boolean {
+  let now: string | null = null;
+  try {
+    now = readFileSync(path, "utf8");
+  } catch {
+    /* not yet */
+  }
+  if (now === text) return false;
+  writeFileSync(`${path}.tmp`, text, { mode: 0o644 });
+  renameSync(`${path}.tmp`, path);
+  return true;
 }
 
 function trimLog(path: string): void {
@@ -171,41 +195,8 @@ function trimLog(path: string): void {
   }
 }
 
-function pidIn(dir: string): number | null {
-  try {
-    const pid = Number(readFileSync(`${dir}/pid`, "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
+/** Stops the dnsmasq whose pid file is in `dir`, if it is one. */
+export const stopDnsmasq = (dir: string) => stopDaemon("dnsmasq", `${dir}/pid`, `--pid-file=${dir}/pid`);
 
-function cmdline(pid: number): string[] | null {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1);
-  } catch {
-    return null;
-  }
-}
-
-/** The pid of the dnsmasq running for this spec with exactly its command line; null if none does. */
-function runningPid(spec: DhcpSpec): number | null {
-  const pid = pidIn(spec.dir);
-  const argv = pid === null ? null : cmdline(pid);
-  if (!argv || !argv[0]?.endsWith("dnsmasq")) return null;
-  return argv.slice(1).join("\0") === spec.args.join("\0") ? pid : null;
-}
-
-/** Stops the dnsmasq whose pid file is in `dir`, if it is one (a recycled pid is left alone). */
-export async function stopDnsmasq(dir: string): Promise<void> {
-  const pid = pidIn(dir);
-  const argv = pid === null ? null : cmdline(pid);
-  if (pid === null || !argv?.[0]?.endsWith("dnsmasq") || !argv.includes(`--pid-file=${dir}/pid`)) return;
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 50 && cmdline(pid) !== null; i++) await new Promise((r) => setTimeout(r, 20));
-  if (cmdline(pid) !== null) process.kill(pid, "SIGKILL");
-}
+/** Stops the metadata proxy (haproxy) whose pid file is in `dir`, if it is one. */
+export const stopMetadataProxy = (dir: string) => stopDaemon("haproxy", `${dir}/haproxy.pid`, `${dir}/haproxy.cfg`);

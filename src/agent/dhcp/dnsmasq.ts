@@ -115,9 +115,15 @@ function hostLine(h: DhcpHostItem, tagged: boolean): string | null {
   return [h.mac, ...(tagged ? [`set:${portTag(h.port)}`] : []), ...addrs, ...(hostname ? [hostname] : [])].join(",");
 }
 
-/** Classless static routes (RFC 3442): when given, clients ignore the router option, so the default route goes in too. */
-function classless(s: DhcpSubnet): string | null {
+/**
+ * Classless static routes (RFC 3442): the subnet's host_routes, and with
+ * metadata 169.254.169.254 via the DHCP port (Neutron's force_metadata: the
+ * same way to it on an isolated network and on a routed one). When given,
+ * clients ignore the router option, so the default route goes in too.
+ */
+function classless(s: DhcpSubnet, metadata: boolean): string | null {
   const routes = s.routes.filter((r) => !isV6(r.destination));
+  if (metadata && s.server) routes.push({ destination: "169.254.169.254/32", nexthop: s.server });
   if (!routes.length) return null;
   const parts = routes.map((r) => `${r.destination},${r.nexthop}`);
   if (s.gateway && !routes.some((r) => r.destination === "0.0.0.0/0")) parts.push(`0.0.0.0/0,${s.gateway}`);
@@ -130,7 +136,7 @@ function extraOpt(port: string, o: DhcpHostItem["opts"][number]): string {
   return `tag:${portTag(port)},${name},${o.value}`;
 }
 
-export function dnsmasqFiles(d: DhcpItem, hosts: readonly DhcpHostItem[]): DnsmasqFiles {
+export function dnsmasqFiles(d: DhcpItem, hosts: readonly DhcpHostItem[], o: { readonly metadata?: boolean } = {}): DnsmasqFiles {
   const sorted = sortedHosts(hosts);
   const hostLines: string[] = [];
   const nameLines: string[] = [];
@@ -141,7 +147,7 @@ export function dnsmasqFiles(d: DhcpItem, hosts: readonly DhcpHostItem[]): Dnsma
       // an empty router option: no default route (a subnet without gateway), rather than dnsmasq's own address
       optLines.push(s.gateway ? `${tag},option:router,${s.gateway}` : `${tag},option:router`);
       if (s.dns.length) optLines.push(`${tag},option:dns-server,${s.dns.join(",")}`);
-      const cl = classless(s);
+      const cl = classless(s, o.metadata ?? false);
       if (cl) optLines.push(`${tag},option:classless-static-route,${cl}`, `${tag},249,${cl}`);
     } else if (s.dns.length) optLines.push(`${tag},option6:dns-server,${s.dns.map((x) => `[${x}]`).join(",")}`);
   }

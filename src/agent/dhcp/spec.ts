@@ -5,6 +5,7 @@ import { type DhcpHostItem, type IntentItem, itemsOf, key } from "../../contract
 import { device, netns } from "../naming.ts";
 import type { RouterLink } from "../routers/spec.ts";
 import { RELAY_NS_ADDRESS, RELAY_HOST_ADDRESS } from "./dns-relay.ts";
+import { haproxyConfig, METADATA_ADDRESS } from "./metadata-proxy.ts";
 import { dnsmasqArgs, type DnsmasqFiles, dnsmasqFiles } from "./dnsmasq.ts";
 
 export interface DhcpSpec {
@@ -13,6 +14,8 @@ export interface DhcpSpec {
   /** dnsmasq's files and pid file */
   readonly dir: string;
   readonly link: RouterLink;
+  /** haproxy's configuration for 169.254.169.254 (metadata-proxy.ts); null: no metadata socket */
+  readonly metadata: { readonly config: string } | null;
   /** the veth to the agent's DNS relay (host side, namespace side); null: no upstreams configured */
   readonly relay: { readonly host: string; readonly inside: string } | null;
   readonly args: readonly string[];
@@ -25,6 +28,8 @@ export interface DhcpSpecOptions {
   readonly suffix?: string;
   /** the agent's DNS relay port, when it has upstreams to relay to */
   readonly relayPort?: number | null;
+  /** the agent's metadata socket, when it serves metadata */
+  readonly metadataSocket?: string | null;
 }
 
 export function dhcpSpecs(items: ReadonlyMap<string, IntentItem>, o: DhcpSpecOptions): Map<string, DhcpSpec> {
@@ -41,11 +46,13 @@ export function dhcpSpecs(items: ReadonlyMap<string, IntentItem>, o: DhcpSpecOpt
     const ns = netns.dhcp(d.network, o.suffix ?? "");
     const dir = `${o.baseDir}/${ns}`;
     const dev = device.dhcpInterface(p.id);
-    const link: RouterLink = { dev, peer: p.device, mac: p.mac, mtu: p.mtu, up: true, addresses: p.addresses };
+    const metadata = o.metadataSocket ? { config: haproxyConfig(d.network, dir, o.metadataSocket) } : null;
+    const link: RouterLink = { dev, peer: p.device, mac: p.mac, mtu: p.mtu, up: true, addresses: [...p.addresses, ...(metadata ? [`${METADATA_ADDRESS}/32`] : [])] };
     const relay = o.relayPort ? { host: device.dhcpRelayHost(d.network), inside: device.dhcpRelay(d.network) } : null;
     const relayArg = relay && o.relayPort ? { dev: relay.inside, address: RELAY_HOST_ADDRESS, port: o.relayPort } : null;
     const mine = hosts.get(d.network) ?? [];
-    out.set(ns, { network: d.network, netns: ns, dir, link, relay, args: dnsmasqArgs(d, { dev, dir, relay: relayArg }, mine), files: dnsmasqFiles(d, mine) });
+    const files = dnsmasqFiles(d, mine, { metadata: metadata !== null });
+    out.set(ns, { network: d.network, netns: ns, dir, link, metadata, relay, args: dnsmasqArgs(d, { dev, dir, relay: relayArg }, mine), files });
   }
   return out;
 }

@@ -30,14 +30,16 @@ export function dhcpItem(w: World, host: string, network: string): DhcpItem | un
   const portId = w.dhcpPortOf(network);
   const n = w.networks.get(network);
   if (!portId || !n || w.servingHost() !== host) return undefined;
+  const port = w.ports.get(portId);
   const subnets: DhcpSubnet[] = [];
   for (const id of w.subnetsOf(network)) {
     const s = w.subnets.get(id)!;
     if (!s.enableDhcp) continue;
-    subnets.push({ id, cidr: s.cidr, gateway: s.gateway, dns: s.dnsServers, routes: s.hostRoutes, v6Mode: v6(s.cidr) ? s.v6AddressMode : null });
+    const server = port?.fixedIps.find((f) => f.subnet === id)?.ip ?? null;
+    subnets.push({ id, cidr: s.cidr, gateway: s.gateway, dns: s.dnsServers, server, routes: s.hostRoutes, v6Mode: v6(s.cidr) ? s.v6AddressMode : null });
   }
   subnets.sort((a, b) => Number(v6(a.cidr)) - Number(v6(b.cidr)) || (a.id < b.id ? -1 : 1));
-  return { kind: "dhcp", network, port: portId, domain: domainOf(w.ports.get(portId)), mtu: n.mtu, subnets };
+  return { kind: "dhcp", network, port: portId, domain: domainOf(port), mtu: n.mtu, subnets };
 }
 
 export function dhcpHostItem(w: World, host: string, network: string, portId: string): DhcpHostItem | undefined {
