@@ -15,6 +15,7 @@ import { Hub } from "./southbound/hub.ts";
 import { NovaNotifier } from "./front/neutron/nova-notifier.ts";
 import { registerSouthbound } from "./southbound/routes.ts";
 import type { NovaMetadata } from "./front/metadata/service.ts";
+import { DnsListener } from "./front/dns/listener.ts";
 
 export interface ServerOptions {
   readonly db: Db;
@@ -29,6 +30,8 @@ export interface ServerOptions {
   readonly novaToken?: string;
   /** Nova's metadata API, for what the model cannot answer a VM (user data, ...); none: 404 */
   readonly novaMetadata?: NovaMetadata;
+  /** where to answer DNS for the ports' names (the physical segment's resolver); none: no listener */
+  readonly dnsListen?: { readonly address: string; readonly port: number };
 }
 
 export interface Server {
@@ -99,6 +102,11 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   // With the built-in identity, a CNI config may name its project; otherwise projects are ids.
   const projectId = (p: string) => opts.identity?.projects.find((x) => x.name === p || x.id === p)?.id ?? p;
   registerSouthbound(app, model, hub, auth, projectId, opts.novaMetadata ?? null);
+  if (opts.dnsListen) {
+    const dns = new DnsListener(model, opts.dnsListen.address, opts.dnsListen.port, { error: (o, m) => app.log.error(o, m), info: (m) => app.log.info(m) });
+    await dns.start();
+    app.addHook("onClose", () => dns.stop());
+  }
   await app.ready();
   return { app, model, hub };
 }

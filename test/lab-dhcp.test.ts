@@ -124,6 +124,13 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     assert.notEqual(r.code, 0, "what the upstream does not know stays unknown");
   });
 
+  it("resolves the ports' names from the physical segment through the controller's listener", async () => {
+    const ask = (name: string) => run("ip", ["netns", "exec", LAB.external, "busybox", "nslookup", name, LAB.serverAddress]).catch((e: { stdout?: string; message: string }) => `failed: ${e.message}`);
+    assert.match(await ask("hello.openstack.local"), new RegExp(`Address:\\s*${ipOf(hello).replace(/\./g, "\\.")}`));
+    assert.match(await ask(ipOf(hello)), /name = hello\.openstack\.local/);
+    assert.match(await ask("nobody.openstack.local"), /NXDOMAIN/);
+  });
+
   it("resolves the same from a real container, whose resolver comes in the CNI result", async () => {
     await runContainer("pod1", "host-2", "seamless", "k8s");
     const conf = (await containerExec("pod1", "cat /etc/resolv.conf")).output;
@@ -144,6 +151,8 @@ describe("DHCP and DNS in the lab (2 hosts, real VMs and a real container)", { s
     assert.ok(ms < 5000, `took ${ms} ms`);
     assert.equal(await resolveInVm("vm1", "hello.openstack.local"), null);
     assert.equal(dnsmasqPid(net), pid, "re-read, not restarted");
+    const outside = await run("ip", ["netns", "exec", LAB.external, "busybox", "nslookup", "world.openstack.local", LAB.serverAddress]);
+    assert.match(outside, /Address:\s*192\.168\.100\.4/, "the controller's listener follows the rename too");
   });
 
   it("serves the VM its own metadata at 169.254.169.254: network_data.json, meta_data.json and the EC2 tree", async () => {

@@ -48,6 +48,7 @@ program
   .option("--distributed-routers", "routers created without `distributed` route east-west on every host (DVR); default: centralised on the network host")
   .option("--nova-url <url>", "Nova's compute endpoint (e.g. http://nova:8774/v2.1) to send network-vif-* events to")
   .option("--nova-token <token>", "X-Auth-Token for --nova-url (or env SEAM_NOVA_TOKEN)")
+  .option("--dns-listen <addr:port>", "answer DNS for every port's name (dns_assignment) here, authoritatively, e.g. 192.0.2.10:53", listenAddress)
   .option("--nova-metadata-url <url>", "Nova's metadata API (e.g. http://nova:8775): VMs' metadata requests the model cannot answer go there")
   .option("--metadata-proxy-shared-secret <secret>", "signs the instance id for --nova-metadata-url, as Nova's metadata_proxy_shared_secret (or env SEAM_METADATA_SECRET)")
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
@@ -57,7 +58,7 @@ program
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
     const db = await openDb(o.db);
-    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined });
+    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
       await app.close();

@@ -23,6 +23,8 @@ export const LAB = {
   external: "external",
   /** the physical segment the external namespace stands for, seen from the network host */
   externalCidr: "203.0.113.0/24",
+  /** the external namespace's leg on the underlay, where it reaches the controller's DNS listener */
+  externalUnderlayAddress: "172.31.0.250",
   credentials: { kind: "password", username: "admin", password: "admin", project: "admin" } as Credentials,
 };
 

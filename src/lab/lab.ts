@@ -56,6 +56,11 @@ export async function up(o: UpOptions): Promise<LabState> {
   await inNs(LAB.external, "ip", "addr", "add", "203.0.113.254/24", "dev", "eth0");
   await inNs(LAB.external, "ip", "link", "set", "eth0", "up");
   await inNs(LAB.hostName(1), "ip", "link", "set", "ex0", "up");
+  // and a leg on the underlay: the physical segment's machines ask the controller's DNS listener for names
+  await ip("link", "add", "ul-external", "type", "veth", "peer", "name", "ul0", "netns", LAB.external);
+  await ip("link", "set", "ul-external", "master", LAB.underlay, "up");
+  await inNs(LAB.external, "ip", "addr", "add", `${LAB.externalUnderlayAddress}/${LAB.prefix}`, "dev", "ul0");
+  await inNs(LAB.external, "ip", "link", "set", "ul0", "up");
   writeState(state);
 
   if (o.server) state.server.url = o.server.replace(/\/$/, "");
@@ -79,7 +84,7 @@ export async function startServer(state: LabState, agentDownTimeSec = 6): Promis
   const db = join(LAB.stateDir, "seam.db");
   state.server.pid = daemon(
     SEAM,
-    ["server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--db", `sqlite:${db}`, "--auth", "local", "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(agentDownTimeSec), "--log-level", "warn"],
+    ["server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--dns-listen", `${LAB.serverAddress}:53`, "--db", `sqlite:${db}`, "--auth", "local", "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(agentDownTimeSec), "--log-level", "warn"],
     join(LAB.stateDir, "server.log"),
   );
   writeState(state);
@@ -186,6 +191,6 @@ export async function down(progress: (msg: string) => void = () => {}): Promise<
     await ip("netns", "del", ns).catch(() => {});
   }
   const links = (JSON.parse((await run("ip", ["-j", "link", "show"])) || "[]") as { ifname: string }[]).map((l) => l.ifname);
-  for (const l of links) if (l === LAB.underlay || /^ul-host-\d+$/.test(l)) await ip("link", "del", l).catch(() => {});
+  for (const l of links) if (l === LAB.underlay || /^ul-(host-\d+|external)$/.test(l)) await ip("link", "del", l).catch(() => {});
   rmSync(LAB.stateDir, { recursive: true, force: true });
 }
