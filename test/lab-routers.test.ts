@@ -72,7 +72,7 @@ describe("routers in the lab (2 hosts, a real VM and a real container)", { skip:
     await bootVm("vm1", "host-1", vmPort.id);
     await workload("w", "host-2", wPort.id);
     await runContainer("pod1", "host-2", pods.net, k8s);
-    const { ports } = await labApi<{ ports: Port[] }>("GET", `/v2.0/ports?network_id=${pods.net}`);
+    const { ports } = await labApi<{ ports: Port[] }>("GET", `/v2.0/ports?network_id=${pods.net}&device_owner=compute:kubernetes`);
     podIp = ipOf(ports[0]!);
     await allowIcmp(demo);
     await allowIcmp(k8s, "10.0.0.0/26");

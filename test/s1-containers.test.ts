@@ -45,8 +45,9 @@ describe("scenario S1: a VM and a container on one network", { skip: !isRoot && 
     ({ network: net } = await labApi("POST", "/v2.0/networks", { network: { name: "seamless", project_id: k8s } }));
     const { subnet } = await labApi("POST", "/v2.0/subnets", { subnet: { network_id: net.id, project_id: k8s, cidr: "192.168.100.0/24", ip_version: 4 } });
     pools = subnet.allocation_pools;
-    // a DHCP/service port takes the first address, as in seeds/001
-    await labApi("POST", "/v2.0/ports", { port: { network_id: net.id, project_id: k8s, device_owner: "network:dhcp", name: "dhcp" } });
+    // the DHCP port Seam made with the subnet takes the first address, as in seeds/001
+    const { ports } = await labApi<{ ports: Port[] }>("GET", `/v2.0/ports?network_id=${net.id}&device_owner=network:dhcp`);
+    assert.equal(ports[0]!.fixed_ips[0]!.ip_address, "192.168.100.2");
   });
   after(async () => {
     await down();

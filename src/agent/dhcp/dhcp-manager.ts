@@ -159,11 +159,6 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
       throw e;
     }
   }
-
-  /** The networks whose DHCP server runs as specified (for the status report). */
-  served(): string[] {
-    return [...this.specs.values()].filter((s) => this.applied.get(s.netns) === fingerprint(s)).map((s) => s.network);
-  }
 }
 
 /** Writes the files that differ (atomically: dnsmasq may be reading); whether any did. */
