@@ -82,5 +82,9 @@ describe("the DNS listener of a server on a real SQLite file (seam server --dns-
     assert.equal((await query("world.openstack.local", "A")).answers!.length, 1);
     assert.equal(rcodeOf(await query("hello.openstack.local", "A")), "NXDOMAIN");
     assert.equal(rcodeOf(await query("example.com", "A")), "REFUSED");
+    // the network's domain changes: its ports' names move with it
+    expectStatus(await admin.put(`/v2.0/networks/${net.id}`, { network: { dns_domain: "example.org." } }), 200);
+    await until(async () => (await query("world.example.org", "A")).answers?.length === 1);
+    assert.deepEqual((await query("world.example.org", "A")).answers!.map((x) => (x as { data: string }).data), [ip]);
   });
 });

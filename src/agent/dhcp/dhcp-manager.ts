@@ -8,8 +8,9 @@
 //
 // It runs right after the routers in the dataplane: it makes a veth whose
 // host side the links manager then plugs into the network's bridge.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { Exec } from "../../os/exec.ts";
+import { namedNetns } from "../../os/netns.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { isDhcpRelayDevice, parseNetns } from "../naming.ts";
 import { observeRouter } from "../routers/observe.ts";
@@ -21,7 +22,6 @@ import { type DhcpSpec, dhcpSpecs, fingerprint, relayLinkLines } from "./spec.ts
 const RECHECK_MS = 30_000;
 /** dnsmasq's log (a line per lease and per re-read) is cut back to nothing past this */
 const LOG_MAX_BYTES = 1 << 20;
-const NETNS_DIR = "/run/netns";
 
 export interface DhcpPlan {
   readonly create: readonly DhcpSpec[];
@@ -59,13 +59,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
   }
 
   async observe(): Promise<ReadonlySet<string>> {
-    let names: string[] = [];
-    try {
-      names = readdirSync(NETNS_DIR);
-    } catch {
-      /* no namespaces yet */
-    }
-    return new Set(names.filter((n) => this.owns(n)));
+    return new Set(namedNetns().filter((n) => this.owns(n)));
   }
 
   plan(intent: Intent, namespaces: ReadonlySet<string>): DhcpPlan {

@@ -9,8 +9,8 @@
 // dataplane has the links manager look again after it). Its remove phase runs
 // last: a router port leaves its bridge before its veth goes, and a router's
 // namespace goes (with its veths) once nothing needs it.
-import { readdirSync } from "node:fs";
 import { Exec } from "../../os/exec.ts";
+import { namedNetns } from "../../os/netns.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { parseNetns } from "../naming.ts";
 import { observeRouter } from "./observe.ts";
@@ -18,7 +18,6 @@ import { isNoop, planRouter, type RouterPlan } from "./plan.ts";
 import { fingerprint, type RouterSpec, routerSpecs } from "./spec.ts";
 
 const RECHECK_MS = 30_000;
-const NETNS_DIR = "/run/netns";
 
 export interface RoutersPlan {
   /** routers to read and bring to their spec */
@@ -63,13 +62,7 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
 
   /** The namespaces of this agent's routers (a directory read, no process). */
   async observe(): Promise<ReadonlySet<string>> {
-    let names: string[] = [];
-    try {
-      names = readdirSync(NETNS_DIR);
-    } catch {
-      /* no namespaces yet */
-    }
-    return new Set(names.filter((n) => this.owns(n)));
+    return new Set(namedNetns().filter((n) => this.owns(n)));
   }
 
   plan(intent: Intent, namespaces: ReadonlySet<string>): RoutersPlan {

@@ -162,6 +162,10 @@ export const networks: Kind = {
       const foreign = await tx.get("SELECT 1 AS x FROM ports WHERE network_id = ? AND project_id <> ? AND project_id <> ''", [rec.id, rec.project_id]);
       if (foreign) throw conflict("InvalidSharedSetting", `Unable to reconfigure sharing settings for network ${rec.id}. Multiple tenants are using it.`);
     }
+    // A port's dns_assignment is in its network's domain: a new domain renames every port of it.
+    if (input.dns_domain !== undefined && input.dns_domain !== rec.dns_domain) {
+      for (const p of await tx.all<{ id: string }>("SELECT id FROM ports WHERE network_id = ?", [rec.id])) await m.touch(tx, "port", p.id);
+    }
     return updateRec(tx, def.table, { ...rec, ...input });
   },
 
