@@ -1,10 +1,12 @@
 // The DHCP manager: per network this host serves, a namespace with the DHCP
-// port's interface and a dnsmasq answering on it (spec.ts says what each
-// holds). dnsmasq runs detached, found again by its pid file: it outlives an
-// agent restart as the routers' namespaces do, so a restarting agent costs
-// no VM its lease. A port's change rewrites dnsmasq's files and sends it
-// SIGHUP (it re-reads them, cache cleared, nothing restarted); only a change
-// of its command line (subnets, MTU, domain) restarts it.
+// port's interface, a dnsmasq answering DHCP and DNS on it, the link-local
+// veth to the agent's DNS relay and haproxy for metadata (spec.ts says what
+// each holds). The helpers run detached, found again by their pid files
+// (daemons.ts): they outlive an agent restart as the routers' namespaces do,
+// so a restarting agent costs no VM its lease. A port's change rewrites
+// dnsmasq's files and sends it SIGHUP (it re-reads them, cache cleared,
+// nothing restarted); only a change of its command line (subnets, MTU,
+// domain, relay, a port's extra_dhcp_opts) restarts it.
 //
 // It runs right after the routers in the dataplane: it makes a veth whose
 // host side the links manager then plugs into the network's bridge.
