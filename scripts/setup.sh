@@ -15,7 +15,7 @@ PACKAGES=(
   conntrack iputils-arping        # routers: forget a moved floating IP's flows, announce its address
   podman runc containernetworking-plugins  # a real OCI runtime calling seam-cni (and the reference plugins to compare with)
   dnsmasq-base haproxy            # per network: DHCP and DNS (dnsmasq), metadata at 169.254.169.254 (haproxy)
-  dnsperf                         # the DNS benchmark
+  dnsperf dhcpcd-base             # the DNS benchmark; a DHCPv6 client for the tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

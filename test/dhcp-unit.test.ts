@@ -11,7 +11,8 @@ import { World } from "../src/core/compiler/world.ts";
 import { stopDnsmasq } from "../src/agent/dhcp/dhcp-manager.ts";
 import { dnsmasqArgs, dnsmasqFiles } from "../src/agent/dhcp/dnsmasq.ts";
 import { run } from "../src/os/exec.ts";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 
 const isRoot = process.getuid?.() === 0;
 let rev = 0;
@@ -99,7 +100,11 @@ describe("a real dnsmasq from those files, and a real DHCP client (scratch names
   const A = "seamtest-dhcp-a";
   const B = "seamtest-dhcp-b";
   const dir = "/tmp/seamtest-dhcp";
+  // dhcpcd keeps a DUID of its own: the test removes the one it made
+  const DUID = "/var/lib/dhcpcd/duid";
+  const hadDuid = existsSync(DUID);
   after(async () => {
+    if (!hadDuid) rmSync(DUID, { force: true });
     await stopDnsmasq(dir);
     for (const ns of [A, B]) await run("ip", ["netns", "del", ns]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
@@ -133,4 +138,36 @@ describe("a real dnsmasq from those files, and a real DHCP client (scratch names
     assert.doesNotThrow(() => process.kill(pid, 0), "dnsmasq survives a re-read after a renewal");
     assert.match(await lease(), /ip=10\.0\.0\.3 /);
   });
+
+  it("assigns a dual-stack port its IPv6 address by stateful DHCPv6, with the subnet's resolver", { skip: !hasDhcpcd() && "dhcpcd (dhcpcd-base) is not installed" }, async () => {
+    await stopDnsmasq(dir);
+    const w = world();
+    put(w, "port", port("vm000000-0000-4000-8000-000000000003", "10.0.0.3", {
+      "binding:host_id": "h2", dns_name: "hello",
+      fixed_ips: [{ subnet_id: "s4", ip_address: "10.0.0.3" }, { subnet_id: "s6", ip_address: "fd00::3" }],
+      dns_assignment: [...names("10.0.0.3", "hello"), ...names("fd00::3", "hello")],
+    }));
+    const h1 = compileHost(w, "h1");
+    const d = h1.get(key.dhcp(NET)) as DhcpItem;
+    const hosts = itemsOf(h1, "dhcphost") as DhcpHostItem[];
+    await run("ip", ["-n", A, "addr", "add", "fd00::2/64", "dev", "sdi-x", "nodad"]);
+    const files = dnsmasqFiles(d, hosts);
+    assert.match(files.hosts, /^fa:16:3e:00:00:03,10\.0\.0\.3,\[fd00::3\],hello$/m);
+    for (const [f, text] of Object.entries(files)) writeFileSync(`${dir}/${f}`, text, { mode: 0o644 });
+    await run("ip", ["netns", "exec", A, "dnsmasq", ...dnsmasqArgs(d, { dev: "sdi-x", dir }, hosts)]);
+    // no router advertisement here (Neutron's routers send those): the client asks DHCPv6 at once
+    writeFileSync(`${dir}/dhcpcd.conf`, "noipv6rs\nnoipv4\nia_na 1\noption dhcp6_name_servers\n");
+    const out = await run("ip", ["netns", "exec", B, "dhcpcd", "-f", `${dir}/dhcpcd.conf`, "-6", "-T", "-1", "-t", "10", "eth0"], undefined, { timeoutMs: 20_000 });
+    assert.match(out, /new_dhcp6_ia_na1_ia_addr1='fd00::3'/);
+    assert.match(out, /new_dhcp6_name_servers='fd00::53'/);
+  });
 });
+
+function hasDhcpcd(): boolean {
+  try {
+    execFileSync("dhcpcd", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
