@@ -13,6 +13,7 @@ PACKAGES=(
   qemu-system-x86 busybox-static  # the lab's real VMs: qemu, and the initramfs's userland
   iputils-ping tcpdump iperf3     # lab tests and dataplane benchmarks
   conntrack iputils-arping        # routers: forget a moved floating IP's flows, announce its address
+  radvd ndisc6                    # routers: IPv6 router advertisements, and rdisc6 to check them
   podman runc containernetworking-plugins  # a real OCI runtime calling seam-cni (and the reference plugins to compare with)
   dnsmasq-base haproxy            # per network: DHCP and DNS (dnsmasq), metadata at 169.254.169.254 (haproxy)
   dnsperf dhcpcd-base             # the DNS benchmark; a DHCPv6 client for the tests

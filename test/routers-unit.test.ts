@@ -7,7 +7,8 @@ import { after, describe, it } from "node:test";
 import { compileHost } from "../src/core/compiler/compile.ts";
 import { type IntentItem, itemsOf, key } from "../src/contract/intent.ts";
 import { World } from "../src/core/compiler/world.ts";
-import { RoutersManager } from "../src/agent/routers/routers-manager.ts";
+import { RoutersManager, stopRadvd } from "../src/agent/routers/routers-manager.ts";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { observeRouter } from "../src/agent/routers/observe.ts";
 import { planNat, parseNat } from "../src/agent/routers/nat.ts";
 import { isNoop, planRouter } from "../src/agent/routers/plan.ts";
@@ -35,11 +36,12 @@ function world(): World {
   for (const [id, vni] of [["na", 1001], ["nb", 1002]] as const) put(w, "network", { id, name: id, "provider:network_type": "vxlan", "provider:segmentation_id": vni, mtu: 1450 });
   put(w, "network", { id: "ext", name: "public", "provider:network_type": "flat", "provider:physical_network": "external", mtu: 1500 });
   put(w, "subnet", { id: "sa", network_id: "na", cidr: "10.0.0.0/26", gateway_ip: "10.0.0.1" });
+  put(w, "subnet", { id: "sa6", network_id: "na", cidr: "fd00:a::/64", gateway_ip: "fd00:a::1", ipv6_ra_mode: "slaac", ipv6_address_mode: "slaac" });
   put(w, "subnet", { id: "sb", network_id: "nb", cidr: "10.0.0.64/26", gateway_ip: "10.0.0.65" });
   put(w, "subnet", { id: "sx", network_id: "ext", cidr: "203.0.113.0/24", gateway_ip: "203.0.113.254" });
   put(w, "router", { id: R, admin_state_up: true, external_gateway_info: { network_id: "ext", enable_snat: true }, routes: [{ destination: "192.168.5.0/24", nexthop: "10.0.0.9" }] });
   put(w, "port", routerPort(uuid(2), "nb", "sb", "10.0.0.65", "network:router_interface", "fa:16:3e:00:00:02"));
-  put(w, "port", routerPort(uuid(1), "na", "sa", "10.0.0.1", "network:router_interface", "fa:16:3e:00:00:01"));
+  put(w, "port", { ...routerPort(uuid(1), "na", "sa", "10.0.0.1", "network:router_interface", "fa:16:3e:00:00:01"), fixed_ips: [{ subnet_id: "sa", ip_address: "10.0.0.1" }, { subnet_id: "sa6", ip_address: "fd00:a::1" }] });
   put(w, "port", routerPort(uuid(3), "ext", "sx", "203.0.113.10", "network:router_gateway", "fa:16:3e:00:00:03"));
   put(w, "port", { ...routerPort(uuid(4), "ext", "sx", "203.0.113.11", "network:floatingip", "fa:16:3e:00:00:04"), device_id: "fip1" });
   put(w, "port", { ...routerPort(uuid(5), "na", "sa", "10.0.0.5", "compute:nova", "fa:16:3e:00:00:05"), device_id: "vm", "binding:host_id": "h2", security_groups: ["sg"], port_security_enabled: true });
@@ -60,6 +62,7 @@ describe("the compiler's router items", () => {
       interfaces: [uuid(1), uuid(2)],
       gateway: { port: uuid(3), network: "ext", nexthops: ["203.0.113.254"], snat: true },
       routes: [{ destination: "192.168.5.0/24", nexthop: "10.0.0.9" }],
+      advertise: [{ port: uuid(1), prefix: "fd00:a::/64", mode: "slaac" }],
     });
     assert.deepEqual(h1.get(key.fip("fip1")), { kind: "fip", id: "fip1", router: R, floating: "203.0.113.11", fixed: "10.0.0.5", port: uuid(5) });
     const plugged = itemsOf(h1, "port").map((p) => [p.id, p.device]);
@@ -113,6 +116,7 @@ describe("a distributed router's items", () => {
       interfaces: [uuid(1), uuid(2)],
       gateway: null,
       routes: [{ destination: "0.0.0.0/0", nexthop: "10.0.0.3" }],
+      advertise: [], // IPv6 advertisements come from centralised routers only
     });
     assert.deepEqual(itemsOf(h2, "port").map((p) => p.id).sort(), [uuid(1), uuid(2), uuid(5)], "h2 plugs both interfaces next to its VM");
     assert.ok(h2.has(key.net("nb")), "and takes part in the network it routes into");
@@ -175,7 +179,10 @@ describe("a router's NAT", () => {
 describe("the routers manager", { skip: !isRoot && "needs root" }, () => {
   const host = `seamtest-host-${process.pid}`;
   const suffix = `@seamtest-${process.pid}`;
+  const runDir = `/tmp/seamtest-routers-${process.pid}`;
   after(async () => {
+    for (const d of existsSync(runDir) ? readdirSync(runDir) : []) await stopRadvd(`${runDir}/${d}`);
+    rmSync(runDir, { recursive: true, force: true });
     for (const n of (await run("ip", ["netns", "list"])).split("\n").map((l) => l.split(" ")[0]!)) if (n === host || n.endsWith(suffix)) await run("ip", ["netns", "del", n]).catch(() => {});
   });
 
@@ -183,7 +190,7 @@ describe("the routers manager", { skip: !isRoot && "needs root" }, () => {
     await run("ip", ["netns", "add", host]);
     const intent: Map<string, IntentItem> = compileHost(world(), "h1");
     const logs: string[] = [];
-    const m = new RoutersManager(Exec.in(host), suffix, (l) => logs.push(l));
+    const m = new RoutersManager(Exec.in(host), suffix, (l) => logs.push(l), Date.now, runDir);
     const plan = m.plan(intent, await m.observe());
     assert.equal(plan.create.length, 1);
     assert.deepEqual([...(await m.apply(plan, "create")), ...(await m.apply(plan, "remove"))], []);
@@ -194,10 +201,19 @@ describe("the routers manager", { skip: !isRoot && "needs root" }, () => {
     const routes = await inside.run("ip", ["route", "show", "proto", "static"]);
     assert.match(routes, /default via 203\.0\.113\.254 dev srg-00000003-00/);
     assert.match(routes, /192\.168\.5\.0\/24 via 10\.0\.0\.9 dev sri-00000001-00/);
+    // the IPv6 SLAAC subnet's advertisements, received on the far end of the interface's veth
+    await Exec.in(host).run("sysctl", ["-q", "-w", "net.ipv6.conf.srp-00000001-00.accept_dad=0"]); // its link-local address at once
+    await Exec.in(host).run("ip", ["link", "set", "srp-00000001-00", "up"]);
+    for (let i = 0; i < 50 && !(await Exec.in(host).run("ip", ["-6", "addr", "show", "dev", "srp-00000001-00"])).includes("fe80"); i++) await new Promise((r) => setTimeout(r, 50));
+    const ra = await Exec.in(host).run("rdisc6", ["-1", "-w", "3000", "-r", "5", "srp-00000001-00"], undefined, { timeoutMs: 30_000 });
+    assert.match(ra, /Prefix\s+:\s+fd00:a::\/64/);
+    assert.match(ra, /Stateful address conf\.\s+:\s+No/);
+    assert.match(ra, /Autonomous address conf\.:\s+Yes/);
+    assert.match(ra, /Stateful other conf\.\s+:\s+No/);
     assert.ok(isNoop(planRouter(spec, await observeRouter(inside))), "read back, the router is as planned");
     assert.deepEqual(m.status(), { up: [R], down: [] });
 
-    const again = new RoutersManager(Exec.in(host), suffix, (l) => logs.push(`again: ${l}`));
+    const again = new RoutersManager(Exec.in(host), suffix, (l) => logs.push(`again: ${l}`), Date.now, runDir);
     const p2 = again.plan(intent, await again.observe());
     await again.apply(p2, "create");
     await again.apply(p2, "remove");

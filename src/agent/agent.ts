@@ -81,6 +81,7 @@ export class Agent implements CniHost {
     this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, {
       netnsSuffix: opts.netnsSuffix ?? "",
       dhcpDir,
+      routersDir: opts.stateDir ? `${opts.stateDir}/routers` : "/run/seam/routers",
       dnsRelayPort: this.relay.enabled ? RELAY_PORT : null,
       metadataSocket: () => this.metadata?.path ?? null,
       log,

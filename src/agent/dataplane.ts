@@ -56,6 +56,8 @@ export interface DataplaneOptions {
   readonly netnsSuffix?: string;
   /** where the DHCP servers' files go (a directory per namespace) */
   readonly dhcpDir?: string;
+  /** where the routers' radvd files go (a directory per namespace) */
+  readonly routersDir?: string;
   /** the agent's DNS relay port, when it relays to upstream resolvers */
   readonly dnsRelayPort?: number | null;
   /** the agent's metadata socket, once it serves one */
@@ -73,7 +75,7 @@ export class Dataplane {
   private readonly managers: readonly AnyManager[];
 
   constructor(exec: Exec, cfg: () => HostConfig, opts: DataplaneOptions = {}) {
-    this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}));
+    this.routers = new RoutersManager(exec, opts.netnsSuffix ?? "", opts.log ?? (() => {}), Date.now, opts.routersDir ?? "/run/seam/routers");
     this.dhcp = new DhcpManager(exec, opts.dhcpDir ?? "/run/seam/dhcp", opts.netnsSuffix ?? "", opts.log ?? (() => {}), opts.dnsRelayPort ?? null, opts.metadataSocket);
     this.filters = new FiltersManager(exec, () => dvrMac(cfg().vtep));
     this.links = new LinksManager(exec, cfg);

@@ -106,6 +106,15 @@ export interface RouterItem {
   readonly gateway: RouterGateway | null;
   /** static routes (the router's `routes`), sorted by destination */
   readonly routes: readonly { readonly destination: string; readonly nexthop: string }[];
+  /** router advertisements: per interface on an IPv6 subnet with an ipv6_ra_mode, the prefix and the mode (centralised routers only) */
+  readonly advertise: readonly RouterAdvert[];
+}
+
+export interface RouterAdvert {
+  /** the interface port */
+  readonly port: string;
+  readonly prefix: string;
+  readonly mode: "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless";
 }
 
 export interface RouterGateway {
@@ -123,7 +132,7 @@ export interface RouterGateway {
  * on each internal subnet (the interfaces here are its csnat ports), the
  * gateway, SNAT and floating IPs.
  */
-export interface SnatItem extends Omit<RouterItem, "kind" | "distributed"> {
+export interface SnatItem extends Omit<RouterItem, "kind" | "distributed" | "advertise"> {
   readonly kind: "snat";
 }
 

@@ -17,7 +17,7 @@ import type { Intent, Manager } from "../manager.ts";
 import { isDhcpRelayDevice, parseNetns } from "../naming.ts";
 import { observeRouter } from "../routers/observe.ts";
 import { planRouter } from "../routers/plan.ts";
-import { runningArgs, runningPid, stopDaemon } from "./daemons.ts";
+import { runningArgs, runningPid, stopDaemon } from "../../os/daemons.ts";
 import { FILES } from "./dnsmasq.ts";
 import { type DhcpSpec, dhcpSpecs, fingerprint, relayLinkLines } from "./spec.ts";
 
@@ -109,7 +109,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     const inside = Exec.in(spec.netns);
     const exists = (await this.observe()).has(spec.netns);
     const have = exists ? await observeRouter(inside) : null;
-    const p = planRouter({ id: spec.network, netns: spec.netns, links: [spec.link], routes: [], nat: null, fipIds: new Map() }, have);
+    const p = planRouter({ id: spec.network, netns: spec.netns, links: [spec.link], routes: [], nat: null, fipIds: new Map(), ra: [] }, have);
     if (p.addNetns) await this.exec.run("ip", ["netns", "add", spec.netns]);
     const relay = spec.relay && !have?.links.has(spec.relay.inside) ? relayLinkLines(spec.relay, spec.netns) : { host: [], inside: [] };
     const failed = [...(await this.exec.batch("ip", [...p.host, ...relay.host])), ...(await inside.batch("ip", [...p.inside, ...relay.inside]))];

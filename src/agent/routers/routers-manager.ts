@@ -9,12 +9,15 @@
 // dataplane has the links manager look again after it). Its remove phase runs
 // last: a router port leaves its bridge before its veth goes, and a router's
 // namespace goes (with its veths) once nothing needs it.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { runningPid, stopDaemon } from "../../os/daemons.ts";
 import { Exec } from "../../os/exec.ts";
 import { namedNetns } from "../../os/netns.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { parseNetns } from "../naming.ts";
 import { observeRouter } from "./observe.ts";
 import { isNoop, planRouter, type RouterPlan } from "./plan.ts";
+import { radvdConfig } from "./radvd.ts";
 import { fingerprint, type RouterSpec, routerSpecs } from "./spec.ts";
 
 const RECHECK_MS = 30_000;
@@ -48,6 +51,8 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     private readonly suffix: string,
     private readonly log: (msg: string) => void,
     private readonly now: () => number = Date.now,
+    /** radvd's files go under here, a directory per router namespace */
+    private readonly runDir = "/run/seam/routers",
   ) {}
 
   owns(name: string): boolean {
@@ -107,6 +112,8 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     }
     for (const ns of plan.remove) {
       try {
+        await stopRadvd(`${this.runDir}/${ns}`);
+        rmSync(`${this.runDir}/${ns}`, { recursive: true, force: true });
         await this.exec.run("ip", ["netns", "del", ns]);
       } catch (e) {
         errors.push(`namespace ${ns}: ${(e as Error).message}`);
@@ -135,10 +142,49 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
     }
     // Flows tracked under a floating IP's old translation would keep it: forget them (conntrack may be missing: say so once).
     for (const ip of p.moved) for (const dir of ["--orig-dst", "--reply-dst"]) await inside.run("conntrack", ["-D", dir, ip]).catch((e: Error) => this.missing("conntrack", e));
+    try {
+      await this.ensureRadvd(spec);
+    } catch (e) {
+      errors.push(`router advertisements: ${(e as Error).message}`);
+    }
     this.later.set(spec.netns, { stale: p.stale, announce: p.announce });
     if (!errors.length) this.applied.set(spec.netns, this.prints.get(spec.netns) ?? fingerprint(spec));
     if (!isNoop(p)) this.log(`router ${spec.id} (${spec.netns}): ${describe(p)}`);
     return errors.map((e) => `router ${spec.id}: ${e}`);
+  }
+
+  /** radvd in the router's namespace while it has prefixes to advertise; restarted when they change. */
+  private async ensureRadvd(spec: RouterSpec): Promise<void> {
+    const dir = `${this.runDir}/${spec.netns}`;
+    const cfg = `${dir}/radvd.conf`;
+    if (!spec.ra.length) return stopRadvd(dir);
+    mkdirSync(dir, { recursive: true });
+    const d = { program: "radvd", pidFile: `${dir}/radvd.pid`, args: ["-C", cfg, "-p", `${dir}/radvd.pid`, "-m", "logfile", "-l", `${dir}/radvd.log`] };
+    let now: string | null = null;
+    try {
+      now = readFileSync(cfg, "utf8");
+    } catch {
+      /* not yet */
+    }
+    const text = radvdConfig(spec.ra);
+    if (now !== text) {
+      writeFileSync(cfg, text);
+      await stopRadvd(dir);
+    }
+    if (runningPid(d) !== null) return;
+    try {
+      await Exec.in(spec.netns).run("radvd", d.args);
+    } catch (e) {
+      if (/ENOENT|not found/i.test((e as Error).message)) this.missingOnce("radvd", "IPv6 subnets with an ipv6_ra_mode get no router advertisements from this host");
+      throw e;
+    }
+    this.log(`router ${spec.id}: radvd advertises ${spec.ra.map((a) => `${a.prefix} (${a.mode})`).join(", ")}`);
+  }
+
+  private missingOnce(tool: string, what: string): void {
+    if (this.told.has(tool)) return;
+    this.told.add(tool);
+    this.log(`${tool} is not installed: ${what}`);
   }
 
   private async namespaceExists(name: string): Promise<boolean> {
@@ -184,3 +230,6 @@ function describe(p: ReturnType<typeof planRouter>): string {
   if (p.stale.length) parts.push(`${p.stale.length} stale links`);
   return parts.join(", ");
 }
+
+/** Stops the router's radvd whose files are in `dir`, if it runs. */
+export const stopRadvd = (dir: string) => stopDaemon("radvd", `${dir}/radvd.pid`, `${dir}/radvd.conf`);

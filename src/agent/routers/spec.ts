@@ -41,6 +41,8 @@ export interface RouterSpec {
   readonly nat: NatSpec | null;
   /** fip id -> floating address (what the status reports and the conntrack cleanup names) */
   readonly fipIds: ReadonlyMap<string, string>;
+  /** router advertisements (radvd.ts): per interface device, a prefix and its mode */
+  readonly ra: readonly { readonly dev: string; readonly prefix: string; readonly mode: "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless" }[];
 }
 
 const isV6 = (ip: string) => ip.includes(":");
@@ -114,7 +116,8 @@ function spec(r: RouterItem | SnatItem, ns: string, role: "interface" | "snat", 
     nat = { gatewayDev: gw.dev, snat: r.gateway.snat && v4 ? v4.split("/")[0]! : null, fips: map };
   }
   for (const s of r.routes) routes.push({ dst: routeDst(s.destination), via: s.nexthop });
-  return { id: r.id, netns: ns, links, routes, nat, fipIds };
+  const ra = "advertise" in r ? r.advertise.filter((a) => portOf(a.port)).map((a) => ({ dev: DEVICE[role](a.port), prefix: a.prefix, mode: a.mode })) : [];
+  return { id: r.id, netns: ns, links, routes, nat, fipIds, ra };
 }
 
 /** Equal for equal specs (the manager's memory of what it applied); Maps included, which JSON alone drops. */

@@ -23,6 +23,8 @@ export interface SubnetRec {
   readonly hostRoutes: readonly { readonly destination: string; readonly nexthop: string }[];
   /** ipv6_address_mode (null for IPv4, and for IPv6 subnets that set none) */
   readonly v6AddressMode: "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless" | null;
+  /** ipv6_ra_mode: what the subnet's router advertises (null: it sends no advertisements) */
+  readonly v6RaMode: "slaac" | "dhcpv6-stateful" | "dhcpv6-stateless" | null;
 }
 
 /** One fixed IP's names (the port's dns_assignment, as the model computed it). */
@@ -153,6 +155,7 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     dnsServers: list<string>(v.dns_nameservers),
     hostRoutes: list<{ destination: string; nexthop: string }>(v.host_routes).map((r) => ({ destination: r.destination, nexthop: r.nexthop })),
     v6AddressMode: (strOrNull(v.ipv6_address_mode) as SubnetRec["v6AddressMode"]) ?? null,
+    v6RaMode: (strOrNull(v.ipv6_ra_mode) as SubnetRec["v6RaMode"]) ?? null,
   }),
   port: (v) => {
     const mac = str(v.mac_address);

@@ -12,7 +12,7 @@
 //   reads  router, floatingip, port (router ports), subnet (gateways), agent
 //   scope  the distributed routers the host runs (computed with L2's scope)
 //   items  router/<id>  snat/<id>  fip/<id>
-import { type FipItem, key, type RouterItem, type SnatItem } from "../../contract/intent.ts";
+import { type FipItem, key, type RouterAdvert, type RouterItem, type SnatItem } from "../../contract/intent.ts";
 import type { L2Scope } from "./l2-resolver.ts";
 import { isNetworkHost, type PortRec, type RouterRec } from "./records.ts";
 import type { HostSet, Resolver } from "./resolver.ts";
@@ -54,10 +54,22 @@ export function routerItem(w: World, host: string, scope: RouterScope, id: strin
   if (r.distributed) {
     if (!scope.dvrRouters.has(id)) return undefined;
     const via = r.gateway ? snatNexthop(w, id) : null;
-    return { ...base, distributed: true, gateway: null, routes: [...staticRoutes(r), ...(via ? [{ destination: "0.0.0.0/0", nexthop: via }] : [])] };
+    return { ...base, distributed: true, gateway: null, routes: [...staticRoutes(r), ...(via ? [{ destination: "0.0.0.0/0", nexthop: via }] : [])], advertise: [] };
   }
   if (routerHost(w) !== host) return undefined;
-  return { ...base, distributed: false, gateway: gatewayOf(w, r), routes: staticRoutes(r) };
+  return { ...base, distributed: false, gateway: gatewayOf(w, r), routes: staticRoutes(r), advertise: advertsOf(w, base.interfaces) };
+}
+
+/** Per interface address on an IPv6 subnet with an ipv6_ra_mode: what its advertisements say (Neutron's L3 agent runs radvd for these). */
+function advertsOf(w: World, interfaces: readonly string[]): RouterItem["advertise"] {
+  const out: RouterAdvert[] = [];
+  for (const id of interfaces) {
+    for (const f of w.ports.get(id)?.fixedIps ?? []) {
+      const s = w.subnets.get(f.subnet);
+      if (s?.v6RaMode && s.cidr.includes(":")) out.push({ port: id, prefix: s.cidr, mode: s.v6RaMode });
+    }
+  }
+  return out;
 }
 
 export function snatItem(w: World, host: string, id: string): SnatItem | undefined {

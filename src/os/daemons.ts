@@ -1,4 +1,4 @@
-// The detached helpers of a DHCP namespace (dnsmasq, haproxy), found again by
+// Detached helpers (a DHCP namespace's dnsmasq and haproxy, a router's radvd), found again by
 // their pid files: a helper is "running as specified" when its pid file names
 // a live process of that program with exactly the wanted arguments. Detached
 // so that they outlive the agent (a restarting agent costs no VM its lease),
