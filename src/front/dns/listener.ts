@@ -21,8 +21,17 @@ function assignments(view: View | null): Assignment[] | null {
   return (view.dns_assignment as { ip_address: string; fqdn: string }[]).map((a) => ({ ip: a.ip_address, fqdn: a.fqdn }));
 }
 
+/** answers kept for repeated questions; cleared on any change of the zone */
+const CACHE_MAX = 10_000;
+
 export class DnsListener {
   readonly zone = new Zone();
+  /**
+   * The encoded answer per query as it came, less its id (flags, question,
+   * EDNS): a repeated question costs a lookup and a copy, not a decode and an
+   * encode. Any change of the names clears it, so it is never stale.
+   */
+  private readonly answers = new Map<string, Buffer>();
   private socket: Socket | undefined;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -71,29 +80,51 @@ export class DnsListener {
   }
 
   private apply(changes: readonly LoggedChange[]): void {
-    for (const c of changes) if (c.kind === "port") this.zone.setPort(c.id, assignments(c.object));
+    let touched = false;
+    for (const c of changes) {
+      if (c.kind !== "port") continue;
+      this.zone.setPort(c.id, assignments(c.object));
+      touched = true;
+    }
+    if (touched) this.answers.clear();
   }
 
   private reply(msg: Buffer, from: RemoteInfo): void {
+    if (msg.length < 12) return;
+    const key = msg.toString("latin1", 2);
+    const cached = this.answers.get(key);
+    if (cached) {
+      const out = Buffer.from(cached);
+      out.writeUInt16BE(msg.readUInt16BE(0), 0);
+      this.socket?.send(out, from.port, from.address);
+      return;
+    }
+    const out = this.answer(msg);
+    if (!out) return;
+    if (this.answers.size >= CACHE_MAX) this.answers.clear();
+    this.answers.set(key, out);
+    this.socket?.send(out, from.port, from.address);
+  }
+
+  private answer(msg: Buffer): Buffer | null {
     let q: dnsPacket.Packet;
     try {
       q = dnsPacket.decode(msg);
     } catch {
-      return; // not DNS: no answer
+      return null; // not DNS: no answer
     }
     const question = q.questions?.[0];
-    if (q.type !== "query" || !question) return;
+    if (q.type !== "query" || !question) return null;
     const a = this.zone.answer(question.name, question.type);
     const rcode = a.rcode;
     const answers: dnsPacket.Answer[] =
       a.rcode === "NOERROR" && a.type ? a.data.map((data) => ({ type: a.type, name: question.name, ttl: TTL, class: "IN", data }) as dnsPacket.Answer) : [];
-    const out = dnsPacket.encode({
+    return dnsPacket.encode({
       type: "response",
       id: q.id,
       flags: (rcode === "REFUSED" ? 0 : dnsPacket.AUTHORITATIVE_ANSWER) | ((q.flags ?? 0) & dnsPacket.RECURSION_DESIRED) | RCODE[rcode],
       questions: [question],
       answers,
     });
-    this.socket?.send(out, from.port, from.address);
   }
 }
