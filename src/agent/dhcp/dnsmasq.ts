@@ -98,7 +98,7 @@ export function dnsmasqArgs(d: DhcpItem, o: DnsmasqArgs, hosts: readonly DhcpHos
     if (!h.opts.length) continue;
     const line = hostLine(h, true);
     if (line) args.push(`--dhcp-host=${line}`);
-    for (const o of h.opts) args.push(`--dhcp-option=${extraOpt(h.port, o)}`);
+    for (const opt of h.opts) args.push(`--dhcp-option=${extraOpt(h.port, opt)}`);
   }
   return args;
 }
