@@ -1,6 +1,7 @@
 // seam-server: one HTTP server for every front door over one model and store.
 // Turns every failure into the body its clients expect: a NeutronError for
 // the Neutron API (never a stack trace), Keystone's error body under /v3.
+import { STATUS_CODES } from "node:http";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import { NeutronError } from "./core/errors.ts";
 import { createModel, type ModelConfig } from "./core/service/index.ts";
@@ -48,6 +49,13 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     logger: { level: opts.logLevel ?? "warn" },
     // Neutron ids are matched as given; keep trailing slashes working as Neutron's router does.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // What Node's HTTP parser refuses (malformed HTTP, headers too large) gets Neutron's body too.
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable) return;
+      const status = (err as NodeJS.ErrnoException).code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const body = JSON.stringify(new NeutronError(status, "HTTPBadRequest", status === 431 ? "Request header fields too large." : "Malformed HTTP request.").toBody());
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
     // Errors Fastify raises before routing (an undecodable URL) get Neutron's body too.
     frameworkErrors: (err, _req, reply) => {
       const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
@@ -86,6 +94,11 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     req.log.error({ err, url: req.url, method: req.method }, "request failed");
     return reply.code(500).send(new NeutronError(500, "HTTPInternalServerError", "Request Failed: internal server error while processing your request.").toBody());
   });
+  // No store keeps a NUL character (PostgreSQL refuses it in text), and no name needs one: refused
+  // wherever a client may put it, before any handler sees it.
+  app.addHook("preValidation", async (req) => {
+    if (hasNul(req.params) || hasNul(req.query) || hasNul(req.body)) throw new NeutronError(400, "HTTPBadRequest", "Invalid input: NUL characters are not allowed.");
+  });
   app.setNotFoundHandler((_req, reply) => reply.code(404).send(new NeutronError(404, "HTTPNotFound", "The resource could not be found.").toBody()));
 
   registerNeutron(app, model, auth);
@@ -109,4 +122,12 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   }
   await app.ready();
   return { app, model, hub };
+}
+
+/** Whether a decoded request part holds a NUL character in any string, key or value. */
+function hasNul(v: unknown, depth = 0): boolean {
+  if (typeof v === "string") return v.includes("\0");
+  if (v === null || typeof v !== "object" || depth > 32) return false;
+  for (const [k, x] of Object.entries(v)) if (k.includes("\0") || hasNul(x, depth + 1)) return true;
+  return false;
 }

@@ -1,16 +1,20 @@
 // Malformed requests get 400/404/405/409/413 with a NeutronError body, never a
 // 500, and the server keeps serving after each.
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
-import { expectStatus, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
+import { after, before, describe, it } from "node:test";
+import { connect } from "node:net";
+import { expectStatus, listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 
+for (const kind of ["sqlite", "postgres"] as const) describe(`bad input on ${kind}`, () => suite(kind));
+
+function suite(kind: "sqlite" | "postgres"): void {
 let store: Store;
 let s: TestServer;
 let netId = "";
 let subnetId = "";
 let portId = "";
 before(async () => {
-  store = await makeStore("sqlite");
+  store = await makeStore(kind);
   s = await startServer(store.url);
   netId = expectStatus(await s.admin.post("/v2.0/networks", { network: { name: "n" } }), 201).network.id;
   subnetId = expectStatus(await s.admin.post("/v2.0/subnets", { subnet: { network_id: netId, cidr: "10.0.0.0/24", ip_version: 4 } }), 201).subnet.id;
@@ -73,18 +77,33 @@ const cases: [string, string, string, unknown, number][] = [
   ["bad tag", "PUT", "/v2.0/networks/NET/tags", { tags: ["a,b"] }, 400],
   ["bad If-Match", "PUT", "/v2.0/networks/NET", { network: { name: "y" } }, 412],
   ["changes since not a number", "GET", "/api/v1/changes?since=abc", undefined, 400],
+  // body shapes on update (issue 14)
+  ["update body a string", "PUT", "/v2.0/ports/PORT", '"port"', 400],
+  ["update body a number", "PUT", "/v2.0/networks/NET", "42", 400],
+  ["update body a boolean", "PUT", "/v2.0/networks/NET", "true", 400],
+  ["update body null", "PUT", "/v2.0/networks/NET", "null", 400],
+  ["update resource a string", "PUT", "/v2.0/networks/NET", { network: "x" }, 400],
+  // NUL characters, which PostgreSQL cannot store
+  ["NUL in a name", "POST", "/v2.0/networks", { network: { name: "a\u0000b" } }, 400],
+  ["NUL in a filter", "GET", "/v2.0/networks?name=a%00b", undefined, 400],
+  ["NUL in a path id", "GET", "/v2.0/networks/a%00b", undefined, 400],
+  ["NUL in a quota project", "PUT", "/v2.0/quotas/a%00b", { quota: { network: 5 } }, 400],
+  ["huge quota", "PUT", "/v2.0/quotas/p-huge", { quota: { network: 1e30 } }, 400],
+  ["fractional quota", "PUT", "/v2.0/quotas/p-huge", { quota: { network: 1.5 } }, 400],
+  ["registration roles not a list", "PUT", "/southbound/v1/hosts/h-bad", { roles: "network" }, 400],
+  ["registration roles of numbers", "PUT", "/southbound/v1/hosts/h-bad", { roles: [1] }, 400],
 ];
 
 it("answers every malformed request with a NeutronError and the right status", async () => {
+  const wrong: string[] = [];
   for (const [what, method, rawUrl, body, status] of cases) {
     const url = rawUrl.replace("NET", netId).replace("PORT", portId);
     const b = typeof body === "object" && body !== null ? JSON.parse(JSON.stringify(body).replace(/"NET"/g, `"${netId}"`)) : body;
     const r = await s.admin.req(method, url, b, what === "bad If-Match" ? { "if-match": "revision_number=999" } : {});
-    assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
-    assert.equal(typeof r.body?.NeutronError?.type, "string", `${what}: NeutronError body`);
-    assert.equal(typeof r.body.NeutronError.message, "string");
-    assert.doesNotMatch(r.body.NeutronError.message, /\n\s+at /, `${what}: no stack trace`);
+    const e = r.body?.NeutronError;
+    if (r.status !== status || typeof e?.type !== "string" || typeof e.message !== "string" || /\n\s+at /.test(e.message)) wrong.push(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
   }
+  assert.deepEqual(wrong, [], "each answered with its status and a NeutronError, no stack trace");
   void subnetId;
 });
 
@@ -96,6 +115,23 @@ it("refuses a huge body with 413 and keeps serving", async () => {
   expectStatus(await s.admin.get("/v2.0/networks"), 200);
 });
 
+it("answers malformed HTTP and oversized headers with a NeutronError too", async () => {
+  const base = new URL(await listen(s));
+  const raw = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      let out = "";
+      const c = connect(Number(base.port), base.hostname, () => c.write(text));
+      c.setEncoding("utf8").on("data", (d: string) => (out += d)).on("end", () => resolve(out)).on("error", reject);
+    });
+  for (const [text, status] of [["GARBAGE / HTTP/1.1\r\n\r\n", 400], [`GET /v2.0/networks HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431]] as const) {
+    const reply = await raw(text);
+    assert.match(reply, new RegExp(`^HTTP/1.1 ${status} `));
+    const body = JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4));
+    assert.equal(typeof body.NeutronError.type, "string", reply);
+  }
+});
+
 it("keeps serving after all of it", async () => {
   expectStatus(await s.admin.post("/v2.0/ports", { port: { network_id: netId } }), 201);
 });
+}

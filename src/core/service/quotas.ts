@@ -59,7 +59,8 @@ export const quotas = {
     const known = Object.keys(m.config.quotas);
     const updates = Object.entries(input as Record<string, unknown>).map(([k, val]) => {
       if (!known.includes(k)) throw badRequest(`Unrecognized attribute(s) '${k}'`);
-      return [k, v.integer(-1)(val, k) as number] as const;
+      // -1 is unlimited; the stores keep limits as 32-bit integers, as Neutron's does
+      return [k, v.integer(-1, 2 ** 31 - 1)(val, k) as number] as const;
     });
     await m.db.write(async (tx) => {
       for (const [k, limit] of updates) {

@@ -70,6 +70,7 @@ function unwrapOne(def: ResourceDef, body: unknown, inBulk: boolean): unknown {
     const o = body as Record<string, unknown>;
     return o && typeof o === "object" && def.singular in o && Object.keys(o).length === 1 ? o[def.singular] : body;
   }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw badRequest("Resource body required");
   const o = body as Record<string, unknown>;
   if (!(def.singular in o)) throw badRequest(`Unable to find '${def.singular}' in request body`);
   if (Object.keys(o).length !== 1) throw badRequest(`Unexpected keys beside '${def.singular}' in request body`);
