@@ -86,6 +86,24 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
       assert.match(expectStatus(hostBits, 400).NeutronError.message, /10\.13\.0\.0\/24/);
     });
 
+    it("refuses subnets Neutron refuses: no room or no unicast for DHCP, EUI-64 modes off /64, disagreeing IPv6 modes", async () => {
+      const n = await net(admin);
+      const refused = async (body: Json, why: RegExp) => {
+        const r = await admin.post("/v2.0/subnets", { subnet: { network_id: n.id, ip_version: String(body.cidr).includes(":") ? 6 : 4, ...body } });
+        assert.match(expectStatus(r, 400, JSON.stringify(body)).NeutronError.message, why);
+      };
+      for (const cidr of ["10.14.0.0/31", "10.14.0.8/32", "fd00:14::/127", "fd00:15::1/128"]) await refused({ cidr }, /incompatible with DHCP/);
+      await refused({ cidr: "224.0.0.0/24" }, /Multicast/);
+      await refused({ cidr: "127.0.0.0/24" }, /Loopback/);
+      await refused({ cidr: "0.0.0.0/0", enable_dhcp: false }, /not allowed/);
+      await refused({ cidr: "fd00:16::/80", ipv6_ra_mode: "slaac", ipv6_address_mode: "slaac" }, /requires the prefix to be \/64/);
+      await refused({ cidr: "fd00:17::/64", ipv6_ra_mode: "slaac", ipv6_address_mode: "dhcpv6-stateful" }, /must be the same value/);
+      // without DHCP a point-to-point /31 is fine, as in Neutron; turning DHCP on is then refused
+      const p2p = await subnet(admin, n.id, "10.14.1.0/31", { enable_dhcp: false, gateway_ip: null });
+      assert.match(expectStatus(await admin.put(`/v2.0/subnets/${p2p.id}`, { subnet: { enable_dhcp: true } }), 400).NeutronError.message, /incompatible with DHCP/);
+      await subnet(admin, n.id, "fd00:18::/64", { ipv6_ra_mode: "dhcpv6-stateless", ipv6_address_mode: "dhcpv6-stateless" });
+    });
+
     it("allocates first-free addresses in pool order, never the gateway, and reuses released ones", async () => {
       const n = await net(admin);
       const sn = await subnet(admin, n.id, "192.168.100.0/29", { enable_dhcp: false }); // usable .1-.6, gateway .1; no DHCP port

@@ -52,6 +52,33 @@ function checkPools(c: Cidr, pools: Pool[], gateway: string | null): void {
   }
 }
 
+const inRange = (c: Cidr, base: string) => {
+  const b = parseCidr(base)!;
+  return b.version === c.version && c.prefixLen >= b.prefixLen && cidrContains(b, { version: c.version, value: c.network });
+};
+
+/**
+ * Neutron's checks of a subnet's shape against its DHCP and IPv6 modes:
+ * DHCP needs room for a server and a client (no /31, /32, /127, /128) and a
+ * unicast range; SLAAC and stateless DHCPv6 build addresses from EUI-64, which
+ * takes a /64; both modes, when set, must agree.
+ */
+function checkShape(c: Cidr, enableDhcp: boolean, raMode: unknown, addressMode: unknown): void {
+  const text = formatCidrText(c);
+  if (c.prefixLen === 0) throw badRequest(`Invalid input for operation: ${text} is not allowed as a subnet's CIDR.`);
+  if (enableDhcp) {
+    if (c.prefixLen >= (c.version === 4 ? 31 : 127)) throw badRequest("Invalid input for operation: Subnet has a prefix length that is incompatible with DHCP service enabled.");
+    if (inRange(c, c.version === 4 ? "224.0.0.0/4" : "ff00::/8")) throw badRequest("Invalid input for operation: Multicast IP subnet is not supported if enable_dhcp is True.");
+    if (inRange(c, c.version === 4 ? "127.0.0.0/8" : "::1/128")) throw badRequest("Invalid input for operation: Loopback IP subnet is not supported if enable_dhcp is True.");
+  }
+  if (raMode && addressMode && raMode !== addressMode) {
+    throw badRequest(`Invalid input for operation: ipv6_ra_mode set to '${raMode}' with ipv6_address_mode set to '${addressMode}' is not valid. If both attributes are set, they must be the same value.`);
+  }
+  if ((addressMode === "slaac" || addressMode === "dhcpv6-stateless") && c.prefixLen !== 64) {
+    throw badRequest(`Invalid input for operation: Invalid CIDR ${text} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64.`);
+  }
+}
+
 const formatCidrText = (c: Cidr) => `${formatAddress({ version: c.version, value: c.network })}/${c.prefixLen}`;
 
 function checkRoutesAndDns(version: number, input: Record<string, unknown>): void {
@@ -112,6 +139,7 @@ export const subnets: Kind = {
     if (version === 4 && (input.ipv6_ra_mode || input.ipv6_address_mode)) {
       throw invalidOperation("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4");
     }
+    checkShape(c, input.enable_dhcp !== false, input.ipv6_ra_mode, input.ipv6_address_mode);
     const gateway = input.gateway_ip === undefined ? defaultGateway(c) : (input.gateway_ip as string | null);
     checkGateway(c, gateway);
     const pools = (input.allocation_pools as Pool[] | undefined) ?? defaultPools(c, gateway);
@@ -134,6 +162,7 @@ export const subnets: Kind = {
   async update(m, tx, _ctx, rec, input) {
     const s = rec as SubnetRec;
     const c = parseCidr(s.cidr)!;
+    if (input.enable_dhcp === true && !rec.enable_dhcp) checkShape(c, true, null, null);
     const gateway = input.gateway_ip === undefined ? s.gateway_ip : (input.gateway_ip as string | null);
     checkGateway(c, gateway);
     if (input.gateway_ip !== undefined && gateway !== null && gateway !== s.gateway_ip) {
