@@ -124,10 +124,19 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
   return { app, model, hub };
 }
 
-/** Whether a decoded request part holds a NUL character in any string, key or value. */
-function hasNul(v: unknown, depth = 0): boolean {
-  if (typeof v === "string") return v.includes("\0");
-  if (v === null || typeof v !== "object" || depth > 32) return false;
-  for (const [k, x] of Object.entries(v)) if (k.includes("\0") || hasNul(x, depth + 1)) return true;
+/** Whether a decoded request part holds a NUL character in any string, key or value (iterative: bodies may nest deep). */
+function hasNul(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (v.includes("\0")) return true;
+    } else if (v !== null && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) {
+        if (k.includes("\0")) return true;
+        stack.push(x);
+      }
+    }
+  }
   return false;
 }
