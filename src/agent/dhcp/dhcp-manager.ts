@@ -37,6 +37,8 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
   private readonly applied = new Map<string, string>();
   private checkedAt = 0;
   private specs = new Map<string, DhcpSpec>();
+  /** the specs' fingerprints, computed once per plan (a spec holds dnsmasq's files: a line per port) */
+  private prints = new Map<string, string>();
   private readonly told = new Set<string>();
 
   constructor(
@@ -71,7 +73,8 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
       this.checkedAt = this.now();
     }
     this.specs = dhcpSpecs(intent, { baseDir: this.baseDir, suffix: this.suffix, relayPort: this.relayPort, metadataSocket: this.metadataSocket() });
-    const create = [...this.specs.values()].filter((s) => !namespaces.has(s.netns) || this.applied.get(s.netns) !== fingerprint(s));
+    this.prints = new Map([...this.specs].map(([ns, spec]) => [ns, fingerprint(spec)]));
+    const create = [...this.specs.values()].filter((s) => !namespaces.has(s.netns) || this.applied.get(s.netns) !== this.prints.get(s.netns));
     for (const ns of this.applied.keys()) if (!this.specs.has(ns)) this.applied.delete(ns);
     return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)) };
   }
@@ -82,7 +85,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
       for (const spec of plan.create) {
         try {
           await this.build(spec);
-          this.applied.set(spec.netns, fingerprint(spec));
+          this.applied.set(spec.netns, this.prints.get(spec.netns) ?? fingerprint(spec));
         } catch (e) {
           this.applied.delete(spec.netns);
           errors.push(`dhcp ${spec.network}: ${(e as Error).message}`);
