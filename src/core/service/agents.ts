@@ -64,7 +64,7 @@ export async function registerAgent(m: Model, host: string, reg: Registration): 
   const roles = [...new Set(reg.roles ?? [])];
   for (const r of roles) if (r !== "compute" && r !== "network") throw badRequest(`Unknown agent role '${r}': compute or network.`);
   const kind = m.kindOf("agent");
-  const { value } = await m.db.write(async (tx) => {
+  const { value } = await m.write(async (tx) => {
     await tx.lock(`agent:${host}`);
     const taken = await tx.get<{ host: string }>("SELECT host FROM agents WHERE body LIKE ? AND host <> ?", [`%"tunneling_ip":"${reg.vtep}"%`, host]);
     if (taken) throw conflict("VtepInUse", `VTEP address ${reg.vtep} is already used by the agent of host ${taken.host}.`);
@@ -93,6 +93,6 @@ export async function registerAgent(m: Model, host: string, reg: Registration): 
 
 /** Records a heartbeat; false when the host has no registered agent (it must register again). */
 export async function heartbeat(m: Model, host: string): Promise<boolean> {
-  const { value } = await m.db.write(async (tx) => (await tx.run("UPDATE agents SET heartbeat_at = ? WHERE host = ?", [new Date().toISOString(), host])) > 0);
+  const { value } = await m.write(async (tx) => (await tx.run("UPDATE agents SET heartbeat_at = ? WHERE host = ?", [new Date().toISOString(), host])) > 0);
   return value;
 }

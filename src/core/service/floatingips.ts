@@ -14,6 +14,8 @@ import { routerFor } from "./routers.ts";
 
 /** Resolves port + fixed IP into an association, or says why it cannot be. */
 async function associate(tx: Tx, ctx: RequestContext, fip: { id: string; floating_network_id: string; floating_ip_address: string; project_id: string }, portId: string, fixedIp: string | null) {
+  // Under the port's lock: the port cannot be deleted, nor get another floating IP, until this commits.
+  await tx.lock(`port:${portId}`);
   const port = await getRec(tx, "ports", portId);
   if (!port || !isOwner(ctx, port)) throw resourceNotFound("port", portId);
   if (!ctx.isAdmin && port.project_id !== fip.project_id) throw resourceNotFound("port", portId);

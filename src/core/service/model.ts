@@ -8,6 +8,7 @@ import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../mode
 import * as v from "../model/validate.ts";
 import type { Db, Queryable, Tx } from "../store/db.ts";
 import { type Rec, getRec, updateRec } from "./repo.ts";
+import { asNeutronError } from "./violations.ts";
 
 export type View = Record<string, unknown>;
 
@@ -150,13 +151,35 @@ export class Model {
 
   // ---- writes ------------------------------------------------------------
 
+  /**
+   * One transaction of the model. A constraint the database refused (a race
+   * lost: see violations.ts) comes out as the NeutronError it means.
+   */
+  async write<T>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T; revision: number }> {
+    try {
+      return await this.db.write(fn);
+    } catch (err) {
+      throw asNeutronError(err);
+    }
+  }
+
+  /**
+   * An object a write depends on, read under its lock: every write to an
+   * object takes the same lock (writable below), so what is read here stays
+   * true until this transaction commits, on PostgreSQL as on SQLite.
+   */
+  async referenced(tx: Tx, kind: Kind, ctx: RequestContext, id: string): Promise<Rec> {
+    if (typeof id === "string" && id.length <= 64) await tx.lock(lockScope(kind, id));
+    return this.visible(tx, kind, ctx, id);
+  }
+
   /** Creates one or many (bulk) resources in one transaction: all or nothing. */
   async create(ctx: RequestContext, singular: string, bodies: readonly unknown[]): Promise<View[]> {
     const kind = this.kindOf(singular);
     if (!kind.create) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
     if (!ctx.canWrite) throw policyDenied(`create_${kind.def.singular}`);
     const inputs = bodies.map((b) => prepareCreate(kind.def, b, ctx));
-    const { value } = await this.db.write(async (tx) => {
+    const { value } = await this.write(async (tx) => {
       const out: View[] = [];
       for (const input of inputs) {
         await this.checkQuota(tx, kind.def, input.project_id as string);
@@ -173,7 +196,7 @@ export class Model {
     const kind = this.kindOf(singular);
     if (!kind.update) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
     const input = prepareUpdate(kind.def, body, ctx);
-    const { value } = await this.db.write(async (tx) => {
+    const { value } = await this.write(async (tx) => {
       const rec = await this.writable(tx, kind, ctx, id, "update");
       checkRevision(rec, expected);
       await kind.update!(this, tx, ctx, rec, input);
@@ -185,7 +208,7 @@ export class Model {
   async remove(ctx: RequestContext, singular: string, id: string, expected: readonly number[] | null = null): Promise<void> {
     const kind = this.kindOf(singular);
     if (!kind.remove) throw new NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for the requested URL.");
-    await this.db.write(async (tx) => {
+    await this.write(async (tx) => {
       const rec = await this.writable(tx, kind, ctx, id, "delete");
       checkRevision(rec, expected);
       await kind.remove!(this, tx, ctx, rec);
@@ -195,7 +218,7 @@ export class Model {
 
   /** Visible and the caller's to change (its project's, or any for admin). */
   async writable(tx: Tx, kind: Kind, ctx: RequestContext, id: string, action: string): Promise<Rec> {
-    const rec = await this.visible(tx, kind, ctx, id);
+    const rec = await this.referenced(tx, kind, ctx, id);
     if (!ctx.canWrite || (!ctx.isAdmin && rec.project_id !== ctx.projectId)) throw policyDenied(`${action}_${kind.def.singular}`);
     return rec;
   }
@@ -236,7 +259,7 @@ export class Model {
   async setTags(ctx: RequestContext, singular: string, id: string, change: (tags: string[]) => string[]): Promise<string[]> {
     const kind = this.kindOf(singular);
     if (!kind.def.taggable) throw notFound("HTTPNotFound", "The resource could not be found.");
-    const { value } = await this.db.write(async (tx) => {
+    const { value } = await this.write(async (tx) => {
       const rec = await this.writable(tx, kind, ctx, id, "update");
       const tags = change([...((rec.tags as string[]) ?? [])]);
       const checked = v.list(v.tag, false)(tags, "tags") as string[];
@@ -260,6 +283,8 @@ export class Model {
   private async checkQuota(tx: Tx, def: ResourceDef, projectId: string): Promise<void> {
     const limit = (await this.quotaFor(tx, projectId))[def.singular];
     if (limit === undefined || limit < 0) return;
+    // Counted under the lock every create of this kind in this project takes, so the count holds at commit.
+    await tx.lock(`quota:${def.singular}:${projectId}`);
     const used = await tx.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${def.table} WHERE project_id = ?`, [projectId]);
     if (Number(used?.n ?? 0) >= limit) {
       throw conflict("OverQuota", `Quota exceeded for resources: ['${def.singular}'].`);
@@ -269,6 +294,9 @@ export class Model {
   /** Every query runs as admin inside the model when it needs to see across projects. */
   readonly system = adminContext();
 }
+
+/** The lock every write to an object takes (a network's is also its IPAM's: ports.ts). */
+export const lockScope = (kind: Kind, id: string) => `${kind.def.singular}:${id}`;
 
 /** revision-if-match: 412 when the resource moved on from the revisions the caller expects. */
 export function checkRevision(rec: Rec, expected: readonly number[] | null): void {

@@ -45,7 +45,7 @@ async function setStatus(m: Model, tx: Tx, singular: string, table: string, ids:
  * changes in order.
  */
 export async function reportStatus(m: Model, host: string, ports: StatusLists, routers?: StatusLists, floatingips?: StatusLists): Promise<number> {
-  const { value } = await m.db.write(async (tx) => {
+  const { value } = await m.write(async (tx) => {
     const network = await isNetworkHost(tx, host);
     const mayPort = (rec: Record<string, unknown>) => {
       const bound = (rec["binding:host_id"] as string) ?? "";

@@ -225,9 +225,9 @@ export const ports: Kind = {
   canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
-    const net = await m.visible(tx, networks, ctx, input.network_id as string);
+    // The network's lock is also its IPAM's: held from here, the network cannot go while its port is made.
+    const net = await m.referenced(tx, networks, ctx, input.network_id as string);
     checkAttach(ctx, net);
-    await tx.lock(`network:${net.id}`);
     const id = crypto.randomUUID();
     let mac = input.mac_address as string | undefined;
     if (mac !== undefined) {

@@ -62,7 +62,7 @@ export const quotas = {
       // -1 is unlimited; the stores keep limits as 32-bit integers, as Neutron's does
       return [k, v.integer(-1, 2 ** 31 - 1)(val, k) as number] as const;
     });
-    await m.db.write(async (tx) => {
+    await m.write(async (tx) => {
       for (const [k, limit] of updates) {
         await tx.run(
           "INSERT INTO quotas (project_id, resource, hard_limit) VALUES (?, ?, ?) ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
@@ -76,6 +76,6 @@ export const quotas = {
   /** Back to the defaults (admin). */
   async reset(m: Model, ctx: RequestContext, project: string): Promise<void> {
     if (!ctx.isAdmin) throw policyDenied("delete_quota");
-    await m.db.write((tx) => tx.run("DELETE FROM quotas WHERE project_id = ?", [project]));
+    await m.write((tx) => tx.run("DELETE FROM quotas WHERE project_id = ?", [project]));
   },
 };

@@ -35,7 +35,7 @@ export const TABLE_COLUMNS: Readonly<Record<string, readonly ColumnMap[]>> = {
   routers: [],
   floatingips: [col("floating_network_id"), col("floating_ip_address"), col("port_id"), col("fixed_ip_address"), col("router_id")],
   security_groups: [],
-  security_group_rules: [col("security_group_id"), col("rule_key")],
+  security_group_rules: [col("security_group_id"), col("rule_key"), col("remote_group_id")],
   trunks: [col("port_id")],
   agents: [col("host"), col("heartbeat_at")],
 };

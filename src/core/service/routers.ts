@@ -191,12 +191,12 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
   const req = interfaceBody(body, "router_interface") as { subnet_id?: string; port_id?: string };
   if (req.subnet_id && req.port_id) throw badRequest("Bad router request: Cannot specify both subnet-id and port-id.", "BadRequest");
   if (!req.subnet_id && !req.port_id) throw badRequest("Bad router request: Either subnet_id or port_id must be specified.", "BadRequest");
-  const { value } = await m.db.write(async (tx) => {
+  const { value } = await m.write(async (tx) => {
     const router = await m.writable(tx, routers, ctx, routerId, "add_router_interface");
     const existing = await interfaceSubnets(tx, router.id);
     let portRec: Rec;
     if (req.subnet_id) {
-      const s = (await m.visible(tx, subnets, ctx, req.subnet_id)) as SubnetRec;
+      const s = (await m.referenced(tx, subnets, ctx, req.subnet_id)) as SubnetRec;
       if (!s.gateway_ip) throw badRequest(`Bad router request: Subnet for router interface must have a gateway IP.`, "BadRequest");
       checkNewSubnet(existing, s);
       portRec = await createInternalPort(m, tx, {
@@ -208,7 +208,7 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
         preferred_mac: gatewayMac(router.id, s.id),
       });
     } else {
-      const p = await m.visible(tx, ports, ctx, req.port_id!);
+      const p = await m.referenced(tx, ports, ctx, req.port_id!);
       if (p.device_id) throw conflict("PortInUse", `Unable to complete operation on port ${p.id} for network ${p.network_id}. Port already has an attached device ${p.device_id}.`);
       const ips = await tx.all<{ subnet_id: string }>("SELECT subnet_id FROM ip_allocations WHERE port_id = ?", [p.id]);
       if (ips.length === 0) throw badRequest(`Bad router request: Router port must have at least one fixed IP.`, "BadRequest");
@@ -258,7 +258,7 @@ function checkNewSubnet(existing: SubnetRec[], s: SubnetRec): void {
 export async function removeRouterInterface(m: Model, ctx: RequestContext, routerId: string, body: unknown) {
   const req = interfaceBody(body, "router_interface") as { subnet_id?: string; port_id?: string };
   if (!req.subnet_id && !req.port_id) throw badRequest("Bad router request: Either subnet_id or port_id must be specified.", "BadRequest");
-  const { value } = await m.db.write(async (tx) => {
+  const { value } = await m.write(async (tx) => {
     const router = await m.writable(tx, routers, ctx, routerId, "remove_router_interface");
     const candidates = await interfacePorts(tx, router.id);
     let target: Rec | undefined;

@@ -73,7 +73,7 @@ export function canonicalRule(input: Record<string, unknown>) {
 
 async function insertRule(tx: Tx, projectId: string, sgId: string, input: Record<string, unknown>): Promise<Rec> {
   const { rule, key } = canonicalRule({ ethertype: "IPv4", protocol: null, port_range_min: null, port_range_max: null, remote_ip_prefix: null, remote_group_id: null, ...input });
-  await tx.lock(`security-group:${sgId}`);
+  await tx.lock(`security_group:${sgId}`);
   const existing = await tx.get<{ id: string }>("SELECT id FROM security_group_rules WHERE security_group_id = ? AND rule_key = ?", [sgId, key]);
   if (existing) throw conflict("SecurityGroupRuleExists", `Security group rule already exists. Rule id is ${existing.id}.`);
   const rec = newRec({ description: (input.description as string) ?? "", ...rule }, { project_id: projectId, security_group_id: sgId, rule_key: key, name: "" });
@@ -118,7 +118,7 @@ function ruleView(r: Rec, defaults?: Set<string>): View {
 async function defaultGroupOnFirstList(m: Model, ctx: RequestContext): Promise<void> {
   if (ctx.isAdmin || !ctx.canWrite) return;
   const known = await m.db.read((q) => q.get("SELECT 1 AS x FROM default_security_groups WHERE project_id = ?", [ctx.projectId]));
-  if (!known) await m.db.write((tx) => m.ensureDefaultSecurityGroup(tx, ctx.projectId));
+  if (!known) await m.write((tx) => m.ensureDefaultSecurityGroup(tx, ctx.projectId));
 }
 
 export async function ensureDefaultSecurityGroup(m: Model, tx: Tx, projectId: string): Promise<string> {
@@ -193,14 +193,12 @@ export const securityGroups: Kind = {
     const used = await tx.get("SELECT 1 AS x FROM port_security_groups WHERE security_group_id = ? LIMIT 1", [rec.id]);
     if (used) throw conflict("SecurityGroupInUse", `Security Group ${rec.id} in use.`);
     // Rules of other groups that admit this group's members go with it (Neutron cascades them).
-    const referencing = await findRecs(tx, ruleDef.table, {});
+    const referencing = [...(await findRecs(tx, ruleDef.table, { security_group_id: [rec.id] })), ...(await findRecs(tx, ruleDef.table, { remote_group_id: [rec.id] }))];
     const touched = new Set<string>();
-    for (const r of referencing) {
-      if (r.remote_group_id === rec.id || r.security_group_id === rec.id) {
-        await deleteRec(tx, ruleDef.table, r.id);
-        m.deleted(tx, securityGroupRules, r);
-        if (r.security_group_id !== rec.id) touched.add(r.security_group_id as string);
-      }
+    for (const r of new Map(referencing.map((x) => [x.id, x])).values()) {
+      await deleteRec(tx, ruleDef.table, r.id);
+      m.deleted(tx, securityGroupRules, r);
+      if (r.security_group_id !== rec.id) touched.add(r.security_group_id as string);
     }
     await tx.run("DELETE FROM default_security_groups WHERE security_group_id = ?", [rec.id]);
     await deleteRec(tx, def.table, rec.id);
@@ -223,9 +221,11 @@ export const securityGroupRules: Kind = {
 
   async create(m, tx, ctx, input) {
     const sgId = input.security_group_id as string;
+    const remote = input.remote_group_id as string | null;
+    // Both groups under their locks (in one order, so two such creates cannot deadlock): neither can go before this commits.
+    for (const id of [...new Set([sgId, remote ?? sgId])].sort()) await tx.lock(`security_group:${id}`);
     const sg = await getRec(tx, def.table, sgId);
     if (!sg || !isOwner(ctx, sg)) throw resourceNotFound("security_group", sgId);
-    const remote = input.remote_group_id as string | null;
     if (remote) {
       const rg = await getRec(tx, def.table, remote);
       // An admin may admit another project's group (F10); a member only its own.

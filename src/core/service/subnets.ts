@@ -130,7 +130,7 @@ export const subnets: Kind = {
   },
 
   async create(m, tx, ctx, input) {
-    const net = await m.visible(tx, networks, ctx, input.network_id as string);
+    const net = await m.referenced(tx, networks, ctx, input.network_id as string);
     if (!isOwner(ctx, net)) throw policyDenied("create_subnet");
     const c = parseCidr(input.cidr)!;
     const version = (input.ip_version as number | undefined) ?? c.version;
@@ -145,7 +145,6 @@ export const subnets: Kind = {
     const pools = (input.allocation_pools as Pool[] | undefined) ?? defaultPools(c, gateway);
     checkPools(c, pools, gateway);
     checkRoutesAndDns(version, input);
-    await tx.lock(`network:${net.id}`);
     for (const other of await findRecs(tx, def.table, { network_id: [net.id] })) {
       if (cidrsOverlap(c, parseCidr(other.cidr)!)) {
         throw invalidOperation(`Requested subnet with cidr: ${input.cidr} for network: ${net.id} overlaps with another subnet`);

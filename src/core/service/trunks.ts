@@ -23,6 +23,7 @@ async function addSubports(m: Model, tx: Tx, ctx: RequestContext, trunk: Rec, su
     if (s.segmentation_type === undefined || s.segmentation_id === undefined) {
       throw invalidInput("sub_ports", `segmentation_type and segmentation_id are required for subport ${s.port_id}`);
     }
+    await tx.lock(`port:${s.port_id}`);
     const port = await getRec(tx, "ports", s.port_id);
     if (!port || !isOwner(ctx, port)) throw resourceNotFound("port", s.port_id);
     if (port.id === trunk.port_id) throw conflict("PortInUseAsTrunkParent", `Port ${port.id} is currently a parent port for trunk ${trunk.id}.`);
@@ -87,6 +88,8 @@ export const trunks: Kind = {
   canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
+    // Under the parent's lock: it cannot be deleted, nor become another trunk's, until this commits.
+    await tx.lock(`port:${input.port_id as string}`);
     const parent = await getRec(tx, "ports", input.port_id as string);
     if (!parent || !isOwner(ctx, parent)) throw resourceNotFound("port", input.port_id as string);
     const inUse = await tx.get<{ id: string }>("SELECT id FROM trunks WHERE port_id = ?", [parent.id]);
@@ -117,7 +120,7 @@ const subportList = v.shape({ sub_ports: v.list(v.shape({ port_id: v.uuid, segme
 /** PUT /trunks/{id}/add_subports and /remove_subports; returns the trunk's view. */
 export async function changeSubports(m: Model, ctx: RequestContext, trunkId: string, body: unknown, op: "add" | "remove"): Promise<View> {
   const { sub_ports } = subportList(body, "sub_ports") as { sub_ports: Subport[] };
-  const { value } = await m.db.write(async (tx) => {
+  const { value } = await m.write(async (tx) => {
     const trunk = await m.writable(tx, trunks, ctx, trunkId, "update");
     if (op === "add") await addSubports(m, tx, ctx, trunk, sub_ports);
     else {

@@ -67,7 +67,7 @@ export class PostgresDb implements Db {
       const done = new Set((await client.query("SELECT version FROM schema_migrations")).rows.map((r) => Number(r.version)));
       for (const m of migrations) {
         if (done.has(m.version)) continue;
-        for (const s of statements(m.sql)) await client.query(s);
+        for (const s of statements(m, "postgres")) await client.query(s);
         await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [m.version, m.name, new Date().toISOString()]);
       }
       await client.query("COMMIT");

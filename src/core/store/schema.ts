@@ -3,7 +3,12 @@
 // ON CONFLICT). Resource tables keep their own attributes as JSON in `body`
 // and lift out, as columns, exactly what is filtered on or must be unique.
 // Derived facts (a port's fixed IPs, a network's subnets, a group's rules)
-// are never copied into a body: they are read from their own table.
+// are never copied into a body: they are read from their own table. A
+// migration is one text for both, or one per dialect where they cannot agree
+// (references.ts: foreign keys there, triggers here).
+import { referencesSql } from "./references.ts";
+
+export type Dialect = "sqlite" | "postgres";
 
 const resourceColumns = `
   id TEXT PRIMARY KEY,
@@ -14,7 +19,13 @@ const resourceColumns = `
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL`;
 
-export const migrations: readonly { version: number; name: string; sql: string }[] = [
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string | Readonly<Record<Dialect, string>>;
+}
+
+export const migrations: readonly Migration[] = [
   {
     version: 1,
     name: "logical model, IPAM and change log",
@@ -153,10 +164,30 @@ CREATE TABLE agents (${resourceColumns},
 CREATE UNIQUE INDEX agents_host ON agents (host);
 `,
   },
+  {
+    version: 3,
+    name: "references enforced by the database",
+    sql: {
+      sqlite: `
+ALTER TABLE security_group_rules ADD COLUMN remote_group_id TEXT;
+UPDATE security_group_rules SET remote_group_id = json_extract(body, '$.remote_group_id');
+CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id);
+${referencesSql("sqlite")}`,
+      postgres: `
+ALTER TABLE security_group_rules ADD COLUMN remote_group_id TEXT;
+UPDATE security_group_rules SET remote_group_id = (body::json) ->> 'remote_group_id';
+CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id);
+${referencesSql("postgres")}`,
+    },
+  },
 ];
 
-/** Splits a migration into statements (no statement here contains a `;` in a literal). */
-export function statements(sql: string): string[] {
+/**
+ * Splits a migration into statements for a dialect. A statement ends at a `;`
+ * that ends its line, so a trigger keeps the `;` inside its body.
+ */
+export function statements(m: Migration, dialect: Dialect): string[] {
+  const sql = typeof m.sql === "string" ? m.sql : m.sql[dialect];
   return sql
     .split(/;\s*\n/)
     .map((s) => s.replace(/^\s*--.*$/gm, "").trim())

@@ -132,7 +132,7 @@ function migrate(db: Database.Database): void {
   for (const m of migrations) {
     if (done.has(m.version)) continue;
     db.transaction(() => {
-      for (const s of statements(m.sql)) db.exec(s);
+      for (const s of statements(m, "sqlite")) db.exec(s);
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, new Date().toISOString());
     }).immediate();
   }
