@@ -338,6 +338,15 @@ export function apiSuite(kind: "sqlite" | "postgres"): void {
         assert.equal(routed.routes.length, 1);
       });
 
+      it("refuses to remove an interface a static route's next hop is on (409), until the route goes", async () => {
+        const { r, sn } = await fixture({ itf: true });
+        expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { routes: [{ destination: "10.9.0.0/16", nexthop: "10.0.0.50" }] } }), 200);
+        const refused = expectStatus(await p().put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 409);
+        assert.equal(refused.NeutronError.type, "RouterInterfaceInUseByRoute");
+        expectStatus(await p().put(`/v2.0/routers/${r.id}`, { router: { routes: [] } }), 200);
+        expectStatus(await p().put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: sn.id }), 200);
+      });
+
       it("refuses to remove an interface a floating IP is reached through, until it is disassociated", async () => {
         const { sn, vm, r } = await fixture({ itf: true, gateway: true });
         const fip = await floatingIp();

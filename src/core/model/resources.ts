@@ -157,8 +157,9 @@ export const router: ResourceDef = {
     admin_state_up: { convert: v.boolean, post: true, put: true, default: true, kind: "bool" },
     status: ro,
     external_gateway_info: {
+      // {} clears the gateway, as null does (Neutron accepts both; Tempest's clean-ups send {})
       convert: (x, a) =>
-        x === null
+        x === null || (typeof x === "object" && !Array.isArray(x) && Object.keys(x).length === 0)
           ? null
           : v.shape({ network_id: v.uuid, enable_snat: v.boolean, external_fixed_ips: v.list(fixedIp) }, ["network_id"])(x, a),
       post: true,

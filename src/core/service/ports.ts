@@ -9,7 +9,7 @@ import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } fr
 import type { RequestContext } from "../model/context.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
-import { isNetworkOwner, L3_OWNERS, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { isNetworkOwner, L3_OWNERS, OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import { isAlive } from "./agents.ts";
 import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
@@ -106,6 +106,35 @@ async function allocateFixedIps(
 function checkAttach(ctx: RequestContext, net: Rec): void {
   if (ctx.isAdmin || net.project_id === ctx.projectId || net.shared) return;
   throw policyDenied("create_port:network");
+}
+
+/**
+ * What only the network's owner (or an admin) may set on a port, as Neutron's
+ * default policy has it: on a shared network a tenant gets an address, not
+ * the addresses, address pairs, port security or `network:*` role it names.
+ * Applies to the attributes the request names, as Neutron's policy engine
+ * does (address pairs: a non-empty list, since create fills in the empty default).
+ */
+function checkNetworkOwnerOnly(ctx: RequestContext, net: Rec, input: Record<string, unknown>, action: "create_port" | "update_port"): void {
+  if (ctx.isAdmin || net.project_id === ctx.projectId) return;
+  const fixed = input.fixed_ips as FixedIpRequest[] | undefined;
+  if (fixed?.some((f) => f.ip_address !== undefined)) throw policyDenied(`${action}:fixed_ips:ip_address`);
+  if ((input.allowed_address_pairs as unknown[] | undefined)?.length) throw policyDenied(`${action}:allowed_address_pairs`);
+  if (input.port_security_enabled !== undefined) throw policyDenied(`${action}:port_security_enabled`);
+  if (typeof input.device_owner === "string" && isNetworkOwner(input.device_owner)) throw policyDenied(`${action}:device_owner`);
+}
+
+/**
+ * A port that says it is a router's (interface, gateway, SNAT) must be one of
+ * the caller's routers, or another project's router would route through it
+ * and lose it on remove_router_interface (Neutron: DeviceIDNotOwnedByTenant).
+ */
+async function checkRouterDevice(tx: Tx, ctx: RequestContext, projectId: string, owner: string, deviceId: string): Promise<void> {
+  if (ctx.isAdmin || !deviceId || !(ROUTER_INTERFACE_OWNERS.has(owner) || owner === OWNER.routerGateway || owner === OWNER.routerSnat)) return;
+  const router = await getRec(tx, "routers", deviceId);
+  if (router && router.project_id !== projectId) {
+    throw conflict("DeviceIDNotOwnedByTenant", `The following device_id ${deviceId} is not owned by your tenant or matches another tenants router.`);
+  }
 }
 
 async function checkSecurityGroups(tx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
@@ -228,6 +257,8 @@ export const ports: Kind = {
     // The network's lock is also its IPAM's: held from here, the network cannot go while its port is made.
     const net = await m.referenced(tx, networks, ctx, input.network_id as string);
     checkAttach(ctx, net);
+    checkNetworkOwnerOnly(ctx, net, input, "create_port");
+    await checkRouterDevice(tx, ctx, input.project_id as string, (input.device_owner as string) ?? "", (input.device_id as string) ?? "");
     const id = crypto.randomUUID();
     let mac = input.mac_address as string | undefined;
     if (mac !== undefined) {
@@ -261,7 +292,12 @@ export const ports: Kind = {
   },
 
   async update(_m, tx, ctx, rec, input) {
+    const net = await getRec(tx, "networks", rec.network_id as string);
+    if (net) checkNetworkOwnerOnly(ctx, net, input, "update_port");
     const next: Rec = { ...rec, ...input };
+    if (input.device_owner !== undefined || input.device_id !== undefined) {
+      await checkRouterDevice(tx, ctx, rec.project_id, (next.device_owner as string) ?? "", (next.device_id as string) ?? "");
+    }
     delete next.fixed_ips;
     delete next.security_groups;
     if (input.mac_address !== undefined && input.mac_address !== rec.mac_address) {

@@ -198,6 +198,10 @@ export async function addRouterInterface(m: Model, ctx: RequestContext, routerId
     if (req.subnet_id) {
       const s = (await m.referenced(tx, subnets, ctx, req.subnet_id)) as SubnetRec;
       if (!s.gateway_ip) throw badRequest(`Bad router request: Subnet for router interface must have a gateway IP.`, "BadRequest");
+      // A shared network's subnet is its owner's to route: a tenant's router taking its gateway would take its traffic.
+      if (!ctx.isAdmin && s.project_id !== ctx.projectId) {
+        throw badRequest(`Bad router request: Cannot add interface to router ${router.id} because subnet ${s.id} is not owned by project making the request.`, "BadRequest");
+      }
       checkNewSubnet(existing, s);
       portRec = await createInternalPort(m, tx, {
         network_id: s.network_id,
@@ -277,6 +281,11 @@ export async function removeRouterInterface(m: Model, ctx: RequestContext, route
     if (!target) {
       if (req.port_id) throw notFound("RouterInterfaceNotFound", `Router ${router.id} does not have an interface with id ${req.port_id}`);
       throw notFound("RouterInterfaceNotFoundForSubnet", `Router ${router.id} has no interface on subnet ${req.subnet_id}`);
+    }
+    const leaving = (await findRecs(tx, "subnets", { id: subnetIds })) as SubnetRec[];
+    for (const route of (router.routes as { destination: string; nexthop: string }[] | undefined) ?? []) {
+      const on = leaving.find((sn) => cidrContains(parseCidr(sn.cidr)!, parseAddress(route.nexthop)!));
+      if (on) throw conflict("RouterInterfaceInUseByRoute", `Router interface for subnet ${on.id} on router ${router.id} cannot be deleted, as it is required by one or more routes.`);
     }
     const gw = router.external_gateway_info as GatewayInfo;
     if (gw) {
