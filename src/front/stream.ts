@@ -9,6 +9,8 @@ export interface NdjsonStream {
   /** aborts when the client goes away or the server closes */
   readonly signal: AbortSignal;
   send(message: unknown): void;
+  /** already-encoded NDJSON lines (shared by streams that send the same) */
+  sendLines(lines: string | Buffer): void;
   end(): void;
 }
 
@@ -48,11 +50,12 @@ export class Streams {
     const tick = setInterval(() => {
       if (Date.now() - lastWrite >= o.bookmarkMs) write(o.bookmark());
     }, Math.max(1, o.bookmarkMs / 2));
-    const write = (m: unknown) => {
+    const writeText = (text: string | Buffer) => {
       if (abort.signal.aborted) return;
-      res.write(`${JSON.stringify(m)}\n`);
+      res.write(text);
       lastWrite = Date.now();
     };
+    const write = (m: unknown) => writeText(`${JSON.stringify(m)}\n`);
     let ended = false;
     const end = () => {
       if (ended) return;
@@ -63,6 +66,6 @@ export class Streams {
     };
     res.once("close", end);
     abort.signal.addEventListener("abort", end, { once: true });
-    return { signal: abort.signal, send: write, end };
+    return { signal: abort.signal, send: write, sendLines: writeText, end };
   }
 }

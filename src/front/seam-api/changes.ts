@@ -6,11 +6,27 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, NeutronError, policyDenied } from "../../core/errors.ts";
 import type { Model } from "../../core/service/model.ts";
-import { changesAfter, checkNotCompacted, Compacted, follow, type LoggedChange } from "../../core/store/change-feed.ts";
+import { changesAfter, checkNotCompacted, Compacted, type LoggedChange } from "../../core/store/change-feed.ts";
+import { ChangeFanout } from "../../core/store/change-fanout.ts";
 import type { Authenticator } from "../auth.ts";
 import { Streams } from "../stream.ts";
 
 const toEvent = (c: LoggedChange) => ({ revision: c.revision, kind: c.kind, id: c.id, op: c.op, project_id: c.projectId, at: c.at, object: c.object });
+
+/**
+ * The NDJSON lines of a batch, made once for every watch that is sent the
+ * same batch (in the steady state, all of them: they wait at the same revision).
+ */
+function linesOf(): (batch: readonly LoggedChange[]) => Buffer {
+  // One Buffer written to every socket: the kernel copies it, the heap holds it once.
+  let last: { batch: readonly LoggedChange[]; bytes: Buffer } | null = null;
+  return (batch) => {
+    if (last?.batch[0] !== batch[0] || last.batch.length !== batch.length || last.batch[batch.length - 1] !== batch[batch.length - 1]) {
+      last = { batch, bytes: Buffer.from(batch.map((c) => `${JSON.stringify({ type: "CHANGE", ...toEvent(c) })}\n`).join("")) };
+    }
+    return last.bytes;
+  };
+}
 
 const gone = (e: Compacted) => new NeutronError(410, "RevisionCompacted", e.message);
 
@@ -22,6 +38,9 @@ function intParam(raw: unknown, name: string, dflt: number, max: number): number
 
 export function registerChanges(app: FastifyInstance, model: Model, auth: Authenticator): void {
   const streams = new Streams(app);
+  const fanout = new ChangeFanout(model.db);
+  const lines = linesOf();
+  app.addHook("onClose", () => fanout.close());
   app.get("/api/v1/changes", async (req: FastifyRequest, reply) => {
     const ctx = auth.contextFor(req);
     if (!ctx) return reply.code(401).send({ error: { code: 401, title: "Unauthorized", message: "The request you have made requires authentication." } });
@@ -54,12 +73,12 @@ export function registerChanges(app: FastifyInstance, model: Model, auth: Authen
     await read(); // a 410 is still a plain answer, before the stream starts
     let last = since;
     const stream = streams.open(req, reply, { bookmarkMs: 15_000, bookmark: () => ({ type: "BOOKMARK", revision: last }) });
-    await follow(db, {
+    await fanout.follow({
       since,
       signal: stream.signal,
       batchSize: limit,
       onBatch: (changes) => {
-        for (const c of changes) stream.send({ type: "CHANGE", ...toEvent(c) });
+        stream.sendLines(lines(changes));
         last = changes[changes.length - 1]!.revision;
       },
       onCompacted: async (e) => {
