@@ -3,6 +3,7 @@
 // IpAddressGenerationFailure once full, and never a 500.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { STRIPE } from "../src/core/ipam/ranges.ts";
 import { parseAddress } from "../src/net/address.ts";
 import { listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 import { call, pool } from "./support/http.ts";
@@ -40,9 +41,13 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assert.equal(new Set(macs).size, 2000);
       assert.ok(!ips.includes(sub.gateway_ip));
       // First-free allocation under concurrency still packs the pool from its start (.2 is the DHCP port's).
+      // SQLite's single writer packs it exactly; PostgreSQL's allocations run side by side, each in the lowest
+      // stripe no other holds (ipam.ts), so holes are left only in the stripes in flight at the end.
       const values = ips.map((ip) => Number(parseAddress(ip)!.value)).sort((a, b) => a - b);
       assert.equal(values[0], Number(parseAddress("10.8.0.3")!.value));
-      assert.equal(values[1999]! - values[0]!, 1999);
+      const holes = values[1999]! - values[0]! - 1999;
+      if (kind === "sqlite") assert.equal(holes, 0);
+      else assert.ok(holes < 32 * Number(STRIPE), `${holes} holes left by 32 clients`);
       // The /21 holds 2,045 allocatable addresses, one of them the DHCP port's: fill the rest, then every create is a 409.
       const rest = await pool(60, 32, (i) => call(base, "POST", "/v2.0/ports", { port: { network_id: net.id, name: `extra${i}` } }));
       const counts = rest.reduce<Record<number, number>>((m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }), {});

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { canonicalAddress, cidrsOverlap, eui64Address, formatAddress, parseAddress, parseCidr, usableRange } from "../src/net/address.ts";
-import { carve, freeRanges, rangeSize } from "../src/core/ipam/ranges.ts";
+import { carve, freeRanges, rangeSize, STRIPE, takeFirst } from "../src/core/ipam/ranges.ts";
 import { defaultPools } from "../src/core/service/ipam.ts";
 
 it("parses and formats IPv4 and IPv6 canonically (RFC 5952)", () => {
@@ -48,4 +48,17 @@ it("keeps free ranges disjoint and exact", () => {
   ]);
   assert.deepEqual(carve({ first: 1n, last: 3n }, 2n), [{ first: 1n, last: 1n }, { first: 3n, last: 3n }]);
   assert.deepEqual(carve({ first: 5n, last: 5n }, 5n), []);
+});
+
+it("takes a range's first address and cuts the rest at its stripe's edge, however large the range", () => {
+  const s = STRIPE;
+  assert.deepEqual(takeFirst({ first: 0n, last: 100n }), [{ first: 1n, last: s - 1n }, { first: s, last: 100n }]);
+  assert.deepEqual(takeFirst({ first: s - 1n, last: 100n }), [{ first: s, last: 100n }], "the stripe's last address: nothing to cut");
+  assert.deepEqual(takeFirst({ first: 5n, last: 10n }), [{ first: 6n, last: 10n }], "inside one stripe");
+  assert.deepEqual(takeFirst({ first: 7n, last: 7n }), []);
+  const v6 = parseCidr("fd00::/64")!;
+  const pool = usableRange(v6)!;
+  const [rest, beyond] = takeFirst(pool);
+  assert.equal(rest!.last - rest!.first + 1n, s - 1n - (pool.first % s), "a /64 is cut once, at the first stripe");
+  assert.equal(beyond!.last, pool.last);
 });

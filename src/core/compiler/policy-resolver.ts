@@ -32,10 +32,7 @@ export function memberItem(w: World, scope: PolicyScope, group: string, portId: 
 
 /** Hosts with a port in the group (they hold its chains). */
 function hostsUsing(w: World, group: string, into: Set<string>): void {
-  for (const id of w.membersOf(group)) {
-    const h = w.ports.get(id)!.host;
-    if (h) into.add(h);
-  }
+  for (const h of w.hostsOfGroup(group)) into.add(h);
 }
 
 export const policyResolver: Resolver<PolicyScope, "sg" | "rule" | "member"> = {

@@ -23,6 +23,15 @@ function addTo<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
   if (!s) index.set(k, (s = new Set()));
   s.add(v);
 }
+function countIn<K, V>(index: Map<K, Map<V, number>>, k: K, v: V, delta: number): void {
+  let counts = index.get(k);
+  if (!counts) index.set(k, (counts = new Map()));
+  const n = (counts.get(v) ?? 0) + delta;
+  if (n > 0) counts.set(v, n);
+  else counts.delete(v);
+  if (counts.size === 0) index.delete(k);
+}
+
 function removeFrom<K, V>(index: Map<K, Set<V>>, k: K, v: V): void {
   const s = index.get(k);
   if (!s) return;
@@ -76,6 +85,8 @@ export class World {
   private readonly rulesByRemote = new Map<string, Set<string>>();
   /** network -> bound host -> number of its ports there */
   private readonly hostsByNetwork = new Map<string, Map<string, number>>();
+  /** group -> host -> how many of the group's members are bound there */
+  private readonly hostsByGroup = new Map<string, Map<string, number>>();
   private networkHostsCache: string[] | null = null;
 
   // One entry per kind: where its records live and what they index. A kind
@@ -180,14 +191,12 @@ export class World {
     f(this.portsByNetwork, p.network, p.id);
     if (p.host) {
       f(this.portsByHost, p.host, p.id);
-      let counts = this.hostsByNetwork.get(p.network);
-      if (!counts) this.hostsByNetwork.set(p.network, (counts = new Map()));
-      const n = (counts.get(p.host) ?? 0) + (on ? 1 : -1);
-      if (n > 0) counts.set(p.host, n);
-      else counts.delete(p.host);
-      if (counts.size === 0) this.hostsByNetwork.delete(p.network);
+      countIn(this.hostsByNetwork, p.network, p.host, on ? 1 : -1);
     }
-    for (const g of p.groups) f(this.portsByGroup, g, p.id);
+    for (const g of p.groups) {
+      f(this.portsByGroup, g, p.id);
+      if (p.host) countIn(this.hostsByGroup, g, p.host, on ? 1 : -1);
+    }
     if (p.onNetworkHost) f(this.networkHostPortsByNetwork, p.network, p.id);
     if (p.onNetworkHost && p.owner === OWNER.dhcp) {
       if (on) this.dhcpByNetwork.set(p.network, p.id);
@@ -200,12 +209,7 @@ export class World {
         else if (this.gatewayByRouter.get(router) === p.id) this.gatewayByRouter.delete(router);
       } else if (p.owner === OWNER.routerSnat) f(this.snatByRouter, router, p.id);
       else f(this.interfacesByRouter, router, p.id);
-      let counts = this.routersByNetwork.get(p.network);
-      if (!counts) this.routersByNetwork.set(p.network, (counts = new Map()));
-      const n = (counts.get(router) ?? 0) + (on ? 1 : -1);
-      if (n > 0) counts.set(router, n);
-      else counts.delete(router);
-      if (counts.size === 0) this.routersByNetwork.delete(p.network);
+      countIn(this.routersByNetwork, p.network, router, on ? 1 : -1);
     }
   }
 
@@ -262,6 +266,10 @@ export class World {
   }
   portsAt(host: string): ReadonlySet<string> {
     return this.portsByHost.get(host) ?? EMPTY;
+  }
+  /** hosts where the group has a member bound (a group of 10,000 ports on 3 hosts: 3) */
+  hostsOfGroup(group: string): Iterable<string> {
+    return this.hostsByGroup.get(group)?.keys() ?? EMPTY;
   }
   membersOf(group: string): ReadonlySet<string> {
     return this.portsByGroup.get(group) ?? EMPTY;

@@ -44,3 +44,24 @@ export function rangeSize(ranges: readonly Range[]): bigint {
 export function inAnyRange(ranges: readonly Range[], value: bigint): boolean {
   return ranges.some((r) => r.first <= value && value <= r.last);
 }
+
+/**
+ * Free space is handed out a stripe of this many addresses (aligned) at a
+ * time: taking the first address of a range that runs past its stripe's edge
+ * cuts the range there. Concurrent allocations on one subnet then take from
+ * different rows (the lowest stripe nobody else is taking from), instead of
+ * queueing for the single row a contiguous pool would be; and a /64 is cut
+ * only as far as it is used.
+ */
+export const STRIPE = 32n;
+
+export const stripeOf = (value: bigint) => value / STRIPE;
+
+/** What is left of a free range once its first address is taken: the rest of its stripe, and beyond it. */
+export function takeFirst(range: Range): Range[] {
+  if (range.first === range.last) return [];
+  const edge = (stripeOf(range.first) + 1n) * STRIPE - 1n;
+  const rest = { first: range.first + 1n, last: range.last };
+  if (range.first >= edge || range.last <= edge) return [rest];
+  return [{ first: range.first + 1n, last: edge }, { first: edge + 1n, last: range.last }];
+}

@@ -2,9 +2,17 @@
 // caller's transaction: the free-range table gives the first free address in
 // O(log n); ip_allocations' primary key (subnet, address) is the guarantee
 // that two allocations can never share an address, whatever the code does.
+//
+// Concurrency (PostgreSQL): allocations and releases hold their network's
+// lock shared (every caller already does: ports.ts) and the free-range rows
+// they change locked to commit; a rebuild of the ranges holds it exclusive.
+// An allocation skips the rows other transactions hold and cuts the range it
+// takes from at its stripe's edge (ranges.ts: takeFirst), so
+// sixteen port creates on one subnet take sixteen addresses side by side: the
+// lowest free address of the lowest stripe nobody else is taking from.
 import { conflict, invalidOperation } from "../errors.ts";
 import { addressKey, type Cidr, formatAddress, keyToValue, parseAddress, parseCidr, usableRange, valueKey } from "../../net/address.ts";
-import { carve, freeRanges, inAnyRange, type Range } from "../ipam/ranges.ts";
+import { carve, freeRanges, inAnyRange, type Range, stripeOf, takeFirst } from "../ipam/ranges.ts";
 import type { Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import type { Rec } from "./repo.ts";
@@ -34,13 +42,17 @@ export function defaultPools(cidr: Cidr, gateway: string | null): { start: strin
   }));
 }
 
-async function lockSubnet(tx: Tx, subnetId: string) {
-  await tx.lock(`ipam:${subnetId}`);
+/** The network's lock, which callers hold already (so it costs nothing here); taken again to make sure. */
+async function lockNetwork(tx: Tx, subnet: SubnetRec, mode: "exclusive" | "shared" = "shared") {
+  await tx.lock(`network:${subnet.network_id}`, mode);
 }
+
+/** Row locks to commit, where the store has them (SQLite's single writer needs none). */
+const forUpdate = (tx: Tx, skipLocked = false) => (tx.dialect === "postgres" ? (skipLocked ? " FOR UPDATE SKIP LOCKED" : " FOR UPDATE") : "");
 
 /** (Re)builds a subnet's free ranges from its pools, gateway and current allocations. */
 export async function rebuildFreeRanges(tx: Tx, subnet: SubnetRec): Promise<void> {
-  await lockSubnet(tx, subnet.id);
+  await lockNetwork(tx, subnet, "exclusive");
   const taken = (await tx.all<{ ip_key: string }>("SELECT ip_key FROM ip_allocations WHERE subnet_id = ?", [subnet.id])).map((r) =>
     keyToValue(r.ip_key),
   );
@@ -70,24 +82,27 @@ const alreadyAllocated = (address: string, subnet: SubnetRec) =>
 
 /** Takes the lowest free address of the pools; null when the subnet is full. */
 export async function allocateNext(tx: Tx, subnet: SubnetRec, portId: string, position: number): Promise<string | null> {
-  await lockSubnet(tx, subnet.id);
-  const r = await tx.get<{ first_key: string; last_key: string }>(
-    "SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? ORDER BY first_key LIMIT 1",
-    [subnet.id],
-  );
+  await lockNetwork(tx, subnet);
+  const first = (skip: boolean) =>
+    tx.get<{ first_key: string; last_key: string }>(`SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? ORDER BY first_key LIMIT 1${forUpdate(tx, skip)}`, [subnet.id]);
+  // The lowest range nobody holds; if every one is held, wait for the lowest (it may be gone when we get it: then full).
+  const r = (await first(true)) ?? (tx.dialect === "postgres" ? await first(false) : undefined);
   if (!r) return null;
-  const first = keyToValue(r.first_key);
-  if (r.first_key === r.last_key) {
+  const value = keyToValue(r.first_key);
+  const [rest, beyond] = takeFirst({ first: value, last: keyToValue(r.last_key) });
+  if (!rest) {
     await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, r.first_key]);
   } else {
-    await tx.run("UPDATE ip_free_ranges SET first_key = ? WHERE subnet_id = ? AND first_key = ?", [valueKey(first + 1n), subnet.id, r.first_key]);
+    await tx.run("UPDATE ip_free_ranges SET first_key = ?, last_key = ? WHERE subnet_id = ? AND first_key = ?", [valueKey(rest.first), valueKey(rest.last), subnet.id, r.first_key]);
+    // the next stripe on becomes a row of its own, for the next allocation to take side by side with this one
+    if (beyond) await tx.run("INSERT INTO ip_free_ranges (subnet_id, first_key, last_key) VALUES (?, ?, ?)", [subnet.id, valueKey(beyond.first), valueKey(beyond.last)]);
   }
-  return record(tx, subnet, first, portId, position);
+  return record(tx, subnet, value, portId, position);
 }
 
 /** Takes a given address of the subnet, in or outside its pools. */
 export async function allocateAddress(tx: Tx, subnet: SubnetRec, address: string, portId: string, position: number, mayUseGateway: boolean): Promise<string> {
-  await lockSubnet(tx, subnet.id);
+  await lockNetwork(tx, subnet);
   const a = parseAddress(address)!;
   const cidr = parseCidr(subnet.cidr)!;
   const usable = usableRange(cidr);
@@ -99,7 +114,7 @@ export async function allocateAddress(tx: Tx, subnet: SubnetRec, address: string
   }
   const key = addressKey(a);
   const r = await tx.get<{ first_key: string; last_key: string }>(
-    "SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? AND first_key <= ? ORDER BY first_key DESC LIMIT 1",
+    `SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? AND first_key <= ? ORDER BY first_key DESC LIMIT 1${forUpdate(tx)}`,
     [subnet.id, key],
   );
   if (r && r.last_key >= key) {
@@ -116,7 +131,7 @@ export async function allocateAddress(tx: Tx, subnet: SubnetRec, address: string
 
 /** Frees a port's address on a subnet and returns it to the free ranges (merging neighbours). */
 export async function release(tx: Tx, subnet: SubnetRec, address: string): Promise<void> {
-  await lockSubnet(tx, subnet.id);
+  await lockNetwork(tx, subnet);
   const a = parseAddress(address)!;
   const key = addressKey(a);
   await tx.run("DELETE FROM ip_allocations WHERE subnet_id = ? AND ip_key = ?", [subnet.id, key]);
@@ -124,18 +139,20 @@ export async function release(tx: Tx, subnet: SubnetRec, address: string): Promi
   if (isGateway || !inAnyRange(poolRanges(subnet), a.value)) return;
   let first = a.value;
   let last = a.value;
-  const before = await tx.get<{ first_key: string }>(
-    "SELECT first_key FROM ip_free_ranges WHERE subnet_id = ? AND last_key = ?",
-    [subnet.id, valueKey(a.value - 1n)],
-  );
+  // Merged with its neighbours within its stripe only, so the rows allocations take side by side stay apart.
+  const stripe = stripeOf(a.value);
+  const before =
+    stripeOf(a.value - 1n) === stripe
+      ? await tx.get<{ first_key: string }>(`SELECT first_key FROM ip_free_ranges WHERE subnet_id = ? AND last_key = ?${forUpdate(tx)}`, [subnet.id, valueKey(a.value - 1n)])
+      : undefined;
   if (before) {
     first = keyToValue(before.first_key);
     await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, before.first_key]);
   }
-  const after = await tx.get<{ last_key: string }>(
-    "SELECT last_key FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?",
-    [subnet.id, valueKey(a.value + 1n)],
-  );
+  const after =
+    stripeOf(a.value + 1n) === stripe
+      ? await tx.get<{ last_key: string }>(`SELECT last_key FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?${forUpdate(tx)}`, [subnet.id, valueKey(a.value + 1n)])
+      : undefined;
   if (after) {
     last = keyToValue(after.last_key);
     await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ? AND first_key = ?", [subnet.id, valueKey(a.value + 1n)]);

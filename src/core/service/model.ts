@@ -51,6 +51,7 @@ export interface Kind {
   /** the full views of records, with derived attributes */
   hydrate(m: Model, q: Queryable, recs: Rec[]): Promise<View[]>;
   canSee(m: Model, q: Queryable, rec: Rec, ctx: RequestContext): Promise<boolean>;
+  /** returns the record as it is stored at that point (it is logged from that, not read again) */
   create?(m: Model, tx: Tx, ctx: RequestContext, input: Record<string, unknown>): Promise<Rec>;
   update?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec, input: Record<string, unknown>): Promise<Rec>;
   remove?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec): Promise<void>;
@@ -166,10 +167,11 @@ export class Model {
   /**
    * An object a write depends on, read under its lock: every write to an
    * object takes the same lock (writable below), so what is read here stays
-   * true until this transaction commits, on PostgreSQL as on SQLite.
+   * true until this transaction commits, on PostgreSQL as on SQLite. A shared
+   * hold lets writes that only depend on the object run side by side.
    */
-  async referenced(tx: Tx, kind: Kind, ctx: RequestContext, id: string): Promise<Rec> {
-    if (typeof id === "string" && id.length <= 64) await tx.lock(lockScope(kind, id));
+  async referenced(tx: Tx, kind: Kind, ctx: RequestContext, id: string, mode: "exclusive" | "shared" = "exclusive"): Promise<Rec> {
+    if (typeof id === "string" && id.length <= 64) await tx.lock(lockScope(kind, id), mode);
     return this.visible(tx, kind, ctx, id);
   }
 
@@ -184,7 +186,7 @@ export class Model {
       for (const input of inputs) {
         await this.checkQuota(tx, kind.def, input.project_id as string);
         const rec = await kind.create!(this, tx, ctx, input);
-        out.push(await this.emit(tx, kind, rec.id, "create"));
+        out.push(await this.emitRec(tx, kind, rec, "create"));
       }
       return out;
     });
@@ -225,9 +227,13 @@ export class Model {
 
   /** Queues the change-log entry for a created or updated resource; returns its admin view. */
   async emit(tx: Tx, kind: Kind, id: string, op: "create" | "update"): Promise<View> {
-    const rec = await getRec(tx, kind.def.table, id);
-    const [view] = await kind.hydrate(this, tx, [rec!]);
-    tx.change({ kind: kind.def.singular, id, op, projectId: rec!.project_id, object: view });
+    return this.emitRec(tx, kind, (await getRec(tx, kind.def.table, id))!, op);
+  }
+
+  /** emit() for a record the caller holds as stored (no read of it again). */
+  async emitRec(tx: Tx, kind: Kind, rec: Rec, op: "create" | "update"): Promise<View> {
+    const [view] = await kind.hydrate(this, tx, [rec]);
+    tx.change({ kind: kind.def.singular, id: rec.id, op, projectId: rec.project_id, object: view });
     return view!;
   }
 

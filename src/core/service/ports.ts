@@ -31,12 +31,17 @@ async function macInUse(tx: Tx, networkId: string, mac: string): Promise<boolean
   return Boolean(await tx.get("SELECT 1 AS x FROM ports WHERE network_id = ? AND mac_address = ?", [networkId, mac]));
 }
 
-async function pickMac(tx: Tx, networkId: string): Promise<string> {
+/**
+ * Inserts a new port row with a random MAC, drawing again when the network's
+ * MAC index refuses it: the index is the check, so it holds between two
+ * creates in flight at once, and costs no look-up first.
+ */
+async function insertWithRandomMac(tx: Tx, rec: Rec): Promise<Rec> {
   for (let i = 0; i < 32; i++) {
-    const mac = randomMac();
-    if (!(await macInUse(tx, networkId, mac))) return mac;
+    const withMac = { ...rec, mac_address: randomMac() };
+    if (await insertRec(tx, def.table, withMac, true)) return withMac;
   }
-  throw new NeutronError(503, "MacAddressGenerationFailure", `Unable to generate unique mac on network ${networkId}.`);
+  throw new NeutronError(503, "MacAddressGenerationFailure", `Unable to generate unique mac on network ${rec.network_id}.`);
 }
 
 const exhausted = (networkId: string) => conflict("IpAddressGenerationFailure", `No more IP addresses available on network ${networkId}.`);
@@ -146,8 +151,8 @@ async function checkSecurityGroups(tx: Tx, ctx: RequestContext, projectId: strin
   }
 }
 
-async function setSecurityGroups(tx: Tx, portId: string, ids: string[]): Promise<void> {
-  await tx.run("DELETE FROM port_security_groups WHERE port_id = ?", [portId]);
+async function setSecurityGroups(tx: Tx, portId: string, ids: string[], fresh = false): Promise<void> {
+  if (!fresh) await tx.run("DELETE FROM port_security_groups WHERE port_id = ?", [portId]);
   for (const id of ids) await tx.run("INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?, ?)", [portId, id]);
 }
 
@@ -254,19 +259,18 @@ export const ports: Kind = {
   canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
-    // The network's lock is also its IPAM's: held from here, the network cannot go while its port is made.
-    const net = await m.referenced(tx, networks, ctx, input.network_id as string);
+    // Shared: ports are made side by side (each subnet's IPAM has its own lock), while the
+    // network, and what the network holds, cannot change until they commit.
+    const net = await m.referenced(tx, networks, ctx, input.network_id as string, "shared");
     checkAttach(ctx, net);
     checkNetworkOwnerOnly(ctx, net, input, "create_port");
     await checkRouterDevice(tx, ctx, input.project_id as string, (input.device_owner as string) ?? "", (input.device_id as string) ?? "");
     const id = crypto.randomUUID();
-    let mac = input.mac_address as string | undefined;
-    if (mac !== undefined) {
+    const chosenMac = input.mac_address as string | undefined;
+    if (chosenMac !== undefined) {
       // Neutron's policy: the network's owner (or an admin) chooses MACs.
       if (!ctx.isAdmin && net.project_id !== ctx.projectId) throw policyDenied("create_port:mac_address");
-      if (await macInUse(tx, net.id, mac)) throw conflict("MacAddressInUse", `Unable to complete operation for network ${net.id}. The mac address ${mac} is in use.`);
-    } else {
-      mac = await pickMac(tx, net.id);
+      if (await macInUse(tx, net.id, chosenMac)) throw conflict("MacAddressInUse", `Unable to complete operation for network ${net.id}. The mac address ${chosenMac} is in use.`);
     }
     const portSecurity = (input.port_security_enabled as boolean | undefined) ?? (net.port_security_enabled as boolean);
     const owner = (input.device_owner as string) ?? "";
@@ -282,12 +286,14 @@ export const ports: Kind = {
       await checkSecurityGroups(tx, ctx, input.project_id as string, groups);
     }
     checkAddressPairs(pairs as { ip_address: string; mac_address?: string }[]);
-    const rec = newRec(input, { id, mac_address: mac, status: "DOWN", port_security_enabled: portSecurity });
+    let rec = newRec(input, { id, status: "DOWN", port_security_enabled: portSecurity });
     delete rec.fixed_ips;
     delete rec.security_groups;
-    await insertRec(tx, def.table, rec);
-    await allocateFixedIps(tx, net.id, id, mac, owner, input.fixed_ips as FixedIpRequest[] | undefined, []);
-    await setSecurityGroups(tx, id, groups);
+    if (chosenMac !== undefined) await insertRec(tx, def.table, rec);
+    else rec = await insertWithRandomMac(tx, rec);
+    await setSecurityGroups(tx, id, groups, true);
+    // Last: the free-range row an allocation takes stays locked to commit (ipam.ts).
+    await allocateFixedIps(tx, net.id, id, rec.mac_address as string, owner, input.fixed_ips as FixedIpRequest[] | undefined, []);
     return rec;
   },
 
@@ -303,7 +309,7 @@ export const ports: Kind = {
     if (input.mac_address !== undefined && input.mac_address !== rec.mac_address) {
       if (!isOwner(ctx, rec)) throw policyDenied("update_port:mac_address");
       if (rec["binding:host_id"]) throw conflict("PortBound", `Unable to complete operation on port ${rec.id}, port is already bound, port type: tap, old_mac ${rec.mac_address}, new_mac ${input.mac_address}.`);
-      await tx.lock(`network:${rec.network_id}`);
+      await tx.lock(`network:${rec.network_id}`, "shared");
       if (await macInUse(tx, rec.network_id as string, input.mac_address as string)) {
         throw conflict("MacAddressInUse", `Unable to complete operation for network ${rec.network_id}. The mac address ${input.mac_address} is in use.`);
       }
@@ -350,7 +356,7 @@ function checkAddressPairs(pairs: { ip_address: string; mac_address?: string }[]
 
 /** Keeps allocations still asked for, releases the others, allocates the new ones. */
 export async function replaceFixedIps(tx: Tx, rec: Rec, requested: FixedIpRequest[]): Promise<void> {
-  await tx.lock(`network:${rec.network_id}`);
+  await tx.lock(`network:${rec.network_id}`, "shared");
   const current = await tx.all<Allocation & { position: number }>("SELECT subnet_id, ip_address, position FROM ip_allocations WHERE port_id = ? ORDER BY position", [rec.id]);
   const keep: Allocation[] = [];
   const rest: FixedIpRequest[] = [];
@@ -375,7 +381,7 @@ export async function replaceFixedIps(tx: Tx, rec: Rec, requested: FixedIpReques
 
 /** Deletes a port with everything hanging off it, whatever its owner (internal: routers, floating IPs, networks). */
 export async function deletePort(m: Model, tx: Tx, rec: Rec): Promise<void> {
-  await tx.lock(`network:${rec.network_id}`);
+  await tx.lock(`network:${rec.network_id}`, "shared");
   const held = await tx.all<Allocation>("SELECT subnet_id, ip_address FROM ip_allocations WHERE port_id = ?", [rec.id]);
   for (const h of held) {
     const [s] = (await findRecs(tx, "subnets", { id: [h.subnet_id] })) as SubnetRec[];
@@ -419,7 +425,7 @@ export async function createInternalPort(
   if (attrs.fixed_ips) input.fixed_ips = attrs.fixed_ips;
   if (attrs.preferred_mac && !(await macInUse(tx, attrs.network_id, attrs.preferred_mac))) input.mac_address = attrs.preferred_mac;
   const rec = await ports.create!(m, tx, ctx, input);
-  await m.emit(tx, ports, rec.id, "create");
+  await m.emitRec(tx, ports, rec, "create");
   return rec;
 }
 

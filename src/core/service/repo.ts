@@ -68,12 +68,14 @@ function split(table: string, rec: Record<string, unknown>) {
   return { body: JSON.stringify(body), cols };
 }
 
-export async function insertRec(tx: Tx, table: string, rec: Rec): Promise<void> {
+/** Inserts a record; with `ifUnique`, a row a unique index refuses is skipped (false) rather than an error. */
+export async function insertRec(tx: Tx, table: string, rec: Rec, ifUnique = false): Promise<boolean> {
   const columns = TABLE_COLUMNS[table] ?? [];
   const { body, cols } = split(table, rec);
   const names = [...STANDARD, "body", ...columns.map((c) => c.column)];
   const values: Param[] = [rec.id, rec.project_id, rec.name ?? "", rec.revision_number, rec.created_at, rec.updated_at, body, ...cols];
-  await tx.run(`INSERT INTO ${table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`, values);
+  const sql = `INSERT INTO ${table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})${ifUnique ? " ON CONFLICT DO NOTHING" : ""}`;
+  return (await tx.run(sql, values)) > 0;
 }
 
 /** Writes `rec` back with the next revision number and a fresh updated_at; returns the stored record. */

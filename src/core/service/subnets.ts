@@ -160,6 +160,8 @@ export const subnets: Kind = {
 
   async update(m, tx, _ctx, rec, input) {
     const s = rec as SubnetRec;
+    // Exclusive: the gateway's holder and the free ranges must not move under the ports being made.
+    await tx.lock(`network:${s.network_id}`);
     const c = parseCidr(s.cidr)!;
     if (input.enable_dhcp === true && !rec.enable_dhcp) checkShape(c, true, null, null);
     const gateway = input.gateway_ip === undefined ? s.gateway_ip : (input.gateway_ip as string | null);

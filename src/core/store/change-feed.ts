@@ -94,8 +94,12 @@ export async function follow(db: Db, o: FollowOptions): Promise<void> {
         since = batch[batch.length - 1]!.revision;
         continue;
       }
+      const waited = Date.now();
       await db.waitForRevision(since, idleMs, o.signal);
-      if (!o.signal.aborted && (await db.currentRevision()) <= since) o.onIdle?.(since);
+      // One turn of the event loop before reading: commits landing together are read as one batch.
+      await new Promise((r) => setImmediate(r));
+      // Only a wait that ran its course can be idle: asking the store on every wake is a query per commit per follower.
+      if (!o.signal.aborted && Date.now() - waited >= idleMs && (await db.currentRevision()) <= since) o.onIdle?.(since);
     } catch (err) {
       if (o.signal.aborted) return;
       if (err instanceof Compacted) {

@@ -1,8 +1,9 @@
 // The store contract shared by the SQLite and PostgreSQL dialects. SQL is
 // written once with `?` placeholders in the common subset of both dialects;
 // the PostgreSQL driver renumbers them. Every write runs in `write()`, one
-// transaction that also appends its changes to the change log under a single
-// lock, so revisions are assigned in commit order on both dialects.
+// transaction that also appends its changes to the change log, serialised at
+// that point (SQLite's one writer; PostgreSQL's revision row lock), so
+// revisions are assigned in commit order on both dialects.
 
 export type Param = string | number | bigint | null;
 
@@ -21,12 +22,16 @@ export interface ChangeRecord {
 }
 
 export interface Tx extends Queryable {
+  /** for the few statements the dialects cannot share (row locks) */
+  readonly dialect: "sqlite" | "postgres";
   /**
    * Serialises this transaction against others taking the same scope until
    * commit. SQLite already serialises writers, so it is free there; on
-   * PostgreSQL it is a transaction-scoped advisory lock.
+   * PostgreSQL it is a transaction-scoped advisory lock. `shared` holders
+   * exclude only exclusive ones (many port creates on a network, against the
+   * one write that changes the network itself).
    */
-  lock(scope: string): Promise<void>;
+  lock(scope: string, mode?: "exclusive" | "shared"): Promise<void>;
   /** Queues a change-log entry; they are written, in order, just before commit. */
   change(record: ChangeRecord): void;
   /**
@@ -77,21 +82,6 @@ export function lockKey(scope: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h & 0x7fffffff;
-}
-
-/** Writes queued changes with consecutive revisions; returns the last one. */
-export async function appendChanges(tx: Queryable, changes: readonly ChangeRecord[], now: string): Promise<number> {
-  const row = await tx.get<{ value: string }>("SELECT value FROM meta WHERE key = 'revision'");
-  let revision = Number(row?.value ?? 0);
-  for (const c of changes) {
-    revision += 1;
-    await tx.run(
-      "INSERT INTO changes (revision, kind, resource_id, op, project_id, object, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      [revision, c.kind, c.id, c.op, c.projectId, c.object === null ? null : JSON.stringify(c.object), now],
-    );
-  }
-  await tx.run("UPDATE meta SET value = ? WHERE key = 'revision'", [String(revision)]);
-  return revision;
 }
 
 /** Waiters keyed by nothing: any commit wakes all of them, and each re-checks. */

@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { appendChanges, type ChangeRecord, CommitHooks, type Db, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
+import { type ChangeRecord, CommitHooks, type Db, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
 import { migrations, statements } from "./schema.ts";
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -80,6 +80,7 @@ export class SqliteDb implements Db {
     const queued: ChangeRecord[] = [];
     const hooks = new CommitHooks();
     const tx: Tx = {
+      dialect: "sqlite",
       all: (s, p) => conn.all(s, p),
       get: (s, p) => conn.get(s, p),
       run: (s, p) => conn.run(s, p),
@@ -136,4 +137,19 @@ function migrate(db: Database.Database): void {
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, new Date().toISOString());
     }).immediate();
   }
+}
+
+/** Writes queued changes with consecutive revisions; returns the last one. */
+export async function appendChanges(tx: Queryable, changes: readonly ChangeRecord[], now: string): Promise<number> {
+  const row = await tx.get<{ value: string }>("SELECT value FROM meta WHERE key = 'revision'");
+  let revision = Number(row?.value ?? 0);
+  for (const c of changes) {
+    revision += 1;
+    await tx.run(
+      "INSERT INTO changes (revision, kind, resource_id, op, project_id, object, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      [revision, c.kind, c.id, c.op, c.projectId, c.object === null ? null : JSON.stringify(c.object), now],
+    );
+  }
+  await tx.run("UPDATE meta SET value = ? WHERE key = 'revision'", [String(revision)]);
+  return revision;
 }
