@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { after, it } from "node:test";
 import Database from "better-sqlite3";
 import { keyToValue, parseAddress } from "../src/net/address.ts";
-import { freePort } from "./support/postgres.ts";
+import type { Json } from "./support/api.ts";
+import { freePort, startPostgres } from "./support/postgres.ts";
 import { call, pool, spawnServer, stopProcess } from "./support/http.ts";
 import type { ChildProcess } from "node:child_process";
 
@@ -84,3 +85,136 @@ it("survives SIGKILL during 32-client port creation with IPAM consistent", async
   await stopProcess(child);
   checkInvariants(sub.id, sub.allocation_pools[0], sub.gateway_ip);
 });
+
+// Mixed writes (networks, subnets, ports, groups, rules, routers and their
+// interfaces, deletes and updates) cut by SIGKILL, on both stores: after a
+// restart every acknowledged write is there, every acknowledged delete is
+// gone, and no object names one that is not.
+for (const kind of ["sqlite", "postgres"] as const) {
+  it(`survives SIGKILL during mixed writes on ${kind}: every acknowledged write kept, nothing dangling`, async () => {
+    const pg = kind === "postgres" ? await startPostgres() : null;
+    const url = pg ? pg.url : `sqlite:${join(dir, "mixed.db")}`;
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      child = await spawnServer(["--db", url], port);
+      const live = new Map<string, Set<string>>([["networks", new Set()], ["subnets", new Set()], ["ports", new Set()], ["security-groups", new Set()], ["security-group-rules", new Set()], ["routers", new Set()]]);
+      const gone = new Set<string>();
+      const ruleGroup = new Map<string, string>();
+      // a delete in flight when the kill came may or may not have committed: what it names may be gone
+      const doomed = new Set<string>();
+      const pick = (k: string, i: number) => [...live.get(k)!][i % Math.max(1, live.get(k)!.size)];
+      const made = (k: string, r: { status: number; body: Json }, key: string) => {
+        if (r.status === 201) live.get(k)!.add(r.body[key].id);
+        return r;
+      };
+      let acked = 0;
+      let killed = false;
+      let cut = 0;
+      const op = async (i: number) => {
+        switch (i % 10) {
+          case 0: {
+            const n = made("networks", await call(base, "POST", "/v2.0/networks", { network: { name: `m${i}` } }), "network");
+            if (n.status !== 201) return n;
+            return made("subnets", await call(base, "POST", "/v2.0/subnets", { subnet: { network_id: n.body.network.id, cidr: `10.${i % 250}.${(i / 250) | 0}.0/24`, ip_version: 4 } }), "subnet");
+          }
+          case 1:
+            return made("security-groups", await call(base, "POST", "/v2.0/security-groups", { security_group: { name: `g${i}` } }), "security_group");
+          case 2: {
+            const g = pick("security-groups", i);
+            if (!g) return { status: 0, body: null };
+            const r = made("security-group-rules", await call(base, "POST", "/v2.0/security-group-rules", { security_group_rule: { security_group_id: g, direction: "ingress", protocol: "tcp", port_range_min: i, port_range_max: i } }), "security_group_rule");
+            if (r.status === 201) ruleGroup.set(r.body.security_group_rule.id, g);
+            return r;
+          }
+          case 3:
+          case 4:
+          case 5: {
+            const n = pick("networks", i);
+            if (!n) return { status: 0, body: null };
+            const g = i % 3 === 0 ? pick("security-groups", i) : undefined;
+            return made("ports", await call(base, "POST", "/v2.0/ports", { port: { network_id: n, ...(g ? { security_groups: [g] } : {}) } }), "port");
+          }
+          case 6: {
+            const p = pick("ports", i);
+            if (!p) return { status: 0, body: null };
+            doomed.add(p);
+            const r = await call(base, "DELETE", `/v2.0/ports/${p}`);
+            if (r.status === 204) {
+              live.get("ports")!.delete(p);
+              gone.add(p);
+            }
+            return r;
+          }
+          case 7: {
+            const p = pick("ports", i);
+            return p ? call(base, "PUT", `/v2.0/ports/${p}`, { port: { name: `renamed${i}` } }) : { status: 0, body: null };
+          }
+          case 8: {
+            const g = pick("security-groups", i + 3);
+            if (!g) return { status: 0, body: null };
+            doomed.add(g);
+            for (const [rule, group] of ruleGroup) if (group === g) doomed.add(rule);
+            const r = await call(base, "DELETE", `/v2.0/security-groups/${g}`);
+            if (r.status === 204) {
+              live.get("security-groups")!.delete(g);
+              gone.add(g);
+              // its rules went with it
+              for (const [rule, group] of ruleGroup) if (group === g) live.get("security-group-rules")!.delete(rule);
+            }
+            return r;
+          }
+          default: {
+            const r = made("routers", await call(base, "POST", "/v2.0/routers", { router: { name: `r${i}` } }), "router");
+            const s = pick("subnets", i);
+            if (r.status !== 201 || !s) return r;
+            return call(base, "PUT", `/v2.0/routers/${r.body.router.id}/add_router_interface`, { subnet_id: s });
+          }
+        }
+      };
+      await pool(1500, 16, async (i) => {
+        try {
+          const r = await op(i);
+          assert.ok(r.status < 500, `op ${i % 10}: ${r.status} ${JSON.stringify(r.body)}`);
+          if (r.status >= 200 && r.status < 300) acked++;
+          if (acked >= 500 && !killed) {
+            killed = true;
+            child!.kill("SIGKILL");
+          }
+        } catch (err) {
+          if (!killed) throw err;
+          cut++; // refused or reset after the kill
+        }
+      });
+      assert.ok(killed && cut > 0, "the load was cut by the kill");
+      if (child!.exitCode === null && child!.signalCode === null) await new Promise((r) => child!.once("exit", r));
+
+      child = await spawnServer(["--db", url], port);
+      const listed = new Map<string, Json[]>();
+      for (const k of live.keys()) listed.set(k, (await call(base, "GET", `/v2.0/${k}`)).body[k.replace(/-/g, "_")]);
+      const ids = (k: string) => new Set(listed.get(k)!.map((x: { id: string }) => x.id));
+      const lost: string[] = [];
+      for (const [k, want] of live) {
+        const have = ids(k);
+        for (const id of want) if (!have.has(id) && !doomed.has(id)) lost.push(`${k}/${id}`);
+      }
+      assert.deepEqual(lost, [], "every acknowledged create is there after the restart");
+      const resurrected = [...gone].filter((id) => ids("ports").has(id) || ids("security-groups").has(id));
+      assert.deepEqual(resurrected, [], "no acknowledged delete undone");
+      const nets = ids("networks");
+      const groups = ids("security-groups");
+      const routers = ids("routers");
+      const ports = listed.get("ports")!;
+      assert.deepEqual(ports.filter((p: Json) => !nets.has(p.network_id)).map((p: Json) => p.id), [], "no port on a missing network");
+      assert.deepEqual(ports.filter((p: Json) => p.security_groups.some((g: string) => !groups.has(g))).map((p: Json) => p.id), [], "no port in a missing group");
+      assert.deepEqual(listed.get("subnets")!.filter((s: Json) => !nets.has(s.network_id)).map((s: Json) => s.id), [], "no subnet on a missing network");
+      assert.deepEqual(listed.get("security-group-rules")!.filter((r: Json) => !groups.has(r.security_group_id) || (r.remote_group_id && !groups.has(r.remote_group_id))).map((r: Json) => r.id), [], "no rule of a missing group");
+      assert.deepEqual(ports.filter((p: Json) => p.device_owner === "network:router_interface" && !routers.has(p.device_id)).map((p: Json) => p.id), [], "no interface of a missing router");
+      assert.ok(acked >= 500, `${acked} writes acknowledged before the kill`);
+    } finally {
+      if (child) await stopProcess(child, "SIGKILL");
+      child = undefined;
+      await pg?.stop();
+    }
+  });
+}
