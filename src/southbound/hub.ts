@@ -14,6 +14,7 @@ import { MODEL_KINDS } from "../core/compiler/records.ts";
 import { type Change, World } from "../core/compiler/world.ts";
 import type { Model } from "../core/service/model.ts";
 import { follow } from "../core/store/change-feed.ts";
+import { RevisionSignal } from "../core/store/db.ts";
 
 /** What the hub keeps of an item it sent: enough to tell whether it changed, not the item. */
 const fingerprint = (item: IntentItem) => createHash("sha1").update(JSON.stringify(item)).digest("base64");
@@ -36,6 +37,7 @@ export class Hub {
   private readonly hosts = new Map<string, HostState>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
+  private readonly applied = new RevisionSignal();
 
   constructor(private readonly model: Model, private readonly log: { error(o: object, msg: string): void } = console) {}
 
@@ -91,6 +93,18 @@ export class Hub {
       }
     }
     for (const [host, keys] of dirty) this.update(host, keys);
+    this.applied.bump(w.revision);
+  }
+
+  /**
+   * Resolves once the world holds every change committed before the call (or
+   * after `ms`): an agent that watches right after a write sees it in its
+   * snapshot, not in the delta after.
+   */
+  async caughtUp(ms = 2000): Promise<void> {
+    const target = await this.model.db.currentRevision();
+    const until = Date.now() + ms;
+    while (this.world.revision < target && Date.now() < until) await this.applied.wait(this.world.revision, until - Date.now());
   }
 
   private update(host: string, keys: Set<string> | "full"): void {

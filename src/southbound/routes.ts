@@ -115,6 +115,7 @@ export function registerSouthbound(
   app.get(`${SOUTHBOUND}/hosts/:host/intent`, async (req, reply) => {
     const host = admin(req);
     const query = req.query as Record<string, string | undefined>;
+    await hub.caughtUp();
     if (query.watch !== "1" && query.watch !== "true") return hub.intentOf(host);
     let since: number | undefined;
     if (query.since !== undefined) {

@@ -7,6 +7,8 @@
 
 export type Param = string | number | bigint | null;
 
+export type Dialect = "sqlite" | "postgres";
+
 export interface Queryable {
   all<T = Record<string, unknown>>(sql: string, params?: readonly Param[]): Promise<T[]>;
   get<T = Record<string, unknown>>(sql: string, params?: readonly Param[]): Promise<T | undefined>;
@@ -23,7 +25,7 @@ export interface ChangeRecord {
 
 export interface Tx extends Queryable {
   /** for the few statements the dialects cannot share (row locks) */
-  readonly dialect: "sqlite" | "postgres";
+  readonly dialect: Dialect;
   /**
    * Serialises this transaction against others taking the same scope until
    * commit. SQLite already serialises writers, so it is free there; on
@@ -58,7 +60,7 @@ export class CommitHooks {
 }
 
 export interface Db {
-  readonly dialect: "sqlite" | "postgres";
+  readonly dialect: Dialect;
   /** Reads committed data (never sees another request's open transaction). */
   read<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   /** Runs `fn` in one transaction; returns its value and the revision it committed (0 if none). */

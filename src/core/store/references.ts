@@ -8,7 +8,7 @@
 // waits for that delete and then fails). SQLite cannot add a foreign key to an
 // existing table, so it gets triggers with the same names and the same
 // effect, raising a message that names the reference and the side it failed on.
-import type { Dialect } from "./schema.ts";
+import type { Dialect } from "./db.ts";
 
 export interface Reference {
   /** the constraint's (or trigger pair's) name, which errors carry */

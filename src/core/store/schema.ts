@@ -6,9 +6,8 @@
 // are never copied into a body: they are read from their own table. A
 // migration is one text for both, or one per dialect where they cannot agree
 // (references.ts: foreign keys there, triggers here).
+import type { Dialect } from "./db.ts";
 import { referencesSql } from "./references.ts";
-
-export type Dialect = "sqlite" | "postgres";
 
 const resourceColumns = `
   id TEXT PRIMARY KEY,
