@@ -26,7 +26,7 @@ RUNTIME=(etcd-server containerd runc containernetworking-plugins openssl gcc lib
 missing=()
 for p in "${RUNTIME[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "build-kubernetes: installing ${missing[*]}"
+  echo "build-kubernetes: installing ${missing[*]}" >&2
   "${APT[@]}" update
   "${APT[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -39,7 +39,7 @@ OUT="$ROOT/var/kubernetes/$key"
 have_all() { for c in "${CMDS[@]}"; do [ -x "$OUT/bin/$c" ] || return 1; done; }
 
 if ! have_all; then
-  echo "build-kubernetes: building Kubernetes $src_version with Go $go_version (cache $OUT; about 10 minutes)"
+  echo "build-kubernetes: building Kubernetes $src_version with Go $go_version (cache $OUT; about 10 minutes)" >&2
   "${APT[@]}" install -y --no-install-recommends golang-go dpkg-dev golang-github-modern-go-reflect2-dev >/dev/null
   WORK="$ROOT/var/kubernetes/build"
   rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
@@ -71,9 +71,9 @@ if ! have_all; then
   mkdir -p "$OUT/bin.partial"
   for c in "${CMDS[@]}"; do
     t0=$(date +%s)
-    echo "build-kubernetes: go build $c"
+    echo "build-kubernetes: go build $c" >&2
     nice -n 10 go build -trimpath -ldflags "$ld" -o "$OUT/bin.partial/$c" "k8s.io/kubernetes/cmd/$c"
-    echo "build-kubernetes: $c built in $(( $(date +%s) - t0 )) s"
+    echo "build-kubernetes: $c built in $(( $(date +%s) - t0 )) s" >&2
   done
   rm -rf "$OUT/bin" && mv "$OUT/bin.partial" "$OUT/bin"
   # the pause container's binary, from Kubernetes' own source

@@ -12,6 +12,7 @@ import { type IdentityConfig, TokenIssuer } from "./front/identity/identity.ts";
 import { registerKeystone } from "./front/identity/keystone.ts";
 import { registerNeutron } from "./front/neutron/plugin.ts";
 import { registerChanges } from "./front/seam-api/changes.ts";
+import type { KubernetesController, KubernetesOptions } from "./front/kubernetes/controller.ts";
 import { Hub } from "./southbound/hub.ts";
 import { NovaNotifier } from "./front/neutron/nova-notifier.ts";
 import { registerSouthbound } from "./southbound/routes.ts";
@@ -33,12 +34,15 @@ export interface ServerOptions {
   readonly novaMetadata?: NovaMetadata;
   /** where to answer DNS for the ports' names (the physical segment's resolver); none: no listener */
   readonly dnsListen?: { readonly address: string; readonly port: number };
+  /** the Kubernetes controller's cluster and pod pool; none: no controller */
+  readonly kubernetes?: KubernetesOptions;
 }
 
 export interface Server {
   readonly app: FastifyInstance;
   readonly model: Model;
   readonly hub: Hub;
+  readonly kubernetes: KubernetesController | null;
 }
 
 export async function buildServer(opts: ServerOptions): Promise<Server> {
@@ -120,8 +124,18 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     await dns.start();
     app.addHook("onClose", () => dns.stop());
   }
+  let kubernetes: KubernetesController | null = null;
+  if (opts.kubernetes) {
+    const log = { info: (m: string) => app.log.info(m), warn: (m: string) => app.log.warn(m), error: (o: object, m: string) => app.log.error(o, m) };
+    // Loaded only when asked for: the Kubernetes client is most of what a server would load otherwise.
+    const { KubernetesController } = await import("./front/kubernetes/controller.ts");
+    const controller = new KubernetesController(model, opts.kubernetes, projectId, log);
+    await controller.start();
+    app.addHook("onClose", () => controller.stop());
+    kubernetes = controller;
+  }
   await app.ready();
-  return { app, model, hub };
+  return { app, model, hub, kubernetes };
 }
 
 /** Whether a decoded request part holds a NUL character in any string, key or value (iterative: bodies may nest deep). */

@@ -30,17 +30,23 @@ export interface PortFilter {
 
 export interface PortView {
   readonly id: string;
+  readonly name: string;
   readonly network: string;
   readonly project: string;
   readonly host: string;
+  readonly device: string;
+  readonly addresses: readonly string[];
   readonly tags: readonly string[];
 }
 
 const portView = (v: View): PortView => ({
   id: v.id as string,
+  name: (v.name as string) ?? "",
   network: v.network_id as string,
   project: v.project_id as string,
   host: (v["binding:host_id"] as string) ?? "",
+  device: (v.device_id as string) ?? "",
+  addresses: ((v.fixed_ips as { ip_address: string }[]) ?? []).map((f) => f.ip_address),
   tags: (v.tags as string[]) ?? [],
 });
 
@@ -48,9 +54,16 @@ export interface NetworkView {
   readonly id: string;
   readonly name: string;
   readonly project: string;
+  readonly tags: readonly string[];
 }
 
-const networkView = (v: View): NetworkView => ({ id: v.id as string, name: (v.name as string) ?? "", project: v.project_id as string });
+const networkView = (v: View): NetworkView => ({ id: v.id as string, name: (v.name as string) ?? "", project: v.project_id as string, tags: (v.tags as string[]) ?? [] });
+
+export interface SubnetView {
+  readonly id: string;
+  readonly network: string;
+  readonly cidr: string;
+}
 
 function portQuery(f: PortFilter): Record<string, string> {
   const q: Record<string, string> = {};
@@ -87,10 +100,32 @@ export const ports = {
 };
 
 export const networks = {
-  async find(m: Model, ctx: RequestContext, f: { readonly id?: string; readonly name?: string }): Promise<NetworkView[]> {
+  async find(m: Model, ctx: RequestContext, f: { readonly id?: string; readonly name?: string; readonly project?: string; readonly tag?: string }): Promise<NetworkView[]> {
     const q: Record<string, string> = {};
     if (f.id !== undefined) q.id = f.id;
     if (f.name !== undefined) q.name = f.name;
+    if (f.project !== undefined) q.project_id = f.project;
+    if (f.tag !== undefined) q.tags = f.tag;
     return (await m.find(ctx, "network", q)).map(networkView);
+  },
+  async create(m: Model, ctx: RequestContext, s: { readonly name: string; readonly project: string; readonly tags: readonly string[] }): Promise<NetworkView> {
+    const [created] = await m.create(ctx, "network", [{ name: s.name, project_id: s.project, tags: [...s.tags] }]);
+    return networkView(created!);
+  },
+  remove(m: Model, ctx: RequestContext, id: string): Promise<void> {
+    return m.remove(ctx, "network", id);
+  },
+};
+
+export const subnets = {
+  async find(m: Model, ctx: RequestContext, f: { readonly network?: string; readonly tag?: string }): Promise<SubnetView[]> {
+    const q: Record<string, string> = {};
+    if (f.network !== undefined) q.network_id = f.network;
+    if (f.tag !== undefined) q.tags = f.tag;
+    return (await m.find(ctx, "subnet", q)).map((v) => ({ id: v.id as string, network: v.network_id as string, cidr: v.cidr as string }));
+  },
+  async create(m: Model, ctx: RequestContext, s: { readonly network: string; readonly project: string; readonly cidr: string; readonly name: string; readonly tags: readonly string[] }): Promise<SubnetView> {
+    const [v] = await m.create(ctx, "subnet", [{ network_id: s.network, project_id: s.project, cidr: s.cidr, ip_version: s.cidr.includes(":") ? 6 : 4, name: s.name, tags: [...s.tags] }]);
+    return { id: v!.id as string, network: v!.network_id as string, cidr: v!.cidr as string };
   },
 };

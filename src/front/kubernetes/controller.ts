@@ -1,0 +1,119 @@
+// The Kubernetes front door: informers on namespaces and pods (the official
+// client, list-then-watch, relisting after 410 Gone) feed one reconcile loop
+// (reconcile.ts). Events only say "look again"; every pass compares the whole
+// of what the informers hold with the model, so a missed event or a restart
+// costs one pass, not a drifted port. A pass runs at most once at a time, at
+// once after a quiet moment following events, and every `resyncMs` anyway.
+import * as k8s from "@kubernetes/client-node";
+import type { Model } from "../../core/service/model.ts";
+import type { NamespaceLike, PodLike } from "./mapping.ts";
+import { PORT_ANNOTATION } from "./mapping.ts";
+import { reconcile, type ReconcileConfig, type ReconcileResult } from "./reconcile.ts";
+
+export interface KubernetesOptions extends Omit<ReconcileConfig, "projectId"> {
+  readonly kubeconfig: string;
+  readonly resyncMs?: number;
+}
+
+interface Log {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(o: object, msg: string): void;
+}
+
+export class KubernetesController {
+  private readonly kc = new k8s.KubeConfig();
+  private readonly core: k8s.CoreV1Api;
+  private readonly informers: (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[] = [];
+  private namespaces!: k8s.Informer<k8s.V1Namespace> & k8s.ObjectCache<k8s.V1Namespace>;
+  private pods!: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private debounce: NodeJS.Timeout | null = null;
+  private resync: NodeJS.Timeout | null = null;
+  /** the last pass's outcome, and how many passes ran (for tests and operators) */
+  last: ReconcileResult | null = null;
+  passes = 0;
+
+  constructor(
+    private readonly model: Model,
+    private readonly opts: KubernetesOptions,
+    private readonly projectId: (nameOrId: string) => string,
+    private readonly log: Log,
+  ) {
+    this.kc.loadFromFile(opts.kubeconfig);
+    this.core = this.kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  async start(): Promise<void> {
+    this.namespaces = k8s.makeInformer(this.kc, "/api/v1/namespaces", () => this.core.listNamespace());
+    this.pods = k8s.makeInformer(this.kc, "/api/v1/pods", () => this.core.listPodForAllNamespaces());
+    for (const inf of [this.namespaces, this.pods] as (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[]) {
+      this.informers.push(inf);
+      for (const ev of ["add", "update", "delete"] as const) inf.on(ev, () => this.soon());
+      // A watch that fails (the apiserver restarted, 410 Gone) is listed and watched again.
+      inf.on("error", (err: unknown) => {
+        if (this.stopped) return;
+        this.log.warn(`kubernetes: watch failed (${(err as Error)?.message ?? err}); listing again in 2 s`);
+        setTimeout(() => void (this.stopped ? undefined : inf.start().catch(() => undefined)), 2000);
+      });
+      await inf.start();
+    }
+    this.resync = setInterval(() => this.soon(0), this.opts.resyncMs ?? 30_000);
+    await this.pass();
+  }
+
+  /** Schedules a pass after `ms` of quiet (a burst of 20 pod events is one pass). */
+  private soon(ms = 50): void {
+    if (this.stopped) return;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      void this.pass();
+    }, ms);
+  }
+
+  /** Runs a pass now, or once more after the running one. Resolves when the model matches what was seen. */
+  pass(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          this.last = await reconcile(
+            this.model,
+            { namespaces: this.namespaces.list() as NamespaceLike[], pods: this.pods.list() as PodLike[] },
+            { podPool: this.opts.podPool, podPrefix: this.opts.podPrefix, projectId: this.projectId },
+            { annotate: (pod, value) => this.annotate(pod, value), warn: (m) => this.log.warn(`kubernetes: ${m}`) },
+          );
+          this.passes++;
+        } catch (err) {
+          this.log.error({ err }, "kubernetes: a reconcile pass failed; the next one tries again");
+          this.again = this.again || !this.stopped;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      } while (this.again && !this.stopped);
+      this.running = null;
+    })();
+    return this.running;
+  }
+
+  private async annotate(pod: PodLike, value: string): Promise<void> {
+    await this.core.patchNamespacedPod(
+      { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { metadata: { annotations: { [PORT_ANNOTATION]: value } } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.debounce) clearTimeout(this.debounce);
+    if (this.resync) clearInterval(this.resync);
+    for (const inf of this.informers) await inf.stop().catch(() => undefined);
+    await this.running;
+  }
+}

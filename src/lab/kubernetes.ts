@@ -1,0 +1,145 @@
+// A real Kubernetes control plane for the tests and the lab: etcd, the
+// apiserver, the scheduler and the controller-manager, all on loopback, from
+// the binaries scripts/build-kubernetes.sh builds from Debian's source
+// package (var/kubernetes/current/bin). Everything it starts and writes is
+// under one directory, removed by stop().
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+export const KUBERNETES_BIN = join(ROOT, "var", "kubernetes", "current", "bin");
+
+export interface ControlPlane {
+  readonly dir: string;
+  /** https://127.0.0.1:<port> */
+  readonly url: string;
+  /** cluster-admin, for tests and `kubectl` */
+  readonly adminKubeconfig: string;
+  /** what Seam's controller runs with */
+  readonly seamKubeconfig: string;
+  kubectl(...args: string[]): string;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Why this machine cannot run the control plane, or null when it can. */
+export function kubernetesMissing(): string | null {
+  for (const b of ["kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl"]) {
+    if (!existsSync(join(KUBERNETES_BIN, b))) return `${join(KUBERNETES_BIN, b)} is missing: run bash scripts/build-kubernetes.sh (scripts/setup.sh does)`;
+  }
+  try {
+    execFileSync("etcd", ["--version"], { stdio: "ignore" });
+  } catch {
+    return "etcd is missing: apt-get install etcd-server (scripts/build-kubernetes.sh does)";
+  }
+  return null;
+}
+
+export async function startControlPlane(o: { withControllerManager?: boolean } = {}): Promise<ControlPlane> {
+  const missing = kubernetesMissing();
+  if (missing) throw new Error(missing);
+  const dir = mkdtempSync(join(tmpdir(), "seam-k8s-"));
+  const procs: ChildProcess[] = [];
+  const stop = async () => {
+    for (const p of procs.reverse()) {
+      if (p.exitCode !== null || p.signalCode !== null) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => p.kill("SIGKILL"), 5000);
+        p.once("exit", () => {
+          clearTimeout(t);
+          resolve();
+        });
+        p.kill("SIGTERM");
+      });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const [etcdClient, etcdPeer, apiPort, schedPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const url = `https://127.0.0.1:${apiPort}`;
+    execFileSync("bash", [join(ROOT, "scripts", "kubernetes-pki.sh"), dir, url], { stdio: ["ignore", "ignore", "pipe"] });
+    const pki = join(dir, "pki");
+    mkdirSync(join(dir, "log"));
+    const start = (name: string, cmd: string, args: string[]) => {
+      const log = openSync(join(dir, "log", `${name}.log`), "a");
+      const p = spawn(cmd, args, { stdio: ["ignore", log, log] });
+      procs.push(p);
+      return p;
+    };
+    start("etcd", "etcd", [
+      "--name", "seam-lab", "--data-dir", join(dir, "etcd"),
+      "--listen-client-urls", `http://127.0.0.1:${etcdClient}`, "--advertise-client-urls", `http://127.0.0.1:${etcdClient}`,
+      "--listen-peer-urls", `http://127.0.0.1:${etcdPeer}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPeer}`,
+      "--initial-cluster", `seam-lab=http://127.0.0.1:${etcdPeer}`, "--quota-backend-bytes", String(1 << 30),
+    ]);
+    start("kube-apiserver", join(KUBERNETES_BIN, "kube-apiserver"), [
+      "--etcd-servers", `http://127.0.0.1:${etcdClient}`,
+      "--bind-address", "127.0.0.1", "--secure-port", String(apiPort), "--insecure-port", "0",
+      "--tls-cert-file", join(pki, "apiserver.crt"), "--tls-private-key-file", join(pki, "apiserver.key"),
+      "--client-ca-file", join(pki, "ca.crt"),
+      "--kubelet-client-certificate", join(pki, "apiserver-kubelet-client.crt"), "--kubelet-client-key", join(pki, "apiserver-kubelet-client.key"),
+      "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+      "--service-account-key-file", join(pki, "sa.pub"), "--service-account-signing-key-file", join(pki, "sa.key"),
+      "--api-audiences", "https://kubernetes.default.svc.cluster.local",
+      "--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC",
+      "--kubelet-preferred-address-types", "Hostname,InternalIP,ExternalIP", "--allow-privileged=true",
+    ]);
+    const cp: ControlPlane = {
+      dir,
+      url,
+      adminKubeconfig: join(dir, "admin.kubeconfig"),
+      seamKubeconfig: join(dir, "seam.kubeconfig"),
+      kubectl: (...args) => execFileSync(join(KUBERNETES_BIN, "kubectl"), ["--kubeconfig", join(dir, "admin.kubeconfig"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+      stop,
+    };
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        if (cp.kubectl("get", "--raw", "/readyz").trim() === "ok") break;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > deadline) throw new Error(`the apiserver was not ready in 60 s: ${tail(join(dir, "log", "kube-apiserver.log"))}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    start("kube-scheduler", join(KUBERNETES_BIN, "kube-scheduler"), [
+      "--kubeconfig", join(dir, "scheduler.kubeconfig"), "--authentication-kubeconfig", join(dir, "scheduler.kubeconfig"),
+      "--authorization-kubeconfig", join(dir, "scheduler.kubeconfig"), "--bind-address", "127.0.0.1", "--secure-port", String(schedPort), "--port", "0", "--leader-elect=false",
+    ]);
+    if (o.withControllerManager !== false) {
+      const kc = join(dir, "controller-manager.kubeconfig");
+      start("kube-controller-manager", join(KUBERNETES_BIN, "kube-controller-manager"), [
+        "--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+        "--bind-address", "127.0.0.1", "--secure-port", String(kcmPort), "--port", "0", "--leader-elect=false",
+        "--service-account-private-key-file", join(pki, "sa.key"), "--root-ca-file", join(pki, "ca.crt"),
+        "--use-service-account-credentials=true", "--cluster-signing-cert-file", join(pki, "ca.crt"), "--cluster-signing-key-file", join(pki, "ca.key"),
+        "--service-cluster-ip-range", "10.96.0.0/16", "--controllers", "*,-nodeipam", "--allocate-node-cidrs=false",
+      ]);
+    }
+    return cp;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-15).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
