@@ -8,25 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../test/support/postgres.ts";
 import { call, pool, spawnServer, stopProcess } from "../test/support/http.ts";
-import { arg, pct } from "./support.ts";
+import { arg, pct, timed } from "./support.ts";
 
 const TOTAL = arg("ports", 100_000);
 const CONCURRENCY = arg("concurrency", 16);
 const SAMPLE = arg("sample", 5000);
 
-async function timed(n: number, concurrency: number, op: (i: number) => Promise<number>) {
-  const lat: number[] = [];
-  const t0 = performance.now();
-  await pool(n, concurrency, async (i) => {
-    const s = performance.now();
-    const status = await op(i);
-    if (status >= 500) throw new Error(`HTTP ${status}`);
-    lat.push(performance.now() - s);
-  });
-  const secs = (performance.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
-  return { rate: n / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
-}
 
 function rssMiB(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -9,24 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, startPostgres } from "../test/support/postgres.ts";
 import { Agent, request } from "node:http";
-import { pool, spawnServer, stopProcess } from "../test/support/http.ts";
-import { arg, pct } from "./support.ts";
+import { spawnServer, stopProcess } from "../test/support/http.ts";
+import { arg, timed } from "./support.ts";
 
 const PORTS = arg("ports", 2000);
 const CONCURRENCY = arg("concurrency", 16);
 
-async function timed(n: number, concurrency: number, op: (i: number) => Promise<number>) {
-  const lat: number[] = [];
-  const t0 = performance.now();
-  await pool(n, concurrency, async (i) => {
-    const s = performance.now();
-    const status = await op(i);
-    if (status >= 300) throw new Error(`HTTP ${status}`);
-    lat.push(performance.now() - s);
-  });
-  lat.sort((a, b) => a - b);
-  return { rate: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
-}
 
 const f = (x: number, d = 1) => x.toFixed(d);
 
@@ -63,6 +51,7 @@ async function measure(store: string, url: string) {
     const baseline = await timed(3000, CONCURRENCY, () => get(base));
     const create = await timed(PORTS, CONCURRENCY, async (i) =>
       (await call(base, "POST", "/v2.0/ports", { port: { network_id: net.id, name: `p${i}`, device_owner: i % 2 ? "compute:kubernetes" : "compute:nova", device_id: `d${i}` } })).status,
+      300,
     );
     // Mixed: each op is one of five writes, on its own objects, as a busy cloud's API sees.
     const groups: string[] = [];
@@ -82,7 +71,7 @@ async function measure(store: string, url: string) {
         default:
           return (await call(base, "POST", "/v2.0/ports", { port: { network_id: net.id, name: `x${i}` } })).status;
       }
-    });
+    }, 300);
     console.log(`${store}: port create, ${CONCURRENCY} clients, ${PORTS} ports in one network`);
     console.log(`  baseline GET /        ${f(baseline.rate, 0)} req/s  p50 ${f(baseline.p50, 2)} ms  p99 ${f(baseline.p99, 2)} ms`);
     console.log(`  POST /v2.0/ports      ${f(create.rate, 0)} ports/s  p50 ${f(create.p50, 2)} ms  p99 ${f(create.p99, 2)} ms`);

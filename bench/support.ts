@@ -13,3 +13,24 @@ export function pct(xs: readonly number[], p: number): number {
 }
 
 export const median = (xs: readonly number[]) => pct(xs, 50);
+
+/**
+ * Runs `op(i)` for i in [0, n) on `concurrency` lanes; rate and latency
+ * percentiles. An answer at or above `failAt` (a status) stops the run.
+ */
+export async function timed(n: number, concurrency: number, op: (i: number) => Promise<number>, failAt = 500) {
+  const lat: number[] = [];
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        const s = performance.now();
+        const status = await op(i);
+        if (status >= failAt) throw new Error(`HTTP ${status}`);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  return { rate: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
+}

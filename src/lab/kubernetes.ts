@@ -5,9 +5,9 @@
 // under one directory, removed by stop().
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../os/ports.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 export const KUBERNETES_BIN = join(ROOT, "var", "kubernetes", "current", "bin");
@@ -22,17 +22,6 @@ export interface ControlPlane {
   readonly seamKubeconfig: string;
   kubectl(...args: string[]): string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Why this machine cannot run the control plane, or null when it can. */

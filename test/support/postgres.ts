@@ -2,9 +2,9 @@
 // free loopback port, removed (process and files) when stopped.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../../src/os/ports.ts";
 
 export interface PgServer {
   readonly url: string;
@@ -18,16 +18,7 @@ function binDir(): string {
   return join(root, versions[0]!, "bin");
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export async function startPostgres(): Promise<PgServer> {
   const bin = binDir();
