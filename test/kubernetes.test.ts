@@ -41,6 +41,17 @@ spec:
   automountServiceAccountToken: false
   containers: [{name: c, image: localhost/busybox:1.35, command: [sleep, "3600"], imagePullPolicy: Never}]
 `;
+  // A new namespace's default service account comes from the controller-manager a moment later; pods wait for it.
+  const applyPod = async (ns: string, name: string, node: string) => {
+    await waitFor(`namespace ${ns}'s service account`, 20_000, async () => {
+      try {
+        return cp.kubectl("get", "serviceaccount", "-n", ns, "default", "-o", "name").includes("default");
+      } catch {
+        return false;
+      }
+    });
+    applyYaml(pod(ns, name, node));
+  };
   const podUid = (ns: string, name: string) => JSON.parse(cp.kubectl("get", "pod", "-n", ns, name, "-o", "json")).metadata.uid as string;
   const podAnnotation = (ns: string, name: string) => JSON.parse(cp.kubectl("get", "pod", "-n", ns, name, "-o", "json")).metadata.annotations?.[PORT_ANNOTATION] as string | undefined;
   const portsOf = async (filter: string) => expectStatus(await s!.admin.get(`/v2.0/ports?${filter}`), 200).ports as Json[];
@@ -63,7 +74,7 @@ spec:
     const pre = await startServer(store.url);
     const net = expectStatus(await pre.as("k8s").post("/v2.0/networks", { network: { name: "seamless" } }), 201).network;
     subnetId = expectStatus(await pre.as("k8s").post("/v2.0/subnets", { subnet: { network_id: net.id, cidr: "192.168.100.0/24", ip_version: 4 } }), 201).subnet.id;
-    const vm = expectStatus(await pre.as("k8s").post("/v2.0/ports", { port: { network_id: net.id, name: "vm", device_owner: "compute:nova", "binding:host_id": "host-1" } }), 201).port;
+    const vm = expectStatus(await pre.admin.post("/v2.0/ports", { port: { network_id: net.id, project_id: "k8s", name: "vm", device_owner: "compute:nova", "binding:host_id": "host-1" } }), 201).port;
     assert.equal(vm.fixed_ips[0].ip_address, "192.168.100.3");
     await pre.close();
     await boot();
@@ -81,7 +92,7 @@ metadata:
   name: seamless
   annotations: {seam.io/network: '{"project":"k8s","name":"seamless"}'}
 `);
-    applyYaml(pod("seamless", "cont", "host-2"));
+    await applyPod("seamless", "cont", "host-2");
     const uid = podUid("seamless", "cont");
     const [port] = await waitFor("the pod's port", 20_000, async () => {
       const found = await portsOf(`device_id=${uid}`);
@@ -98,7 +109,7 @@ metadata:
 
   it("gives a namespace without the annotation a network of its own from the pod pool", async () => {
     applyYaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: plain}\n");
-    applyYaml(pod("plain", "p1", "host-1"));
+    await applyPod("plain", "p1", "host-1");
     const uid = podUid("plain", "p1");
     const [port] = await waitFor("p1's port", 20_000, async () => {
       const found = await portsOf(`device_id=${uid}`);
@@ -130,8 +141,8 @@ metadata:
   it("catches up after a restart with pods created and deleted while it was down: ports equal pods", async () => {
     await s!.close();
     s = null;
-    applyYaml(pod("plain", "p2", "host-2"));
-    applyYaml(pod("seamless", "cont2", "host-1"));
+    await applyPod("plain", "p2", "host-2");
+    await applyPod("seamless", "cont2", "host-1");
     cp.kubectl("delete", "pod", "-n", "plain", "p1", "--grace-period=0", "--force");
     await boot();
     const pods = JSON.parse(cp.kubectl("get", "pods", "-A", "-o", "json")).items as Json[];

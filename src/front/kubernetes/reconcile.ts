@@ -40,7 +40,9 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
   let annotated = 0;
   const unplaced = new Map<string, string>();
 
-  // 1. Each namespace's network: the one its annotation names, or its own (made here once).
+  // 1. Each namespace's network: the one its annotation names, or its own, made when its first pod needs it
+  //    (kube-system and the like, with host-network pods or none, get nothing).
+  const needy = new Set(cluster.pods.map(podPortOf).flatMap((p) => (p ? [p.namespace] : [])));
   const own = await networks.find(m, sys, { tag: K8S_TAG });
   const ownByNs = new Map(own.flatMap((n) => n.tags.filter((t) => t.startsWith("k8s-ns-")).map((t) => [t.slice("k8s-ns-".length), n] as const)));
   const netOf = new Map<string, string>();
@@ -66,6 +68,7 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
       netOf.set(name, mine.id);
       continue;
     }
+    if (!needy.has(name)) continue;
     const made = await makeOwnNetwork(m, name, cfg.projectId(p.project), p.network, cfg);
     if ("why" in made) unplaced.set(name, made.why);
     else netOf.set(name, made.id);
