@@ -3,8 +3,8 @@
 # archive only: the `kubernetes` source package (1.20.2, vendor/ complete)
 # built with Debian's Go 1.19, beside Debian's etcd 3.4 and containerd 1.6.
 # The binaries are cached under var/kubernetes/<key>/bin, keyed by the
-# source version, the Go version and this script, so only a fresh machine
-# pays the build (about 10 minutes on 2 dedicated cores). Also makes the two
+# source version, the Go version and the recipe's version, so only a fresh machine
+# pays the build (5 to 6 minutes on 2 dedicated cores). Also makes the two
 # images pods run without a registry (pause, busybox) under .../images.
 # ../shared/kubernetes/ has the recipe this follows and what each fix is for.
 #
@@ -18,8 +18,12 @@ export DEBIAN_FRONTEND=noninteractive
 
 if [ "$(id -u)" -ne 0 ]; then echo "build-kubernetes: run as root (it installs Debian packages)" >&2; exit 1; fi
 # Source packages come from a deb-src stanza mirroring the machine's own archive.
-if [ ! -f /etc/apt/sources.list.d/debian-src.sources ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > /etc/apt/sources.list.d/debian-src.sources
+if ! apt-cache showsrc kubernetes >/dev/null 2>&1 || [ -z "$(apt-cache showsrc kubernetes 2>/dev/null)" ]; then
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > /etc/apt/sources.list.d/debian-src.sources
+  elif [ -f /etc/apt/sources.list ]; then
+    sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list > /etc/apt/sources.list.d/debian-src.list
+  fi
   "${APT[@]}" update
 fi
 RUNTIME=(etcd-server containerd runc containernetworking-plugins openssl gcc libc6-dev busybox-static curl)
@@ -34,12 +38,14 @@ fi
 src_version=$(apt-cache showsrc kubernetes 2>/dev/null | awk '/^Version:/ {print $2; exit}')
 [ -n "$src_version" ] || { echo "build-kubernetes: no source package 'kubernetes' (is deb-src configured?)" >&2; exit 1; }
 go_version=$(apt-cache policy golang-go | awk '/Candidate:/ {print $2}')
-key=$(printf '%s %s %s' "$src_version" "$go_version" "$(sha256sum "$0" | cut -c1-64)" | sha256sum | cut -c1-16)
+# Bump RECIPE when what is built, or how, changes: the cache is keyed by it, the source and Go versions.
+RECIPE=1
+key=$(printf '%s %s %s' "$src_version" "$go_version" "$RECIPE" | sha256sum | cut -c1-16)
 OUT="$ROOT/var/kubernetes/$key"
 have_all() { for c in "${CMDS[@]}"; do [ -x "$OUT/bin/$c" ] || return 1; done; }
 
 if ! have_all; then
-  echo "build-kubernetes: building Kubernetes $src_version with Go $go_version (cache $OUT; about 10 minutes)" >&2
+  echo "build-kubernetes: building Kubernetes $src_version with Go $go_version (cache $OUT; 5 to 6 minutes on 2 cores)" >&2
   "${APT[@]}" install -y --no-install-recommends golang-go dpkg-dev golang-github-modern-go-reflect2-dev >/dev/null
   WORK="$ROOT/var/kubernetes/build"
   rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"

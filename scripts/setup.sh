@@ -48,6 +48,6 @@ fi
 # The lab's VM: a Debian cloud kernel and a busybox initramfs (var/vm).
 bash scripts/build-vm.sh
 bash scripts/build-rootfs.sh
-# A real Kubernetes from Debian's source package (var/kubernetes; built once per source version: ~10 minutes).
+# A real Kubernetes from Debian's source package (var/kubernetes; built once per source version: ~6 minutes).
 bash scripts/build-kubernetes.sh >/dev/null
 echo "setup: ready"
