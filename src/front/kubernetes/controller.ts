@@ -3,7 +3,7 @@
 // (reconcile.ts). Events only say "look again"; every pass compares the whole
 // of what the informers hold with the model, so a missed event or a restart
 // costs one pass, not a drifted port. A pass runs at most once at a time, at
-// once after a quiet moment following events, and every `resyncMs` anyway.
+// 10 ms after the last of a burst of events, and every `resyncMs` anyway.
 import * as k8s from "@kubernetes/client-node";
 import type { Model } from "../../core/service/model.ts";
 import type { NamespaceLike, PodLike } from "./mapping.ts";
@@ -64,8 +64,8 @@ export class KubernetesController {
     await this.pass();
   }
 
-  /** Schedules a pass after `ms` of quiet (a burst of 20 pod events is one pass). */
-  private soon(ms = 50): void {
+  /** Schedules a pass after `ms` of quiet (a burst of pod events arriving together is one pass). */
+  private soon(ms = 10): void {
     if (this.stopped) return;
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
