@@ -259,8 +259,8 @@ export const ports: Kind = {
   canSee: canSeeOwn,
 
   async create(m, tx, ctx, input) {
-    // Shared: ports are made side by side (each subnet's IPAM has its own lock), while the
-    // network, and what the network holds, cannot change until they commit.
+    // Shared: ports are made side by side (each allocation takes a free-range row of its own: ipam.ts),
+    // while the network, and what the network holds, cannot change until they commit.
     const net = await m.referenced(tx, networks, ctx, input.network_id as string, "shared");
     checkAttach(ctx, net);
     checkNetworkOwnerOnly(ctx, net, input, "create_port");
