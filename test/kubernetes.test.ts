@@ -20,8 +20,10 @@ describe("the Kubernetes controller against a real Kubernetes", () => {
   let store: Store;
   let s: TestServer | null = null;
   let subnetId = "";
+  const LEASE = { leaseMs: 3000, renewDeadlineMs: 2000, retryMs: 300 };
+  const serve = () => startServer(store.url, { kubernetes: { kubeconfig: cp.seamKubeconfig, podPool: "10.244.0.0/16", podPrefix: 24, resyncMs: 1000, leader: LEASE } });
   const boot = async () => {
-    s = await startServer(store.url, { kubernetes: { kubeconfig: cp.seamKubeconfig, podPool: "10.244.0.0/16", podPrefix: 24, resyncMs: 1000 } });
+    s = await serve();
   };
   // kubectl 1.20 reads a manifest from a file: a temp file keeps the test's manifests inline
   const applyYaml = (yaml: string) => {
@@ -151,6 +153,43 @@ metadata:
       const ports = await portsOf("device_owner=compute:kubernetes");
       return JSON.stringify(ports.map((p) => p.device_id).sort()) === JSON.stringify(uids);
     });
+  });
+
+  it("runs on two servers with one leading: a holder that stops renewing is replaced, and a leader that stops hands over", async () => {
+    const servers = [s!, await serve()];
+    try {
+      const leaders = () => servers.filter((x) => x.kubernetes!.elector.isLeader);
+      await waitFor("exactly one leader", 10_000, async () => leaders().length === 1);
+      // Another holder takes the Lease and goes silent: both stop acting, then one takes it back once it expires.
+      const lease = JSON.parse(cp.kubectl("get", "lease", "-n", "kube-system", "seam-controller", "-o", "json"));
+      delete lease.metadata.resourceVersion;
+      delete lease.metadata.managedFields;
+      lease.spec.holderIdentity = "ghost";
+      lease.spec.renewTime = new Date().toISOString().replace("Z", "000Z"); // a MicroTime
+      const d = mkdtempSync(join(tmpdir(), "seam-k8s-lease-"));
+      try {
+        writeFileSync(join(d, "lease.json"), JSON.stringify(lease));
+        cp.kubectl("replace", "-f", join(d, "lease.json"));
+      } finally {
+        rmSync(d, { recursive: true, force: true });
+      }
+      await waitFor("no leader while the ghost holds it", 5_000, async () => leaders().length === 0);
+      const t0 = Date.now();
+      await waitFor("a leader again once the ghost's lease expired", 10_000, async () => leaders().length === 1);
+      assert.ok(Date.now() - t0 < 6000, `taken back ${Date.now() - t0} ms after the leaders stopped`);
+      assert.notEqual(JSON.parse(cp.kubectl("get", "lease", "-n", "kube-system", "seam-controller", "-o", "json")).spec.holderIdentity, "ghost");
+      // The leader stops: the other leads at once (the Lease is given up), and makes the next pod's port.
+      const [leader] = leaders();
+      const other = servers.find((x) => x !== leader)!;
+      await leader!.close();
+      await waitFor("the other server leading", 5_000, async () => other.kubernetes!.elector.isLeader);
+      await applyPod("seamless", "after-handover", "host-1");
+      const uid = podUid("seamless", "after-handover");
+      await waitFor("its port, from the new leader", 10_000, async () => (await other.admin.get(`/v2.0/ports?device_id=${uid}`)).body.ports.length === 1);
+      s = other; // the next case goes on with the one still running
+    } finally {
+      for (const x of servers) if (x !== s) await x.close().catch(() => undefined);
+    }
   });
 
   it("removes what it made for a namespace with it, and nothing it did not make", async () => {

@@ -2,9 +2,14 @@
 // client, list-then-watch, relisting after 410 Gone) feed one reconcile loop
 // (reconcile.ts). Events only say "look again"; every pass compares the whole
 // of what the informers hold with the model, so a missed event or a restart
-// costs one pass, not a drifted port. A pass runs at most once at a time, at
+// costs one pass, not a drifted port. A pass runs at most once at a time,
 // 10 ms after the last of a burst of events, and every `resyncMs` anyway.
+// Several servers may run it: all keep their informers warm, and only the one
+// holding the Lease (leader.ts) makes passes.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import * as k8s from "@kubernetes/client-node";
+import { LeaderElector, type LeaderOptions } from "./leader.ts";
 import type { Model } from "../../core/service/model.ts";
 import type { NamespaceLike, PodLike } from "./mapping.ts";
 import { PORT_ANNOTATION } from "./mapping.ts";
@@ -13,6 +18,8 @@ import { reconcile, type ReconcileConfig, type ReconcileResult } from "./reconci
 export interface KubernetesOptions extends Omit<ReconcileConfig, "projectId"> {
   readonly kubeconfig: string;
   readonly resyncMs?: number;
+  /** the Lease the servers running the controller elect a leader on (default kube-system/seam-controller) */
+  readonly leader?: Partial<LeaderOptions>;
 }
 
 interface Log {
@@ -35,6 +42,7 @@ export class KubernetesController {
   /** the last pass's outcome, and how many passes ran (for tests and operators) */
   last: ReconcileResult | null = null;
   passes = 0;
+  readonly elector: LeaderElector;
 
   constructor(
     private readonly model: Model,
@@ -44,6 +52,18 @@ export class KubernetesController {
   ) {
     this.kc.loadFromFile(opts.kubeconfig);
     this.core = this.kc.makeApiClient(k8s.CoreV1Api);
+    this.elector = new LeaderElector(
+      this.kc,
+      { namespace: "kube-system", name: "seam-controller", identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`, ...opts.leader },
+      {
+        started: () => {
+          this.log.info("kubernetes: leading (holds the Lease); reconciling");
+          this.soon(0);
+        },
+        stopped: () => this.log.warn("kubernetes: not leading any more; passes stop"),
+        warn: (m) => this.log.warn(`kubernetes: ${m}`),
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -61,7 +81,7 @@ export class KubernetesController {
       await inf.start();
     }
     this.resync = setInterval(() => this.soon(0), this.opts.resyncMs ?? 30_000);
-    await this.pass();
+    this.elector.start();
   }
 
   /** Schedules a pass after `ms` of quiet (a burst of pod events arriving together is one pass). */
@@ -76,6 +96,7 @@ export class KubernetesController {
 
   /** Runs a pass now, or once more after the running one. Resolves when the model matches what was seen. */
   pass(): Promise<void> {
+    if (!this.elector.isLeader) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
@@ -96,7 +117,7 @@ export class KubernetesController {
           this.again = this.again || !this.stopped;
           await new Promise((r) => setTimeout(r, 1000));
         }
-      } while (this.again && !this.stopped);
+      } while (this.again && !this.stopped && this.elector.isLeader);
       this.running = null;
     })();
     return this.running;
@@ -115,5 +136,6 @@ export class KubernetesController {
     if (this.resync) clearInterval(this.resync);
     for (const inf of this.informers) await inf.stop().catch(() => undefined);
     await this.running;
+    await this.elector.stop();
   }
 }
