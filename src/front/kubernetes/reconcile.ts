@@ -33,6 +33,16 @@ export interface ReconcileResult {
 
 const gone = (e: unknown) => e instanceof NeutronError && e.status === 404;
 
+/** How many pods one pass works on at once. */
+const PARALLEL = 8;
+
+async function eachAtOnce<T>(items: readonly T[], lanes: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
 export async function reconcile(m: Model, cluster: { namespaces: readonly NamespaceLike[]; pods: readonly PodLike[] }, cfg: ReconcileConfig, io: ReconcileIo): Promise<ReconcileResult> {
   const sys = m.system;
   let created = 0;
@@ -80,11 +90,16 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
   const byUid = new Map<string, PortView>();
   for (const p of podPorts) if (p.device) byUid.set(p.device, p);
   const wanted = new Set<string>();
+  const todo: { pod: PodLike; want: NonNullable<ReturnType<typeof podPortOf>>; network: string }[] = [];
   for (const pod of cluster.pods) {
     const want = podPortOf(pod);
     const network = want && netOf.get(want.namespace);
     if (!want || !network) continue;
     wanted.add(want.uid);
+    todo.push({ pod, want, network });
+  }
+  // Pods are independent of each other: a burst of them is made side by side (the apiserver's PATCH is most of the time).
+  await eachAtOnce(todo, PARALLEL, async ({ pod, want, network }) => {
     let port = byUid.get(want.uid);
     try {
       if (port && port.network !== network) {
@@ -103,9 +118,9 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
         port = await ports.bind(m, sys, port.id, want.node);
       }
     } catch (e) {
-      if (gone(e)) continue; // deleted under us (the network, or the port): the next pass sees it
+      if (gone(e)) return; // deleted under us (the network, or the port): the next pass sees it
       io.warn(`pod ${want.namespace}/${want.name}: ${(e as Error).message}`);
-      continue;
+      return;
     }
     const value = portAnnotation({ id: port.id, network: port.network, address: port.addresses.find((a) => !a.includes(":")) ?? port.addresses[0] ?? null });
     if (pod.metadata?.annotations?.[PORT_ANNOTATION] !== value) {
@@ -116,7 +131,7 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
         io.warn(`pod ${want.namespace}/${want.name}: could not write its ${PORT_ANNOTATION} annotation: ${(e as Error).message}`);
       }
     }
-  }
+  });
 
   // 3. What is ours and no longer wanted: ports of pods that are gone or done, then the networks of namespaces that are gone.
   for (const p of podPorts) {
