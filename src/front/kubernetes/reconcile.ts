@@ -55,7 +55,8 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
   const needy = new Set(cluster.pods.map(podPortOf).flatMap((p) => (p ? [p.namespace] : [])));
   const own = await networks.find(m, sys, { tag: K8S_TAG });
   const ownByNs = new Map(own.flatMap((n) => n.tags.filter((t) => t.startsWith("k8s-ns-")).map((t) => [t.slice("k8s-ns-".length), n] as const)));
-  const netOf = new Map<string, string>();
+  /** namespace -> its network's id and project */
+  const netOf = new Map<string, { id: string; project: string }>();
   const namespaces = new Set<string>();
   for (const ns of cluster.namespaces) {
     const name = ns.metadata?.name;
@@ -69,19 +70,19 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
     if (p.kind === "named") {
       const project = cfg.projectId(p.project);
       const [net] = await networks.find(m, sys, { name: p.network, project });
-      if (net) netOf.set(name, net.id);
+      if (net) netOf.set(name, { id: net.id, project: net.project });
       else unplaced.set(name, `no network '${p.network}' in project '${p.project}'`);
       continue;
     }
     const mine = ownByNs.get(name);
     if (mine) {
-      netOf.set(name, mine.id);
+      netOf.set(name, { id: mine.id, project: mine.project });
       continue;
     }
     if (!needy.has(name)) continue;
     const made = await makeOwnNetwork(m, name, cfg.projectId(p.project), p.network, cfg);
     if ("why" in made) unplaced.set(name, made.why);
-    else netOf.set(name, made.id);
+    else netOf.set(name, { id: made.id, project: cfg.projectId(p.project) });
   }
   for (const [ns, why] of unplaced) io.warn(`namespace ${ns}: ${why}; its pods get no port from the controller`);
 
@@ -90,16 +91,18 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
   const byUid = new Map<string, PortView>();
   for (const p of podPorts) if (p.device) byUid.set(p.device, p);
   const wanted = new Set<string>();
-  const todo: { pod: PodLike; want: NonNullable<ReturnType<typeof podPortOf>>; network: string }[] = [];
+  const todo: { pod: PodLike; want: NonNullable<ReturnType<typeof podPortOf>>; network: { id: string; project: string } }[] = [];
   for (const pod of cluster.pods) {
     const want = podPortOf(pod);
-    const network = want && netOf.get(want.namespace);
-    if (!want || !network) continue;
+    if (!want) continue;
+    // A pod of a namespace that cannot be placed now (a wrong annotation) keeps the port it has.
     wanted.add(want.uid);
-    todo.push({ pod, want, network });
+    const network = netOf.get(want.namespace);
+    if (network) todo.push({ pod, want, network });
   }
   // Pods are independent of each other: a burst of them is made side by side (the apiserver's PATCH is most of the time).
-  await eachAtOnce(todo, PARALLEL, async ({ pod, want, network }) => {
+  await eachAtOnce(todo, PARALLEL, async ({ pod, want, network: net }) => {
+    const network = net.id;
     let port = byUid.get(want.uid);
     try {
       if (port && port.network !== network) {
@@ -111,7 +114,6 @@ export async function reconcile(m: Model, cluster: { namespaces: readonly Namesp
         port = undefined;
       }
       if (!port) {
-        const net = (await networks.find(m, sys, { id: network }))[0]!;
         port = await ports.create(m, sys, { network, project: net.project, name: want.name, owner: OWNER.kubernetes, device: want.uid, host: want.node, tags: [K8S_TAG, podTag(want.uid)] });
         created++;
       } else if (port.host !== want.node) {
