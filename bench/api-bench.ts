@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../test/support/postgres.ts";
 import { call, pool, spawnServer, stopProcess } from "../test/support/http.ts";
-import { arg, pct, timed } from "./support.ts";
+import { arg, timed } from "./support.ts";
 
 const TOTAL = arg("ports", 100_000);
 const CONCURRENCY = arg("concurrency", 16);

@@ -13,7 +13,7 @@
 // Prints; asserts nothing.
 //
 //   node --import tsx bench/dhcp-dns-bench.ts [--names 1000] [--seconds 5] [--rounds 3] [--leases 20] [--rate 20000]
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { DhcpHostItem, DhcpItem } from "../src/contract/intent.ts";
 import { stopDnsmasq } from "../src/agent/dhcp/dhcp-manager.ts";
 import { dnsmasqArgs, dnsmasqFiles } from "../src/agent/dhcp/dnsmasq.ts";

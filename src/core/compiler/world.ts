@@ -4,7 +4,7 @@
 // load and for every change after it), read by the resolvers.
 import { ROUTER_INTERFACE_OWNERS, OWNER } from "../model/owners.ts";
 import { networkHostsInOrder } from "../model/placement.ts";
-import { type AgentRec, decode, type FloatingIpRec, type GroupRec, isModelKind, isNetworkHost, type ModelKind, type NetworkRec, type PortRec, type Records, type RouterRec, type RuleRec, type SubnetRec, type View } from "./records.ts";
+import { type AgentRec, decode, type FloatingIpRec, type GroupRec, isModelKind, type ModelKind, type NetworkRec, type PortRec, type Records, type RouterRec, type RuleRec, type SubnetRec, type View } from "./records.ts";
 
 /** A change-log entry as the store carries it. */
 export interface Change {

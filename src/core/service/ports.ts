@@ -4,15 +4,15 @@
 // same transaction as its deletion, so a crash can leave neither an address
 // without a port nor a port without its address.
 import { randomBytes } from "node:crypto";
-import { badRequest, conflict, NeutronError, policyDenied, resourceNotFound } from "../errors.ts";
+import { badRequest, conflict, NeutronError, policyDenied } from "../errors.ts";
 import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } from "../../net/address.ts";
-import type { RequestContext } from "../model/context.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
-import { isNetworkOwner, L3_OWNERS, OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { isNetworkOwner, L3_OWNERS, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import { isAlive } from "./agents.ts";
 import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
+import { checkAddressPairs, checkAttach, checkNetworkOwnerOnly, checkRouterDevice, checkSecurityGroups } from "./port-policy.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { networks } from "./networks.ts";
 import { deleteRec, findRecs, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
@@ -107,49 +107,9 @@ async function allocateFixedIps(
   }
 }
 
-/** A caller may attach to a network it owns, a shared one, or (admin) any. */
-function checkAttach(ctx: RequestContext, net: Rec): void {
-  if (ctx.isAdmin || net.project_id === ctx.projectId || net.shared) return;
-  throw policyDenied("create_port:network");
-}
 
-/**
- * What only the network's owner (or an admin) may set on a port, as Neutron's
- * default policy has it: on a shared network a tenant gets an address, not
- * the addresses, address pairs, port security or `network:*` role it names.
- * Applies to the attributes the request names, as Neutron's policy engine
- * does (address pairs: a non-empty list, since create fills in the empty default).
- */
-function checkNetworkOwnerOnly(ctx: RequestContext, net: Rec, input: Record<string, unknown>, action: "create_port" | "update_port"): void {
-  if (ctx.isAdmin || net.project_id === ctx.projectId) return;
-  const fixed = input.fixed_ips as FixedIpRequest[] | undefined;
-  if (fixed?.some((f) => f.ip_address !== undefined)) throw policyDenied(`${action}:fixed_ips:ip_address`);
-  if ((input.allowed_address_pairs as unknown[] | undefined)?.length) throw policyDenied(`${action}:allowed_address_pairs`);
-  if (input.port_security_enabled !== undefined) throw policyDenied(`${action}:port_security_enabled`);
-  if (typeof input.device_owner === "string" && isNetworkOwner(input.device_owner)) throw policyDenied(`${action}:device_owner`);
-}
 
-/**
- * A port that says it is a router's (interface, gateway, SNAT) must be one of
- * the caller's routers, or another project's router would route through it
- * and lose it on remove_router_interface (Neutron: DeviceIDNotOwnedByTenant).
- */
-async function checkRouterDevice(tx: Tx, ctx: RequestContext, projectId: string, owner: string, deviceId: string): Promise<void> {
-  if (ctx.isAdmin || !deviceId || !(ROUTER_INTERFACE_OWNERS.has(owner) || owner === OWNER.routerGateway || owner === OWNER.routerSnat)) return;
-  const router = await getRec(tx, "routers", deviceId);
-  if (router && router.project_id !== projectId) {
-    throw conflict("DeviceIDNotOwnedByTenant", `The following device_id ${deviceId} is not owned by your tenant or matches another tenants router.`);
-  }
-}
 
-async function checkSecurityGroups(tx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
-  for (const id of ids) {
-    const sg = await getRec(tx, "security_groups", id);
-    if (!sg || (!ctx.isAdmin && sg.project_id !== ctx.projectId) || sg.project_id !== projectId) {
-      throw resourceNotFound("security_group", id);
-    }
-  }
-}
 
 async function setSecurityGroups(tx: Tx, portId: string, ids: string[], fresh = false): Promise<void> {
   if (!fresh) await tx.run("DELETE FROM port_security_groups WHERE port_id = ?", [portId]);
@@ -345,14 +305,6 @@ export const ports: Kind = {
   },
 };
 
-function checkAddressPairs(pairs: { ip_address: string; mac_address?: string }[]): void {
-  const seen = new Set<string>();
-  for (const p of pairs) {
-    const key = `${p.ip_address}|${p.mac_address ?? ""}`;
-    if (seen.has(key)) throw badRequest("Request contains duplicate address pair: mac_address " + (p.mac_address ?? "") + " ip_address " + p.ip_address + ".", "DuplicateAddressPairInRequest");
-    seen.add(key);
-  }
-}
 
 /** Keeps allocations still asked for, releases the others, allocates the new ones. */
 export async function replaceFixedIps(tx: Tx, rec: Rec, requested: FixedIpRequest[]): Promise<void> {
