@@ -45,8 +45,13 @@ export class ChangeFanout {
             this.wake();
           }, this.flushMs);
         },
-        // The window only moves forward from where it started; a compaction behind it changes nothing here.
-        onCompacted: async () => this.head,
+        // Compacted past the pump itself (it fell that far behind): start the window again at the oldest
+        // change left; a watcher in the gap reads the log, meets the compaction and is told so (410).
+        onCompacted: async (e) => {
+          this.window = [];
+          this.head = e.oldest - 1;
+          return this.head;
+        },
       });
     })();
     return this.starting;
