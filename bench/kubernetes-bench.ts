@@ -73,7 +73,7 @@ async function main() {
       console.log(`${what}`);
       console.log(`  an informer sees the pod bound   p50 ${f(pct(base, 50))} ms  p99 ${f(pct(base, 99))} ms`);
       console.log(`  its port made and written back   p50 ${f(pct(port, 50))} ms  p99 ${f(pct(port, 99))} ms`);
-      console.log(`  ratio p50 ${(pct(port, 50) / pct(base, 50)).toFixed(2)}  (the controller waits 10 ms for a burst to end, then one pass)`);
+      console.log(`  ratio p50 ${(pct(port, 50) / pct(base, 50)).toFixed(2)}  (the controller passes 10 ms after the first event of a burst)`);
     };
     await make("warm");
     await until(["warm"]);

@@ -3,7 +3,7 @@
 // (reconcile.ts). Events only say "look again"; every pass compares the whole
 // of what the informers hold with the model, so a missed event or a restart
 // costs one pass, not a drifted port. A pass runs at most once at a time,
-// 10 ms after the last of a burst of events, and every `resyncMs` anyway.
+// 10 ms after the first of a burst of events, and every `resyncMs` anyway.
 // Several servers may run it: all keep their informers warm, and only the one
 // holding the Lease (leader.ts) makes passes.
 import { randomBytes } from "node:crypto";
@@ -13,7 +13,7 @@ import { LeaderElector, type LeaderOptions } from "./leader.ts";
 import type { Model } from "../../core/service/model.ts";
 import type { NamespaceLike, PodLike } from "./mapping.ts";
 import { PORT_ANNOTATION } from "./mapping.ts";
-import { reconcile, type ReconcileConfig, type ReconcileResult } from "./reconcile.ts";
+import { reconcile, type ReconcileConfig } from "./reconcile.ts";
 
 export interface KubernetesOptions extends Omit<ReconcileConfig, "projectId"> {
   readonly kubeconfig: string;
@@ -39,9 +39,6 @@ export class KubernetesController {
   private stopped = false;
   private debounce: NodeJS.Timeout | null = null;
   private resync: NodeJS.Timeout | null = null;
-  /** the last pass's outcome, and how many passes ran (for tests and operators) */
-  last: ReconcileResult | null = null;
-  passes = 0;
   readonly elector: LeaderElector;
 
   constructor(
@@ -84,10 +81,13 @@ export class KubernetesController {
     this.elector.start();
   }
 
-  /** Schedules a pass after `ms` of quiet (a burst of pod events arriving together is one pass). */
+  /**
+   * Schedules a pass `ms` after the first of a burst of events (the rest of the
+   * burst joins it, or the pass after: a steady stream of events never
+   * postpones a pass for longer than that).
+   */
   private soon(ms = 10): void {
-    if (this.stopped) return;
-    if (this.debounce) clearTimeout(this.debounce);
+    if (this.stopped || this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = null;
       void this.pass();
@@ -105,13 +105,12 @@ export class KubernetesController {
       do {
         this.again = false;
         try {
-          this.last = await reconcile(
+          await reconcile(
             this.model,
             { namespaces: this.namespaces.list() as NamespaceLike[], pods: this.pods.list() as PodLike[] },
             { podPool: this.opts.podPool, podPrefix: this.opts.podPrefix, projectId: this.projectId },
             { annotate: (pod, value) => this.annotate(pod, value), warn: (m) => this.log.warn(`kubernetes: ${m}`) },
           );
-          this.passes++;
         } catch (err) {
           this.log.error({ err }, "kubernetes: a reconcile pass failed; the next one tries again");
           this.again = this.again || !this.stopped;
