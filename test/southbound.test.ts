@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { defaultConfig } from "../src/core/service/model.ts";
 import type { IntentMessage } from "../src/contract/southbound.ts";
 import { SouthboundClient } from "../src/agent/southbound-client.ts";
+import { NovaNotifier } from "../src/front/neutron/nova-notifier.ts";
 import { expectStatus, listen, makeStore, startServer, type Store, type TestServer } from "./support/api.ts";
 
 describe("southbound", () => {
@@ -135,5 +136,39 @@ describe("southbound", () => {
     assert.ok(merged.some((m) => m.del.includes(`remote/${net}/${p2.id}`)), "the port deleted meanwhile is removed");
     assert.ok(merged.some((m) => `port/${p3.id}` in m.set), "the port created meanwhile is added");
     assert.ok(!merged.some((m) => `port/${p1.id}` in m.set), "what did not change is not sent again");
+  });
+
+  it("keeps a port's events in order when Nova is slow to answer a batch", async () => {
+    const seen: string[] = [];
+    let first = true;
+    const slow = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        const delay = first ? 300 : 0;
+        first = false;
+        setTimeout(() => {
+          seen.push(...JSON.parse(body).events.map((e: { name: string }) => e.name));
+          res.writeHead(200).end("{}");
+        }, delay);
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, "127.0.0.1", r));
+    const notifier = new NovaNotifier(`http://127.0.0.1:${(slow.address() as { port: number }).port}`, undefined, { warn() {}, error() {} });
+    const change = (status: string | null, revision: number) => ({
+      revision, kind: "port", id: "p1", projectId: "p", at: "", op: status ? ("update" as const) : ("delete" as const),
+      object: status ? { device_owner: "compute:nova", device_id: "vm-1", status } : null,
+    });
+    try {
+      notifier.onChange(change("DOWN", 1));
+      notifier.onChange(change("ACTIVE", 2));
+      await new Promise((r) => setTimeout(r, 50)); // the first batch is now waiting on Nova
+      notifier.onChange(change("DOWN", 3));
+      notifier.onChange(change(null, 4));
+      await notifier.close();
+      assert.deepEqual(seen, ["network-vif-plugged", "network-vif-unplugged", "network-vif-deleted"]);
+    } finally {
+      slow.close();
+    }
   });
 });

@@ -42,7 +42,9 @@ export function novaEventFor(before: NovaPort | undefined, c: Pick<LoggedChange,
 export class NovaNotifier {
   private pending: NovaEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private inflight = new Set<Promise<void>>();
+  // One request at a time: two batches in flight can reach Nova in either
+  // order, and a port's plugged must not arrive after its unplugged.
+  private sending: Promise<void> | undefined;
   private readonly ports = new Map<string, NovaPort>();
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -85,15 +87,19 @@ export class NovaNotifier {
     else this.ports.delete(c.id);
     if (!ev) return;
     this.pending.push(ev);
-    this.timer ??= setTimeout(() => this.flush(), 0);
+    if (!this.sending) this.timer ??= setTimeout(() => this.flush(), 0);
   }
 
+  /** Sends what is pending, then whatever came in while it was being sent. */
   private flush(): void {
     this.timer = undefined;
+    if (this.sending || this.pending.length === 0) return;
     const events = this.pending;
     this.pending = [];
-    const p = this.send(events).finally(() => this.inflight.delete(p));
-    this.inflight.add(p);
+    this.sending = this.send(events).finally(() => {
+      this.sending = undefined;
+      this.flush();
+    });
   }
 
   private async send(events: NovaEvent[], attempt = 1): Promise<void> {
@@ -124,6 +130,6 @@ export class NovaNotifier {
       clearTimeout(this.timer);
       this.flush();
     }
-    await Promise.allSettled([...this.inflight]);
+    while (this.sending) await this.sending;
   }
 }
