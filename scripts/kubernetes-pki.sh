@@ -3,12 +3,18 @@
 # certificates (admin, scheduler, controller-manager, the apiserver's kubelet
 # client, and Seam's controller), the service-account key pair, and a
 # kubeconfig per client, written by hand (Debian's kubectl 1.20 crashes in
-# `config set-credentials`).
+# `config set-credentials`). With node names after the URL, also a kubelet
+# credential per node (system:node:<name> in system:nodes, what the Node
+# authorizer and NodeRestriction expect): node-<name>.kubeconfig.
 #
-#   bash scripts/kubernetes-pki.sh DIR APISERVER_URL
+#   bash scripts/kubernetes-pki.sh DIR APISERVER_URL [NODE...]
 set -euo pipefail
 DIR=$1
 URL=$2
+shift 2
+NODES=("$@")
+HOST=${URL#https://}
+HOST=${HOST%:*}
 mkdir -p "$DIR/pki"
 cd "$DIR/pki"
 openssl genrsa -out ca.key 2048 2>/dev/null
@@ -27,17 +33,20 @@ cert() { # name CN O [SANs]
   openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -extfile "$n.ext" -out "$n.crt" 2>/dev/null
   rm -f "$n.csr" "$n.ext"
 }
-cert apiserver kube-apiserver "" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+extra=""
+[[ $HOST =~ ^[0-9.]+$ ]] && [ "$HOST" != 127.0.0.1 ] && extra="IP:$HOST,"
+cert apiserver kube-apiserver "" "${extra}IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 cert admin admin system:masters
 cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
 cert scheduler system:kube-scheduler ""
 cert controller-manager system:kube-controller-manager ""
 # Seam's controller: a cluster-wide reader and writer of namespaces, pods, services, policies and leases.
 cert seam seam-controller system:masters
+for n in "${NODES[@]}"; do cert "node-$n" "system:node:$n" system:nodes; done
 openssl genrsa -out sa.key 2048 2>/dev/null
 openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 b64() { base64 -w0 "$1"; }
-for u in admin scheduler controller-manager seam; do
+for u in admin scheduler controller-manager seam "${NODES[@]/#/node-}"; do
   cat > "$DIR/$u.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config

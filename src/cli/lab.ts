@@ -1,7 +1,11 @@
 // `seam lab ...`: the multi-host lab on one machine (see src/lab/).
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { down, inNs, LAB, readState, startAgent, stopAgent, up, writeState } from "../lab/lab.ts";
 import { containerExec, removeContainer, runContainer } from "../lab/container.ts";
+import { labKubeconfig, labKubectl } from "../lab/kubelet.ts";
+import { KUBERNETES_BIN } from "../lab/kubernetes.ts";
 import { bootVm, stopVm, vmExec } from "../lab/vm.ts";
 import { removeWorkload, workload } from "../lab/workload.ts";
 
@@ -22,10 +26,12 @@ export function registerLab(program: Command): void {
     .option("--server <url>", "use this controller instead of starting one")
     .option("--agent-down-time <seconds>", "the lab controller's agent down time", count, 6)
     .option("--dns-upstream <addr[:port]>", "a resolver the agents relay outside names to (repeatable)", (v: string, p: string[]) => [...p, v], [] as string[])
+    .option("--kubernetes", "also a Kubernetes control plane (the controller pointed at it) and a kubelet node on every host; then: seam lab kubectl ...")
     .action(async (o) => {
+      if (o.kubernetes && o.server) throw new InvalidArgumentError("--kubernetes starts the lab's own controller; it cannot be combined with --server");
       try {
-        const s = await up({ hosts: o.hosts, server: o.server, agentDownTimeSec: o.agentDownTime, dnsUpstreams: o.dnsUpstream, progress: say });
-        say(`up: ${s.hosts.map((h) => `${h.name} (${h.vtep})`).join(", ")}; controller ${s.server.url} (admin/admin)`);
+        const s = await up({ hosts: o.hosts, server: o.server, agentDownTimeSec: o.agentDownTime, dnsUpstreams: o.dnsUpstream, kubernetes: Boolean(o.kubernetes), progress: say });
+        say(`up: ${s.hosts.map((h) => `${h.name} (${h.vtep})`).join(", ")}; controller ${s.server.url} (admin/admin)${s.kubernetes ? `; Kubernetes ${s.kubernetes.url}` : ""}`);
         process.stdout.write(`export OS_AUTH_URL=${s.server.url}/v3 OS_USERNAME=admin OS_PASSWORD=admin OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3\n`);
       } catch (e) {
         say(`up failed: ${(e as Error).message}; cleaning up`);
@@ -89,10 +95,19 @@ export function registerLab(program: Command): void {
 
   lab
     .command("exec <name> <command...>")
-    .description("run a command in a VM (serial exec channel), a container (podman exec) or a workload namespace; exits with its code")
+    .description("run a command in a VM (serial exec channel), a container (podman exec), a workload namespace, or a pod (NAMESPACE/POD: kubectl exec); exits with its code")
     .action(async (name: string, command: string[]) => {
       const s = readState();
-      if (s.vms[name]) {
+      if (name.includes("/")) {
+        const [ns, pod] = name.split("/", 2) as [string, string];
+        if (!s.kubernetes) throw new Error("this lab has no Kubernetes (seam lab up --kubernetes)");
+        try {
+          process.stdout.write(await labKubectl(["exec", "-n", ns, pod, "--", "sh", "-c", command.join(" ")]));
+        } catch (e) {
+          process.stdout.write(((e as { stderr?: string }).stderr ?? "") as string);
+          process.exitCode = 1;
+        }
+      } else if (s.vms[name]) {
         const r = await vmExec(name, command.join(" "));
         process.stdout.write(r.output);
         process.exitCode = r.code;
@@ -107,7 +122,18 @@ export function registerLab(program: Command): void {
         const r = await containerExec(name, command.join(" "));
         process.stdout.write(r.output);
         process.exitCode = r.code;
-      } else throw new Error(`no VM, workload or container named ${name}`);
+      } else throw new Error(`no VM, workload or container named ${name} (a pod is NAMESPACE/POD)`);
+    });
+
+  lab
+    .command("kubectl [args...]")
+    .description("kubectl against the lab's Kubernetes, as its admin (seam lab up --kubernetes); e.g. seam lab kubectl get pods -A -o wide")
+    .allowUnknownOption()
+    .helpOption(false)
+    .action((args: string[] = []) => {
+      if (!readState().kubernetes) throw new Error("this lab has no Kubernetes (seam lab up --kubernetes)");
+      const r = spawnSync(join(KUBERNETES_BIN, "kubectl"), ["--kubeconfig", labKubeconfig(), ...args], { stdio: "inherit" });
+      process.exitCode = r.status ?? 1;
     });
 
   const agent = lab.command("agent").description("stop or start a lab host's agent");

@@ -41,8 +41,8 @@ export interface StatusReport extends PortStatusReport {
 
 /** A workload to put on a network: the CNI's ADD, through the agent. */
 export interface AttachRequest {
-  /** a network id, or a name (with `project` when names repeat across projects) */
-  readonly network: string;
+  /** a network id, or a name (with `project` when names repeat across projects); for a pod, may be left to the controller */
+  readonly network?: string;
   /** project id or name */
   readonly project?: string;
   /** the runtime's container id: what DEL and GC name the attachment by */

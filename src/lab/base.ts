@@ -36,6 +36,8 @@ export interface LabState {
   containers?: Record<string, { host: string; network: string; id: string }>;
   /** the resolvers the agents relay outside names to (`seam agent --dns-upstream`) */
   dnsUpstreams?: string[];
+  /** `lab up --kubernetes`: the apiserver every host's kubelet and the controller talk to */
+  kubernetes?: { url: string };
 }
 
 export const statePath = () => join(LAB.stateDir, "state.json");

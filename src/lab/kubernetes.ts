@@ -2,9 +2,11 @@
 // apiserver, the scheduler and the controller-manager, all on loopback, from
 // the binaries scripts/build-kubernetes.sh builds from Debian's source
 // package (var/kubernetes/current/bin). Everything it starts and writes is
-// under one directory, removed by stop().
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+// under one directory, removed by stop(); the processes' ids are kept there
+// too, so a lab's control plane (detached: it outlives the CLI that started
+// it) is stopped from another process by stopControlPlaneIn(dir).
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../os/ports.ts";
@@ -20,8 +22,59 @@ export interface ControlPlane {
   readonly adminKubeconfig: string;
   /** what Seam's controller runs with */
   readonly seamKubeconfig: string;
+  /** a kubelet's credential for each node asked for */
+  readonly nodeKubeconfig: (node: string) => string;
   kubectl(...args: string[]): string;
   stop(): Promise<void>;
+}
+
+export interface ControlPlaneOptions {
+  readonly withControllerManager?: boolean;
+  /** where everything goes (default: a new directory under the system's temporary directory) */
+  readonly dir?: string;
+  /** the apiserver's address (default 127.0.0.1); a lab uses its underlay address, which its hosts reach */
+  readonly address?: string;
+  /** nodes that will join: a kubelet credential each */
+  readonly nodes?: readonly string[];
+  /** start the processes in their own session, so they outlive this one (the lab CLI) */
+  readonly detached?: boolean;
+}
+
+const PIDS = "pids.json";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops what was started in `pids` (last first: SIGTERM, then SIGKILL after 5 s). */
+async function stopPids(pids: readonly number[]): Promise<void> {
+  for (const pid of [...pids].reverse()) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      continue;
+    }
+    const until = Date.now() + 5000;
+    while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (alive(pid)) process.kill(pid, "SIGKILL");
+  }
+}
+
+/** Stops a control plane another process started in `dir`, and removes `dir`. */
+export async function stopControlPlaneIn(dir: string): Promise<void> {
+  let pids: number[] = [];
+  try {
+    pids = JSON.parse(readFileSync(join(dir, PIDS), "utf8")) as number[];
+  } catch {
+    /* nothing started */
+  }
+  await stopPids(pids);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Why this machine cannot run the control plane, or null when it can. */
@@ -37,35 +90,31 @@ export function kubernetesMissing(): string | null {
   return null;
 }
 
-export async function startControlPlane(o: { withControllerManager?: boolean } = {}): Promise<ControlPlane> {
+export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const missing = kubernetesMissing();
   if (missing) throw new Error(missing);
-  const dir = mkdtempSync(join(tmpdir(), "seam-k8s-"));
-  const procs: ChildProcess[] = [];
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), "seam-k8s-"));
+  mkdirSync(dir, { recursive: true });
+  const address = o.address ?? "127.0.0.1";
+  const pids: number[] = [];
   const stop = async () => {
-    for (const p of procs.reverse()) {
-      if (p.exitCode !== null || p.signalCode !== null) continue;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => p.kill("SIGKILL"), 5000);
-        p.once("exit", () => {
-          clearTimeout(t);
-          resolve();
-        });
-        p.kill("SIGTERM");
-      });
-    }
+    await stopPids(pids);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const [etcdClient, etcdPeer, apiPort, schedPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const url = `https://127.0.0.1:${apiPort}`;
-    execFileSync("bash", [join(ROOT, "scripts", "kubernetes-pki.sh"), dir, url], { stdio: ["ignore", "ignore", "pipe"] });
+    const url = `https://${address}:${apiPort}`;
+    execFileSync("bash", [join(ROOT, "scripts", "kubernetes-pki.sh"), dir, url, ...(o.nodes ?? [])], { stdio: ["ignore", "ignore", "pipe"] });
     const pki = join(dir, "pki");
-    mkdirSync(join(dir, "log"));
+    mkdirSync(join(dir, "log"), { recursive: true });
     const start = (name: string, cmd: string, args: string[]) => {
       const log = openSync(join(dir, "log", `${name}.log`), "a");
-      const p = spawn(cmd, args, { stdio: ["ignore", log, log] });
-      procs.push(p);
+      const p = spawn(cmd, args, { stdio: ["ignore", log, log], detached: Boolean(o.detached) });
+      closeSync(log);
+      if (o.detached) p.unref();
+      if (!p.pid) throw new Error(`could not start ${cmd}`);
+      pids.push(p.pid);
+      writeFileSync(join(dir, PIDS), JSON.stringify(pids));
       return p;
     };
     start("etcd", "etcd", [
@@ -76,7 +125,7 @@ export async function startControlPlane(o: { withControllerManager?: boolean } =
     ]);
     start("kube-apiserver", join(KUBERNETES_BIN, "kube-apiserver"), [
       "--etcd-servers", `http://127.0.0.1:${etcdClient}`,
-      "--bind-address", "127.0.0.1", "--secure-port", String(apiPort), "--insecure-port", "0",
+      "--bind-address", address, "--advertise-address", address, "--secure-port", String(apiPort), "--insecure-port", "0",
       "--tls-cert-file", join(pki, "apiserver.crt"), "--tls-private-key-file", join(pki, "apiserver.key"),
       "--client-ca-file", join(pki, "ca.crt"),
       "--kubelet-client-certificate", join(pki, "apiserver-kubelet-client.crt"), "--kubelet-client-key", join(pki, "apiserver-kubelet-client.key"),
@@ -84,13 +133,14 @@ export async function startControlPlane(o: { withControllerManager?: boolean } =
       "--service-account-key-file", join(pki, "sa.pub"), "--service-account-signing-key-file", join(pki, "sa.key"),
       "--api-audiences", "https://kubernetes.default.svc.cluster.local",
       "--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC",
-      "--kubelet-preferred-address-types", "Hostname,InternalIP,ExternalIP", "--allow-privileged=true",
+      "--kubelet-preferred-address-types", "InternalIP,Hostname,ExternalIP", "--allow-privileged=true",
     ]);
     const cp: ControlPlane = {
       dir,
       url,
       adminKubeconfig: join(dir, "admin.kubeconfig"),
       seamKubeconfig: join(dir, "seam.kubeconfig"),
+      nodeKubeconfig: (node) => join(dir, `node-${node}.kubeconfig`),
       kubectl: (...args) => execFileSync(join(KUBERNETES_BIN, "kubectl"), ["--kubeconfig", join(dir, "admin.kubeconfig"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
       stop,
     };

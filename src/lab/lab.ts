@@ -10,6 +10,8 @@ import { run } from "../os/exec.ts";
 import type { Credentials } from "../client/api-client.ts";
 import { api, cniSocket, daemon, inNs, ip, isAlive, LAB, type LabState, namespaces, ROOT, SEAM, statePath, waitFor, writeState } from "./base.ts";
 import { removeAllContainers } from "./container.ts";
+import { cleanNodes, drainNodes, kubernetesDir, startNode, waitForNodes } from "./kubelet.ts";
+import { startControlPlane, stopControlPlaneIn } from "./kubernetes.ts";
 
 export { api, apiClient, cniSocket, daemon, inNs, ip, isAlive, LAB, type LabState, namespaces, readState, ROOT, SEAM, sleep, waitFor, writeState } from "./base.ts";
 
@@ -23,6 +25,8 @@ export interface UpOptions {
   readonly reportIntervalSec?: number;
   /** resolvers for outside names, handed to every agent (`seam agent --dns-upstream`) */
   readonly dnsUpstreams?: readonly string[];
+  /** a Kubernetes control plane, the controller pointed at it, and a kubelet node on every host */
+  readonly kubernetes?: boolean;
   readonly progress?: (msg: string) => void;
 }
 
@@ -63,6 +67,12 @@ export async function up(o: UpOptions): Promise<LabState> {
   await inNs(LAB.external, "ip", "link", "set", "ul0", "up");
   writeState(state);
 
+  if (o.kubernetes) {
+    say("Kubernetes control plane (etcd, apiserver, scheduler, controller-manager) on the underlay");
+    const cp = await startControlPlane({ dir: kubernetesDir(), address: LAB.serverAddress, nodes: state.hosts.map((h) => h.name), detached: true });
+    state.kubernetes = { url: cp.url };
+    writeState(state);
+  }
   if (o.server) state.server.url = o.server.replace(/\/$/, "");
   else {
     state.server.url = `http://${LAB.serverAddress}:${LAB.port}`;
@@ -76,6 +86,14 @@ export async function up(o: UpOptions): Promise<LabState> {
     const { agents } = await api<{ agents: { host: string; alive: boolean }[] }>(state, "GET", "/v2.0/agents");
     return state.hosts.every((h) => agents.some((a) => a.host === h.name && a.alive));
   }, 250);
+  if (state.kubernetes) {
+    for (const h of state.hosts) {
+      say(`Kubernetes node ${h.name}: containerd and kubelet, seam-cni through its agent`);
+      await startNode(state, h.name, join(kubernetesDir(), `node-${h.name}.kubeconfig`));
+    }
+    say("waiting for the nodes to be Ready");
+    await waitForNodes(state);
+  }
   return state;
 }
 
@@ -84,7 +102,11 @@ export async function startServer(state: LabState, agentDownTimeSec = 6): Promis
   const db = join(LAB.stateDir, "seam.db");
   state.server.pid = daemon(
     SEAM,
-    ["server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--dns-listen", `${LAB.serverAddress}:53`, "--db", `sqlite:${db}`, "--auth", "local", "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(agentDownTimeSec), "--log-level", "warn"],
+    [
+      "server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--dns-listen", `${LAB.serverAddress}:53`, "--db", `sqlite:${db}`, "--auth", "local",
+      "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(agentDownTimeSec), "--log-level", "warn",
+      ...(state.kubernetes ? ["--kubeconfig", join(kubernetesDir(), "seam.kubeconfig")] : []),
+    ],
     join(LAB.stateDir, "server.log"),
   );
   writeState(state);
@@ -169,6 +191,9 @@ export async function down(progress: (msg: string) => void = () => {}): Promise<
   const removed = await removeAllContainers().catch(() => 0);
   if (removed) progress(`removed ${removed} containers`);
   const nss = (await namespaces()).filter((n) => OWNED_NS.test(n));
+  const hosts = nss.filter((n) => /^host-\d+$/.test(n));
+  // Kubernetes pods next, the same way: their kubelets run CNI DEL through the agents.
+  await drainNodes(hosts, progress);
   // Everything running inside our namespaces: agents, VMs, workload processes.
   const pids = (await Promise.all(nss.map(nsPids))).flat();
   // The controller (and anything else) started on our state directory.
@@ -176,7 +201,7 @@ export async function down(progress: (msg: string) => void = () => {}): Promise<
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmd.includes(`sqlite:${LAB.stateDir}/`) || cmd.includes(`${LAB.stateDir}/vm-`)) pids.push(Number(entry));
+      if (cmd.includes(`sqlite:${LAB.stateDir}/`) || cmd.includes(`${LAB.stateDir}/vm-`) || cmd.includes(`${kubernetesDir()}/`)) pids.push(Number(entry));
     } catch {
       /* gone */
     }
@@ -186,6 +211,8 @@ export async function down(progress: (msg: string) => void = () => {}): Promise<
   await waitFor("lab processes to stop", 5000, async () => pids.every((p) => !isAlive(p))).catch(() => {
     for (const pid of pids) killQuietly(pid, "SIGKILL");
   });
+  await stopControlPlaneIn(kubernetesDir());
+  await cleanNodes(hosts);
   for (const ns of nss) {
     progress(`namespace ${ns}`);
     await ip("netns", "del", ns).catch(() => {});

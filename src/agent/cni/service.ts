@@ -141,19 +141,21 @@ export class CniService {
     const t0 = performance.now();
     const netns = need(env, "CNI_NETNS");
     if (!existsSync(netns)) throw new CniError(CniCode.unknownContainer, `network namespace ${netns} does not exist`);
-    if (typeof config.network !== "string" || !config.network) throw new CniError(CniCode.invalidConfig, "the network configuration needs 'network' (a Seam network name or id)");
     const args = parseCniArgs(env.CNI_ARGS);
+    // A Kubernetes node's one config names no network: the pod's namespace decides, through the controller.
+    const network = typeof config.network === "string" ? config.network : "";
+    if (!network && !args.K8S_POD_UID) throw new CniError(CniCode.invalidConfig, "the network configuration needs 'network' (a Seam network name or id)", "only a Kubernetes runtime's ADD (K8S_POD_UID in CNI_ARGS) may leave it to Seam's controller");
     const existing = this.records.read(containerId, ifname);
     // A repeated ADD for the same container returns what the first made, if it is still there.
     if (existing?.attachment && (await interfaceMatches(existing.attachment))) return addResult(version, existing.attachment);
 
-    const record: AttachmentRecord = existing ? { ...existing, attempted: true } : { containerId, ifname, netns, network: String(config.network) };
+    const record: AttachmentRecord = existing ? { ...existing, attempted: true } : { containerId, ifname, netns, network };
     this.records.write(record); // before anything exists: a crash from here on leaves a trail
     try {
       const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`ADD ${containerId.slice(0, 12)} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
       const attached = await this.agent.client
         .attach({
-          network: config.network,
+          ...(network ? { network } : {}),
           ...(typeof config.project === "string" && config.project ? { project: config.project } : {}),
           containerId,
           ...(args.K8S_POD_NAME ? { pod: { namespace: args.K8S_POD_NAMESPACE, name: args.K8S_POD_NAME, uid: args.K8S_POD_UID || containerId.slice(0, 64) } } : {}),

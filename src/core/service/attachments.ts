@@ -1,7 +1,7 @@
 // Attaching a workload to a network, for whoever plugs it: the CNI path
-// (through the agent's southbound `attach` verb) today, the Kubernetes
-// controller next. One function decides which port a workload gets: the one a
-// controller already made for the pod (by pod UID), the one an earlier,
+// (through the agent's southbound `attach` verb), for containers and for the
+// Kubernetes controller's pods. One function decides which port a workload
+// gets: the one the controller made for the pod (by pod UID), the one an earlier,
 // interrupted attempt made for the container (by its tag), or a new one bound
 // to the host. The agent then plumbs the container from the port's intent
 // item; it never reads or writes the Neutron API itself.
@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import type { AttachRequest, CollectRequest } from "../../contract/southbound.ts";
 import { badRequest, NeutronError } from "../errors.ts";
 import { OWNER } from "../model/owners.ts";
-import { type NetworkView, networks, ports } from "./commands.ts";
+import { type NetworkView, networks, type PortView, ports } from "./commands.ts";
 import type { Model } from "./model.ts";
 
 /** What marks a port as made for a container by the attach verb (and so removable by detach and GC). */
@@ -46,20 +46,45 @@ async function networkFor(m: Model, req: Pick<AttachRequest, "network" | "projec
   return found[0]!;
 }
 
-export async function attachWorkload(m: Model, host: string, req: AttachRequest, projectId: (nameOrId: string) => string = (p) => p): Promise<Attached> {
+/** How long an attach for a pod waits for the controller's port when the CNI config names no network. */
+export const POD_PORT_WAIT_MS = 10_000;
+
+/**
+ * The pod's port the Kubernetes controller made (by UID; on `network` when the
+ * CNI config names one). With no network named, the controller alone knows
+ * where the pod belongs (its namespace's annotation or own network), so this
+ * waits for it: it makes the port when the pod is scheduled, which is before
+ * the kubelet asks, so the wait is nearly always zero.
+ */
+async function podPort(m: Model, uid: string, network: string | undefined, waitMs: number): Promise<PortView | null> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const [mine] = await ports.find(m, m.system, { device: uid, owner: OWNER.kubernetes, ...(network ? { network } : {}) });
+    if (mine || Date.now() >= until) return mine ?? null;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function attachWorkload(m: Model, host: string, req: AttachRequest, projectId: (nameOrId: string) => string = (p) => p, podWaitMs = POD_PORT_WAIT_MS): Promise<Attached> {
   if (typeof req.containerId !== "string" || !req.containerId || req.containerId.length > 255) throw badRequest("the attachment needs 'containerId'");
-  const net = await networkFor(m, req, projectId);
   const sys = m.system;
-  const network = net.id;
   const pod = req.pod && typeof req.pod.uid === "string" && req.pod.uid ? req.pod : null;
+  const named = req.network !== undefined && req.network !== "";
+  if (!named && !pod) throw badRequest("the attachment needs 'network' (a Seam network name or id), or a Kubernetes pod whose port Seam's controller makes");
+  const net = named ? await networkFor(m, req, projectId) : null;
   // A controller made the pod's port (by UID): bind it here if it is not yet.
   if (pod) {
-    const [mine] = await ports.find(m, sys, { device: pod.uid, network, owner: OWNER.kubernetes });
+    const mine = await podPort(m, pod.uid, net?.id, net ? 0 : podWaitMs);
     if (mine) {
       if (mine.host !== host) await ports.bind(m, sys, mine.id, host);
-      return { port: mine.id, network, created: false };
+      return { port: mine.id, network: mine.network, created: false };
     }
   }
+  if (!net) {
+    const who = `${pod!.namespace ? `${pod!.namespace}/` : ""}${pod!.name}`;
+    throw new NeutronError(503, "PodPortNotReady", `pod ${who} has no port after ${podWaitMs / 1000} s: is a Seam server running the Kubernetes controller (--kubeconfig), and does the pod's namespace have a network?`);
+  }
+  const network = net.id;
   const tag = containerTag(req.containerId);
   // An earlier attempt for this container may have made one before it died.
   if (req.retry) {
