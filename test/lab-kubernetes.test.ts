@@ -15,7 +15,7 @@ import { promisify } from "node:util";
 import { run } from "../src/os/exec.ts";
 import { labKubectl } from "../src/lab/kubelet.ts";
 import { kubernetesMissing } from "../src/lab/kubernetes.ts";
-import { down, namespaces, waitFor } from "../src/lab/lab.ts";
+import { down, namespaces, readState, startServer, stopServer, waitFor } from "../src/lab/lab.ts";
 import { bootVm } from "../src/lab/vm.ts";
 import { ROOT } from "./support/http.ts";
 import { isRoot, labApi, pingFromVm, projectId } from "./support/lab.ts";
@@ -113,5 +113,69 @@ describe("scenario S1 through Kubernetes: a VM and a kubelet's pod on one networ
     const links = (JSON.parse(await run("ip", ["-n", "host-2", "-j", "link", "show"])) as { ifname: string }[]).map((l) => l.ifname);
     assert.deepEqual(links.filter((n) => n.startsWith("tap")), [], "no veth left on host-2");
     assert.deepEqual((await namespaces()).filter((n) => n.startsWith("cni-")), [], "no pod network namespace left");
+  });
+
+  const podSpec = (name: string, namespace: string, host?: string) => ({
+    apiVersion: "v1", kind: "Pod", metadata: { name, namespace },
+    spec: {
+      ...(host ? { nodeSelector: { "kubernetes.io/hostname": host } } : {}), terminationGracePeriodSeconds: 1,
+      containers: [{ name: "main", image: "localhost/busybox:1.35", imagePullPolicy: "Never", command: ["sleep", "1000000"] }],
+    },
+  });
+  const namespace = async (name: string) => {
+    await apply(`ns-${name}`, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+    await waitFor(`namespace ${name}'s default service account`, 30_000, async () => (await labKubectl(["get", "serviceaccount", "default", "-n", name, "-o", "name"]).catch(() => "")).trim());
+  };
+  const running = (ns: string, names: readonly string[], timeoutMs = 120_000) =>
+    waitFor(`pods ${names.join(", ")} in ${ns} Running`, timeoutMs, async () => {
+      const pods = (JSON.parse(await labKubectl(["get", "pods", "-n", ns, "-o", "json"])) as { items: (Pod & { metadata: { name: string } })[] }).items;
+      const want = pods.filter((p) => names.includes(p.metadata.name));
+      return want.length === names.length && want.every((p) => p.status.phase === "Running" && p.status.podIP) ? want : null;
+    }, 500);
+  const pingFromPod = (ns: string, pod: string, ip: string) =>
+    labKubectl(["exec", "-n", ns, pod, "--", "ping", "-c", "2", "-W", "1", ip], 30_000).then(() => true, () => false);
+
+  it("F21: puts namespaces in their own projects and networks, isolated until a router and a rule say otherwise", async () => {
+    await namespace("team-a");
+    await namespace("team-b");
+    await apply("a1", podSpec("a1", "team-a", "host-1"));
+    await apply("b1", podSpec("b1", "team-b", "host-2"));
+    const [a1] = await running("team-a", ["a1"]);
+    const [b1] = await running("team-b", ["b1"]);
+    const [aNet] = (await labApi<{ networks: { id: string; project_id: string; subnets: string[] }[] }>("GET", "/v2.0/networks?name=k8s-team-a")).networks;
+    const [bNet] = (await labApi<{ networks: { id: string; project_id: string; subnets: string[] }[] }>("GET", "/v2.0/networks?name=k8s-team-b")).networks;
+    assert.ok(aNet && bNet, "each namespace has its own network");
+    assert.notEqual(aNet.project_id, bNet.project_id, "in its own project");
+    assert.equal(await pingFromPod("team-a", "a1", b1!.status.podIP!), false, "no route between the namespaces");
+    assert.equal(await pingFromVm("vm1", a1!.status.podIP!), false, "nor from another project's VM");
+    const { router } = await labApi("POST", "/v2.0/routers", { router: { name: "teams" } });
+    for (const n of [aNet, bNet]) await labApi("PUT", `/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: n.subnets[0] });
+    assert.equal(await pingFromPod("team-a", "a1", b1!.status.podIP!), false, "routed now, but team-b's default group admits only its own");
+    const { security_groups } = await labApi<{ security_groups: { id: string }[] }>("GET", `/v2.0/security-groups?name=default&project_id=${bNet.project_id}`);
+    await labApi("POST", "/v2.0/security-group-rules", { security_group_rule: { security_group_id: security_groups[0]!.id, direction: "ingress", ethertype: "IPv4", remote_ip_prefix: `${a1!.status.podIP}/32` } });
+    await waitFor("a1 to reach b1 through the router", 15_000, () => pingFromPod("team-a", "a1", b1!.status.podIP!), 300);
+    assert.equal(await pingFromPod("team-b", "b1", a1!.status.podIP!), false, "team-a's group still admits only its own");
+  });
+
+  it("keeps ports equal to pods across a controller restart while pods come and go, and leaves nothing of a deleted namespace", async () => {
+    await namespace("churn");
+    const names = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `p${from + i}`);
+    await apply("churn-1", { apiVersion: "v1", kind: "List", items: names(0, 6).map((n) => podSpec(n, "churn")) });
+    const state = readState();
+    await stopServer(state);
+    await labKubectl(["delete", "pod", "-n", "churn", "p0", "p1", "--grace-period=1", "--wait=false"]);
+    await apply("churn-2", { apiVersion: "v1", kind: "List", items: names(6, 8).map((n) => podSpec(n, "churn")) });
+    await startServer(state);
+    const pods = await running("churn", names(2, 8), 240_000);
+    await waitFor("p0 and p1 gone", 60_000, async () => !/\bp[01]\b/.test(await labKubectl(["get", "pods", "-n", "churn", "-o", "name"])));
+    const [net] = (await labApi<{ networks: { id: string }[] }>("GET", "/v2.0/networks?name=k8s-churn")).networks;
+    const ports = () => labApi<{ ports: Port[] }>("GET", `/v2.0/ports?network_id=${net!.id}&device_owner=compute:kubernetes`).then((r) => r.ports);
+    const byPod = (ps: Port[]) => ps.map((p) => `${p.name} ${p.device_id} ${p.fixed_ips[0]!.ip_address}`).sort();
+    await waitFor("a port for each pod and no other", 30_000, async () => byPod(await ports()).join() === byPod(pods.map((p) => ({ name: (p.metadata as { name: string }).name, device_id: p.metadata.uid, fixed_ips: [{ ip_address: p.status.podIP! }] }) as Port)).join());
+    assert.ok((await ports()).every((p) => p.status === "ACTIVE"));
+    await labKubectl(["delete", "namespace", "churn", "--timeout=120s"], 150_000);
+    await waitFor("the namespace's network to go", 30_000, async () => (await labApi<{ networks: unknown[] }>("GET", "/v2.0/networks?name=k8s-churn")).networks.length === 0);
+    const left = (await labApi<{ ports: Port[] }>("GET", "/v2.0/ports?device_owner=compute:kubernetes")).ports.filter((p) => names(0, 8).includes(p.name));
+    assert.deepEqual(left, [], "no port of the namespace's pods is left");
   });
 });
