@@ -11,7 +11,7 @@
 // own root directory, containerd (socket, root, state), CNI directories and
 // cgroup root (`seam-lab-<host>` in every hierarchy). /var/log/pods is the
 // one path the kubelet does not let us move; pod UIDs keep the logs apart.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../os/exec.ts";
 import { cniSocket, daemon, LAB, type LabState, ROOT, sleep, waitFor } from "./base.ts";
@@ -38,6 +38,21 @@ export function labKubectl(args: readonly string[], timeoutMs = 120_000): Promis
 /** The node's CNI config: seam-cni, talking to this host's agent; no network (the pod's namespace decides). */
 export function nodeCniConfig(host: string): object {
   return { cniVersion: "1.0.0", name: "seam", plugins: [{ type: "seam", agentSocket: cniSocket(host) }] };
+}
+
+/** The reference plugins on a node (bridge + host-local), for comparing with: what the recipe's node ran. */
+export function referenceCniConfig(host: string): object {
+  return {
+    cniVersion: "0.4.0", name: "reference",
+    plugins: [{ type: "bridge", bridge: "cniref0", isGateway: true, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "10.250.0.0/24" }]], dataDir: join(nodeDir(host), "cni-ipam") } }],
+  };
+}
+
+/** Which CNI the node's containerd uses for new pods (it reloads its config directory when a file changes). */
+export function useCni(host: string, which: "seam" | "reference"): void {
+  const f = join(nodeDir(host), "cni", "10-pods.conflist");
+  writeFileSync(`${f}.tmp`, JSON.stringify(which === "seam" ? nodeCniConfig(host) : referenceCniConfig(host), null, 2));
+  renameSync(`${f}.tmp`, f);
 }
 
 function containerdConfig(host: string): string {
@@ -134,11 +149,12 @@ export async function startNode(state: LabState, host: string, nodeKubeconfig: s
   const d = nodeDir(host);
   for (const sub of ["cni", "cni-bin", "kubelet", "containerd-root"]) mkdirSync(join(d, sub), { recursive: true });
   makeCgroupRoot(host);
-  // containerd takes one CNI bin directory: seam-cni, and the loopback plugin it runs for the pod's lo
+  // containerd takes one CNI bin directory: seam-cni beside the reference plugins (loopback, which it
+  // runs for every pod's lo, and bridge and host-local, which the benchmarks compare with)
   const bin = join(d, "cni-bin");
   if (!existsSync(join(bin, "seam"))) symlinkSync(join(ROOT, "src/cni/shim.cjs"), join(bin, "seam"));
-  if (!existsSync(join(bin, "loopback"))) symlinkSync("/usr/lib/cni/loopback", join(bin, "loopback"));
-  writeFileSync(join(d, "cni", "10-seam.conflist"), JSON.stringify(nodeCniConfig(host), null, 2));
+  for (const p of existsSync("/usr/lib/cni") ? readdirSync("/usr/lib/cni") : []) if (!existsSync(join(bin, p))) symlinkSync(join("/usr/lib/cni", p), join(bin, p));
+  useCni(host, "seam");
   writeFileSync(join(d, "containerd.toml"), containerdConfig(host));
   const inHost = [`--net=/run/netns/${host}`];
   daemon("nsenter", [...inHost, "containerd", "--config", join(d, "containerd.toml")], join(d, "containerd.log"));
