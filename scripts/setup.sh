@@ -17,6 +17,7 @@ PACKAGES=(
   podman runc containernetworking-plugins  # a real OCI runtime calling seam-cni (and the reference plugins to compare with)
   dnsmasq-base haproxy            # per network: DHCP and DNS (dnsmasq), metadata at 169.254.169.254 (haproxy)
   dnsperf dhcpcd-base             # the DNS benchmark; a DHCPv6 client for the tests
+  golang-go                       # seam-cni, a static binary a node runs without Node.js (and the Kubernetes build)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -45,6 +46,8 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci (builds better-sqlite3 from source: about 2 minutes on 2 cores)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The CNI plugin a runtime executes (var/bin/seam-cni, behind bin/seam-cni).
+bash scripts/build-cni.sh
 # The lab's VM: a Debian cloud kernel and a busybox initramfs (var/vm).
 bash scripts/build-vm.sh
 bash scripts/build-rootfs.sh

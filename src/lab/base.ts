@@ -11,6 +11,13 @@ import { run } from "../os/exec.ts";
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SEAM = join(ROOT, "bin/seam");
 
+/** The CNI plugin runtimes execute (a static binary scripts/build-cni.sh makes); the error says how to get it. */
+export function cniPlugin(): string {
+  const p = join(ROOT, "var/bin/seam-cni");
+  if (!existsSync(p)) throw new Error(`${p} is missing: run bash scripts/build-cni.sh (scripts/setup.sh does)`);
+  return p;
+}
+
 export const LAB = {
   stateDir: process.env.SEAM_LAB_DIR ?? "/run/seam-lab",
   underlay: "seam-ul",

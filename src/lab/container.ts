@@ -7,7 +7,7 @@
 import { CommandError, run } from "../os/exec.ts";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cniSocket, LAB, readState, ROOT, writeState } from "./base.ts";
+import { cniPlugin, cniSocket, LAB, readState, ROOT, writeState } from "./base.ts";
 import { checkName } from "./workload.ts";
 
 export const ROOTFS = process.env.SEAM_ROOTFS ?? join(ROOT, "var/rootfs");
@@ -28,7 +28,7 @@ export function podmanEnv(): NodeJS.ProcessEnv {
     mkdirSync(join(p.conf, ".."), { recursive: true });
     mkdirSync(p.netDir, { recursive: true });
     mkdirSync(p.binDir, { recursive: true });
-    if (!existsSync(join(p.binDir, "seam"))) symlinkSync(join(ROOT, "src/cni/shim.cjs"), join(p.binDir, "seam"));
+    if (!existsSync(join(p.binDir, "seam"))) symlinkSync(cniPlugin(), join(p.binDir, "seam"));
     writeFileSync(
       p.conf,
       [

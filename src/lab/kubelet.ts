@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../os/exec.ts";
-import { cniSocket, daemon, LAB, type LabState, ROOT, sleep, waitFor } from "./base.ts";
+import { cniPlugin, cniSocket, daemon, LAB, type LabState, sleep, waitFor } from "./base.ts";
 import { KUBERNETES_BIN } from "./kubernetes.ts";
 
 const IMAGES = join(KUBERNETES_BIN, "..", "images");
@@ -152,7 +152,7 @@ export async function startNode(state: LabState, host: string, nodeKubeconfig: s
   // containerd takes one CNI bin directory: seam-cni beside the reference plugins (loopback, which it
   // runs for every pod's lo, and bridge and host-local, which the benchmarks compare with)
   const bin = join(d, "cni-bin");
-  if (!existsSync(join(bin, "seam"))) symlinkSync(join(ROOT, "src/cni/shim.cjs"), join(bin, "seam"));
+  if (!existsSync(join(bin, "seam"))) symlinkSync(cniPlugin(), join(bin, "seam"));
   for (const p of existsSync("/usr/lib/cni") ? readdirSync("/usr/lib/cni") : []) if (!existsSync(join(bin, p))) symlinkSync(join("/usr/lib/cni", p), join(bin, p));
   useCni(host, "seam");
   writeFileSync(join(d, "containerd.toml"), containerdConfig(host));
