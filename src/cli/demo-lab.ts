@@ -1,15 +1,22 @@
 // `seam demo`, part 1: the lab of B1 on the embedded store. Two hosts with
-// agents, a real VM (qemu) on host-1 and a real container on host-2 (podman,
-// which calls seam-cni itself) on one VXLAN network (seeds/001's "seamless"
-// 192.168.100.0/24 in project k8s), the agents and ports as `openstack` shows
-// them, each host's forwarding table, and pings both ways; then a router to
-// the external segment and a floating IP the outside reaches the VM at.
+// agents, a real VM (qemu) on host-1 and a pod on host-2 on one VXLAN network
+// (seeds/001's "seamless" 192.168.100.0/24 in project k8s): scenario S1
+// through a real Kubernetes (`kubectl apply` in the annotated namespace; the
+// kubelet's containerd calls seam-cni), or, where Kubernetes is not built, a
+// podman container that calls seam-cni itself. The agents and ports as
+// `openstack` shows them, each host's forwarding table, and pings both ways;
+// then a router to the external segment and a floating IP the outside
+// reaches the VM at.
 import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { down, LAB, readState, SEAM, up, waitFor } from "../lab/lab.ts";
 import { bootVm, vmExec } from "../lab/vm.ts";
 import { containerExec, runContainer } from "../lab/container.ts";
-import { run } from "../os/exec.ts";
+import { labKubectl } from "../lab/kubelet.ts";
+import { kubernetesMissing } from "../lab/kubernetes.ts";
+import { CommandError, run } from "../os/exec.ts";
 
 const exec = promisify(execFile);
 
@@ -35,12 +42,27 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     process.stdout.write(`$ ${show}\n`);
     process.stdout.write(await cmd());
   };
+  const withKubernetes = kubernetesMissing() === null;
+  const kubectl = async (args: string[]) => {
+    process.stdout.write(`$ seam lab kubectl ${args.join(" ")}\n`);
+    process.stdout.write(await labKubectl(args));
+  };
+  // a command in the pod: through the kubelet (kubectl exec), or podman's
+  const podExec = async (cmd: string): Promise<string> => {
+    if (!withKubernetes) return (await containerExec("pod1", cmd)).output;
+    try {
+      return await labKubectl(["exec", "-n", "seamless", "pod1", "--", "sh", "-c", cmd]);
+    } catch (e) {
+      return e instanceof CommandError ? e.stderr : String(e);
+    }
+  };
   try {
     await down();
-    say("The lab: an underlay bridge, host-1 (compute + network host) and host-2, an agent in each, a controller on an embedded store");
-    await up({ hosts: 2, progress: (m) => process.stdout.write(`lab: ${m}\n`) });
+    say(`The lab: an underlay bridge, host-1 (compute + network host) and host-2, an agent in each, a controller on an embedded store${withKubernetes ? ", and a real Kubernetes: its control plane, Seam's controller pointed at it, a kubelet with containerd on each host" : ""}`);
+    await up({ hosts: 2, kubernetes: withKubernetes, progress: (m) => process.stdout.write(`lab: ${m}\n`) });
     await os(["network", "agent", "list"]);
-    say("One network for the VM and the container side (project k8s), VXLAN with its own VNI");
+    if (withKubernetes) await kubectl(["get", "nodes", "-o", "wide"]);
+    say(`One network for the VM and the ${withKubernetes ? "pod" : "container"} side (project k8s), VXLAN with its own VNI`);
     await os(["network", "create", "seamless", "--project", "k8s", "--dns-domain", "openstack.local.", "-c", "id", "-c", "provider:network_type", "-c", "provider:segmentation_id", "-c", "mtu", "-c", "dns_domain"]);
     await os(["subnet", "create", "--network", "seamless", "--project", "k8s", "--subnet-range", "192.168.100.0/24", "seamless-v4", "-c", "cidr", "-c", "gateway_ip"]);
     say("With the subnet, Seam made the network's DHCP port: it holds .2 (seeds/001), and serves DHCP, DNS and metadata from host-1");
@@ -49,10 +71,41 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     say("A real VM (qemu) on host-1 on its port's tap; no address on its command line: it asks DHCP");
     const vm = await bootVm("vm1", "host-1", vmPort, { progress: (m) => process.stdout.write(`lab: ${m}\n`) });
     await shell("seam lab exec vm1 -- cat /run/lease", async () => (await vmExec("vm1", "cat /run/lease")).output);
-    say("A real container on host-2: podman runs it and calls seam-cni, whose agent gets the port from the controller and wires eth0 from it");
-    process.stdout.write("$ seam lab container pod1 --host host-2 --network seamless --project k8s\n");
-    await runContainer("pod1", "host-2", "seamless", "k8s");
-    const wlAddr = (await containerExec("pod1", "ip -o -4 addr show dev eth0")).output;
+    let wlAddr: string;
+    if (withKubernetes) {
+      say("A pod on host-2: the namespace's annotation names the network (seeds/001); the controller makes the pod's port when it is scheduled, the kubelet's seam-cni plugs it");
+      const manifest = join(LAB.stateDir, "demo-pod.yaml");
+      writeFileSync(manifest, `apiVersion: v1
+kind: Namespace
+metadata:
+  name: seamless
+  annotations: {seam.io/network: '{"project":"k8s","name":"seamless"}'}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pod1, namespace: seamless}
+spec:
+  nodeSelector: {kubernetes.io/hostname: host-2}
+  terminationGracePeriodSeconds: 1
+  # the network's resolver (its DHCP port), as DHCP tells the VM: Seam's one DNS for VMs and pods
+  dnsPolicy: None
+  dnsConfig: {nameservers: [192.168.100.2], searches: [openstack.local]}
+  containers: [{name: main, image: "localhost/busybox:1.35", imagePullPolicy: Never, command: [sleep, "1000000"]}]
+`);
+      process.stdout.write(await run("cat", [manifest]));
+      await waitFor("the default service account", 30_000, async () => {
+        await labKubectl(["apply", "-f", manifest]);
+        return true;
+      }, 1000);
+      await waitFor("pod1 Running", 120_000, async () => (await labKubectl(["get", "pod", "pod1", "-n", "seamless", "-o", "jsonpath={.status.phase}"])) === "Running", 500);
+      await kubectl(["get", "pod", "pod1", "-n", "seamless", "-o", "wide"]);
+      wlAddr = await podExec("ip -o -4 addr show dev eth0");
+    } else {
+      say("A real container on host-2: podman runs it and calls seam-cni, whose agent gets the port from the controller and wires eth0 from it");
+      process.stdout.write("$ seam lab container pod1 --host host-2 --network seamless --project k8s\n");
+      await runContainer("pod1", "host-2", "seamless", "k8s");
+      wlAddr = await podExec("ip -o -4 addr show dev eth0");
+    }
     process.stdout.write(wlAddr);
     const wl = { address: /inet (\S+)/.exec(wlAddr)![1]! };
     process.stdout.write(`vm1: ${vm.facts.address} (${vm.accel}), pod1: ${wl.address}\n`);
@@ -64,14 +117,15 @@ export async function runLabDemo(keep: boolean): Promise<number> {
     }
     say("What the kernel on host-1 holds: bridge, VXLAN device, FDB entries to host-2's VTEP");
     await shell("ip netns exec host-1 bridge fdb show | grep dst", async () => (await run("ip", ["netns", "exec", "host-1", "bridge", "fdb", "show"])).split("\n").filter((l) => l.includes(" dst ")).join("\n") + "\n");
-    say("The VM pings the container across hosts, and the container pings the VM (one project: its default group admits its own members)");
+    say(`The VM pings the ${withKubernetes ? "pod" : "container"} across hosts, and the ${withKubernetes ? "pod" : "container"} pings the VM (one project: its default group admits its own members)`);
     const vmIp = vm.facts.address.split("/")[0]!;
     const wlIp = wl.address.split("/")[0]!;
     await shell(`seam lab exec vm1 -- ping -c 3 ${wlIp}`, async () => (await vmExec("vm1", `ping -c 3 ${wlIp}`)).output);
-    await shell(`seam lab exec pod1 -- ping -c 3 ${vmIp}`, async () => (await containerExec("pod1", `ping -c 3 ${vmIp}`)).output);
-    say("Names: the container finds the VM by its dns_name, the VM finds the container, and the outside asks the controller (F4)");
+    const pod = withKubernetes ? "seamless/pod1" : "pod1";
+    await shell(`seam lab exec ${pod} -- ping -c 3 ${vmIp}`, () => podExec(`ping -c 3 ${vmIp}`));
+    say(`Names: the ${withKubernetes ? "pod" : "container"} finds the VM by its dns_name, the VM finds the ${withKubernetes ? "pod" : "container"}, and the outside asks the controller (F4)`);
     const podName = `host-${wlIp.replace(/\./g, "-")}.openstack.local`;
-    await shell("seam lab exec pod1 -- nslookup vm1.openstack.local", async () => (await containerExec("pod1", "nslookup vm1.openstack.local")).output);
+    await shell(`seam lab exec ${pod} -- nslookup vm1.openstack.local`, () => podExec("nslookup vm1.openstack.local"));
     await shell(`seam lab exec vm1 -- nslookup ${podName}`, async () => (await vmExec("vm1", `nslookup ${podName}`)).output);
     await shell(`ip netns exec external nslookup vm1.openstack.local ${LAB.serverAddress}`, () => run("ip", ["netns", "exec", LAB.external, "busybox", "nslookup", "vm1.openstack.local", LAB.serverAddress]));
     say("The VM's metadata (F17), as Nova's metadata API lays it out, from the model");
