@@ -32,7 +32,7 @@ describe("southbound", () => {
     await new Promise<void>((r) => nova.listen(0, "127.0.0.1", r));
     const novaUrl = `http://127.0.0.1:${(nova.address() as { port: number }).port}/v2.1`;
     store = await makeStore("sqlite");
-    s = await startServer(store.url, { modelConfig: { ...defaultConfig, agentDownTimeSec: 1 }, novaUrl, novaToken: "nova-secret" });
+    s = await startServer(store.url, { modelConfig: { ...defaultConfig, agentDownTimeSec: 1, podPortWaitSec: 0.5 }, novaUrl, novaToken: "nova-secret" });
     base = await listen(s);
     net = expectStatus(await s.admin.post("/v2.0/networks", { network: { name: "n" } }), 201).network.id;
     expectStatus(await s.admin.post("/v2.0/subnets", { subnet: { network_id: net, cidr: "10.1.0.0/24", ip_version: 4 } }), 201);
@@ -101,6 +101,19 @@ describe("southbound", () => {
     assert.deepEqual(novaEvents.map((e) => [e.name, e.server_uuid, e.tag]), want, "pods (compute:kubernetes) are not Nova's business");
     assert.ok(novaEvents.every((e) => e.status === "completed"));
     assert.equal(novaToken, "nova-secret");
+  });
+
+  it("hands a pod the port the Kubernetes controller made, when the node's CNI config names no network", async () => {
+    const other = expectStatus(await s.admin.post("/v2.0/networks", { network: { name: "pods" } }), 201).network.id;
+    expectStatus(await s.admin.post("/v2.0/subnets", { subnet: { network_id: other, cidr: "10.2.0.0/24", ip_version: 4 } }), 201);
+    const made = expectStatus(await s.admin.post("/v2.0/ports", { port: { network_id: other, name: "p1", device_owner: "compute:kubernetes", device_id: "uid-p1" } }), 201).port;
+    const got = await agent("h1").attach({ containerId: "sandbox-1", pod: { namespace: "ns", name: "p1", uid: "uid-p1" } });
+    assert.deepEqual(got, { port: made.id, network: other }, "the controller's port, on the network it chose");
+    assert.equal(expectStatus(await s.admin.get(`/v2.0/ports/${made.id}`), 200).port["binding:host_id"], "h1", "bound to the host that asked");
+    const t0 = Date.now();
+    await assert.rejects(agent("h1").attach({ containerId: "sandbox-2", pod: { namespace: "ns", name: "p2", uid: "uid-p2" } }), /503 pod ns\/p2 has no port/);
+    assert.ok(Date.now() - t0 >= 450, "it waited for the controller first");
+    await assert.rejects(agent("h1").attach({ containerId: "sandbox-3" }), /400/, "a container that is not a pod must name its network");
   });
 
   it("streams the intent, and resumes after a disconnect with only what changed", async () => {

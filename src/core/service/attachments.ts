@@ -46,9 +46,6 @@ async function networkFor(m: Model, req: Pick<AttachRequest, "network" | "projec
   return found[0]!;
 }
 
-/** How long an attach for a pod waits for the controller's port when the CNI config names no network. */
-export const POD_PORT_WAIT_MS = 10_000;
-
 /**
  * The pod's port the Kubernetes controller made (by UID; on `network` when the
  * CNI config names one). With no network named, the controller alone knows
@@ -65,7 +62,8 @@ async function podPort(m: Model, uid: string, network: string | undefined, waitM
   }
 }
 
-export async function attachWorkload(m: Model, host: string, req: AttachRequest, projectId: (nameOrId: string) => string = (p) => p, podWaitMs = POD_PORT_WAIT_MS): Promise<Attached> {
+export async function attachWorkload(m: Model, host: string, req: AttachRequest, projectId: (nameOrId: string) => string = (p) => p): Promise<Attached> {
+  const podWaitMs = m.config.podPortWaitSec * 1000;
   if (typeof req.containerId !== "string" || !req.containerId || req.containerId.length > 255) throw badRequest("the attachment needs 'containerId'");
   const sys = m.system;
   const pod = req.pod && typeof req.pod.uid === "string" && req.pod.uid ? req.pod : null;

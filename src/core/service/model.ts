@@ -27,6 +27,8 @@ export interface ModelConfig {
   /** `distributed` for routers created without it (Neutron's router_distributed) */
   readonly distributedRouters: boolean;
   readonly quotas: Readonly<Record<string, number>>;
+  /** how long a pod's CNI ADD that names no network waits for the Kubernetes controller's port */
+  readonly podPortWaitSec: number;
 }
 
 export const defaultConfig: ModelConfig = {
@@ -39,6 +41,7 @@ export const defaultConfig: ModelConfig = {
   agentDownTimeSec: 75,
   distributedRouters: false,
   quotas: { network: -1, subnet: -1, port: -1, router: -1, floatingip: -1, security_group: -1, security_group_rule: -1, trunk: -1 },
+  podPortWaitSec: 10,
 };
 
 /** Which columns a kind can narrow a list by in SQL before the in-memory filters run. */
