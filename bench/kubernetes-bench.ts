@@ -14,7 +14,7 @@ import { openDb } from "../src/core/store/open.ts";
 import { PORT_ANNOTATION } from "../src/front/kubernetes/mapping.ts";
 import { startControlPlane } from "../src/lab/kubernetes.ts";
 import { buildServer } from "../src/server.ts";
-import { arg, pct } from "./support.ts";
+import { arg, defaultServiceAccount, pct } from "./support.ts";
 
 const BURST = arg("burst", 20);
 const SERIAL = arg("serial", 10);
@@ -30,15 +30,7 @@ async function main() {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   try {
     await core.createNamespace({ body: { metadata: { name: "bench" } } });
-    for (let i = 0; ; i++) {
-      try {
-        await core.readNamespacedServiceAccount({ name: "default", namespace: "bench" });
-        break;
-      } catch {
-        if (i > 100) throw new Error("no default service account in namespace bench");
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await defaultServiceAccount(core, "bench");
     // What an informer sees, and what Seam holds, per pod name.
     const seen = new Map<string, number>();
     const ready = new Map<string, number>();

@@ -12,7 +12,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { labKubeconfig, useCni } from "../src/lab/kubelet.ts";
 import { down, readState, startServer, stopServer, up } from "../src/lab/lab.ts";
-import { arg, pct } from "./support.ts";
+import { arg, defaultServiceAccount, pct } from "./support.ts";
 
 const SERIAL = arg("serial", 10);
 const BURST = arg("burst", 20);
@@ -31,15 +31,7 @@ async function main() {
   const gone = new Set<string>();
   try {
     await core.createNamespace({ body: { metadata: { name: "bench" } } });
-    for (let i = 0; ; i++) {
-      try {
-        await core.readNamespacedServiceAccount({ name: "default", namespace: "bench" });
-        break;
-      } catch {
-        if (i > 100) throw new Error("no default service account in namespace bench");
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await defaultServiceAccount(core, "bench");
     const informer = k8s.makeInformer(kc, "/api/v1/namespaces/bench/pods", () => core.listNamespacedPod({ namespace: "bench" }));
     const note = (p: k8s.V1Pod) => {
       const name = p.metadata!.name!;

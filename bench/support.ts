@@ -34,3 +34,16 @@ export async function timed(n: number, concurrency: number, op: (i: number) => P
   );
   return { rate: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
 }
+
+/** Waits for a new namespace's default service account (the controller-manager makes it a moment after the namespace). */
+export async function defaultServiceAccount(core: { readNamespacedServiceAccount(a: { name: string; namespace: string }): Promise<unknown> }, namespace: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await core.readNamespacedServiceAccount({ name: "default", namespace });
+      return;
+    } catch {
+      if (i > 100) throw new Error(`no default service account in namespace ${namespace}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -10,6 +10,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../os/ports.ts";
+import { isAlive } from "./base.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 export const KUBERNETES_BIN = join(ROOT, "var", "kubernetes", "current", "bin");
@@ -42,15 +43,6 @@ export interface ControlPlaneOptions {
 
 const PIDS = "pids.json";
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Stops what was started in `pids` (last first: SIGTERM, then SIGKILL after 5 s). */
 async function stopPids(pids: readonly number[]): Promise<void> {
   for (const pid of [...pids].reverse()) {
@@ -60,8 +52,8 @@ async function stopPids(pids: readonly number[]): Promise<void> {
       continue;
     }
     const until = Date.now() + 5000;
-    while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    if (alive(pid)) process.kill(pid, "SIGKILL");
+    while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (isAlive(pid)) process.kill(pid, "SIGKILL");
   }
 }
 
