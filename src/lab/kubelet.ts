@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync
 import { join } from "node:path";
 import { run } from "../os/exec.ts";
 import { cniPlugin, cniSocket, daemon, LAB, type LabState, sleep, waitFor } from "./base.ts";
-import { KUBERNETES_BIN } from "./kubernetes.ts";
+import { kubeconfigIn, KUBERNETES_BIN } from "./kubernetes.ts";
 
 const IMAGES = join(KUBERNETES_BIN, "..", "images");
 export const PAUSE_IMAGE = "localhost/pause:3.4.1";
@@ -28,7 +28,7 @@ const cgroupRoot = (host: string) => `seam-lab-${host}`;
 
 /** Where the lab keeps its control plane, and what its clients need. */
 export const kubernetesDir = () => join(LAB.stateDir, "kubernetes");
-export const labKubeconfig = () => join(kubernetesDir(), "admin.kubeconfig");
+export const labKubeconfig = () => kubeconfigIn(kubernetesDir(), "admin");
 
 /** kubectl against the lab's cluster, as its admin. */
 export function labKubectl(args: readonly string[], timeoutMs = 120_000): Promise<string> {
@@ -143,7 +143,7 @@ function removeCgroupRoot(host: string): void {
 }
 
 /** Starts containerd and the kubelet on a lab host; the node registers itself (see waitForNodes). */
-export async function startNode(state: LabState, host: string, nodeKubeconfig: string): Promise<void> {
+export async function startNode(state: LabState, host: string): Promise<void> {
   const h = state.hosts.find((x) => x.name === host);
   if (!h) throw new Error(`no host ${host} in the lab`);
   const d = nodeDir(host);
@@ -164,7 +164,7 @@ export async function startNode(state: LabState, host: string, nodeKubeconfig: s
   daemon(
     "nsenter",
     [
-      ...inHost, join(KUBERNETES_BIN, "kubelet"), "--config", join(d, "kubelet.yaml"), "--kubeconfig", nodeKubeconfig,
+      ...inHost, join(KUBERNETES_BIN, "kubelet"), "--config", join(d, "kubelet.yaml"), "--kubeconfig", kubeconfigIn(kubernetesDir(), `node-${host}`),
       "--container-runtime", "remote", "--container-runtime-endpoint", `unix://${containerdSocket(host)}`,
       "--root-dir", join(d, "kubelet"), "--hostname-override", host, "--node-ip", h.vtep,
       "--pod-infra-container-image", PAUSE_IMAGE, "--v", "1",

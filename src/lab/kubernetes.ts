@@ -1,5 +1,6 @@
 // A real Kubernetes control plane for the tests and the lab: etcd, the
-// apiserver, the scheduler and the controller-manager, all on loopback, from
+// apiserver, the scheduler and the controller-manager, on loopback (the
+// lab's apiserver on its underlay, where the hosts' kubelets reach it), from
 // the binaries scripts/build-kubernetes.sh builds from Debian's source
 // package (var/kubernetes/current/bin). Everything it starts and writes is
 // under one directory, removed by stop(); the processes' ids are kept there
@@ -42,6 +43,9 @@ export interface ControlPlaneOptions {
 }
 
 const PIDS = "pids.json";
+
+/** The kubeconfig scripts/kubernetes-pki.sh writes for a user (admin, seam, node-<name>) in a control plane's directory. */
+export const kubeconfigIn = (dir: string, user: string) => join(dir, `${user}.kubeconfig`);
 
 /** Stops what was started in `pids` (last first: SIGTERM, then SIGKILL after 5 s). */
 async function stopPids(pids: readonly number[]): Promise<void> {
@@ -130,10 +134,10 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Co
     const cp: ControlPlane = {
       dir,
       url,
-      adminKubeconfig: join(dir, "admin.kubeconfig"),
-      seamKubeconfig: join(dir, "seam.kubeconfig"),
-      nodeKubeconfig: (node) => join(dir, `node-${node}.kubeconfig`),
-      kubectl: (...args) => execFileSync(join(KUBERNETES_BIN, "kubectl"), ["--kubeconfig", join(dir, "admin.kubeconfig"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+      adminKubeconfig: kubeconfigIn(dir, "admin"),
+      seamKubeconfig: kubeconfigIn(dir, "seam"),
+      nodeKubeconfig: (node) => kubeconfigIn(dir, `node-${node}`),
+      kubectl: (...args) => execFileSync(join(KUBERNETES_BIN, "kubectl"), ["--kubeconfig", kubeconfigIn(dir, "admin"), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
       stop,
     };
     const deadline = Date.now() + 60_000;
