@@ -33,6 +33,7 @@ export function registerLab(program: Command): void {
         const s = await up({ hosts: o.hosts, server: o.server, agentDownTimeSec: o.agentDownTime, dnsUpstreams: o.dnsUpstream, kubernetes: Boolean(o.kubernetes), progress: say });
         say(`up: ${s.hosts.map((h) => `${h.name} (${h.vtep})`).join(", ")}; controller ${s.server.url} (admin/admin)${s.kubernetes ? `; Kubernetes ${s.kubernetes.url}` : ""}`);
         process.stdout.write(`export OS_AUTH_URL=${s.server.url}/v3 OS_USERNAME=admin OS_PASSWORD=admin OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3\n`);
+        if (s.kubernetes) process.stdout.write(`export KUBECONFIG=${labKubeconfig()}\n`);
       } catch (e) {
         say(`up failed: ${(e as Error).message}; cleaning up`);
         await down(say);

@@ -9,7 +9,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { run } from "../os/exec.ts";
 import { tapName } from "../contract/naming.ts";
-import { daemon, ip, LAB, readState, ROOT, waitFor, writeState } from "./base.ts";
+import { daemon, ip, isAlive, LAB, readState, ROOT, waitFor, writeState } from "./base.ts";
 import { checkName, portFacts, type PortFacts } from "./workload.ts";
 
 export const VM_DIR = process.env.SEAM_VM_DIR ?? join(ROOT, "var/vm");
@@ -114,7 +114,7 @@ export async function bootVm(name: string, host: string, portId: string, o: VmOp
       } catch {
         /* gone */
       }
-      await waitFor("qemu to exit", 5000, async () => !isRunning(pid)).catch(() => {});
+      await waitFor("qemu to exit", 5000, async () => !isAlive(pid)).catch(() => {});
       if (accel === "kvm" && tries.length > 1) {
         say("KVM did not boot the guest here (nested PVM-style KVM, see MACHINE-NOTES.md); falling back to TCG");
         writeFileSync(KVM_VERDICT, "broken\n");
@@ -128,15 +128,6 @@ export async function bootVm(name: string, host: string, portId: string, o: VmOp
     }
   }
   throw new Error("unreachable");
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 let execSeq = 0;
@@ -190,7 +181,7 @@ export async function stopVm(name: string): Promise<void> {
   } catch {
     /* gone */
   }
-  await waitFor(`${name} to stop`, 5000, async () => !isRunning(vm.pid)).catch(() => {});
+  await waitFor(`${name} to stop`, 5000, async () => !isAlive(vm.pid)).catch(() => {});
   delete state.vms[name];
   writeState(state);
   await run("ip", ["-n", vm.host, "link", "del", tapName(vm.port)]).catch(() => {});
