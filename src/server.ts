@@ -1,6 +1,7 @@
 // seam-server: one HTTP server for every front door over one model and store.
 // Turns every failure into the body its clients expect: a NeutronError for
 // the Neutron API (never a stack trace), Keystone's error body under /v3.
+import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import { NeutronError } from "./core/errors.ts";
@@ -12,6 +13,7 @@ import { type IdentityConfig, TokenIssuer } from "./front/identity/identity.ts";
 import { registerKeystone } from "./front/identity/keystone.ts";
 import { registerNeutron } from "./front/neutron/plugin.ts";
 import { registerChanges } from "./front/seam-api/changes.ts";
+import { registerHealth } from "./front/seam-api/health.ts";
 import type { KubernetesController, KubernetesOptions } from "./front/kubernetes/controller.ts";
 import { Hub } from "./southbound/hub.ts";
 import { NovaNotifier } from "./front/neutron/nova-notifier.ts";
@@ -51,6 +53,9 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     // On shutdown, drop keep-alive and streaming connections rather than wait out their timeouts.
     forceCloseConnections: true,
     logger: { level: opts.logLevel ?? "warn" },
+    // Neutron's request ids: every response names its request (X-Openstack-Request-Id), and the log lines of it carry the same id.
+    genReqId: () => `req-${randomUUID()}`,
+    requestIdLogLabel: "request_id",
     // Neutron ids are matched as given; keep trailing slashes working as Neutron's router does.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // What Node's HTTP parser refuses (malformed HTTP, headers too large) gets Neutron's body too.
@@ -58,7 +63,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
       if (!socket.writable) return;
       const status = (err as NodeJS.ErrnoException).code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
       const body = JSON.stringify(new NeutronError(status, "HTTPBadRequest", status === 431 ? "Request header fields too large." : "Malformed HTTP request.").toBody());
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Openstack-Request-Id: req-${randomUUID()}\r\nConnection: close\r\n\r\n${body}`);
     },
     // Errors Fastify raises before routing (an undecodable URL) get Neutron's body too.
     frameworkErrors: (err, _req, reply) => {
@@ -67,6 +72,9 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     },
   });
   const model = createModel(opts.db, opts.modelConfig);
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-openstack-request-id", req.id);
+  });
 
   // Clients send JSON with or without a content type, and DELETE with an empty JSON body.
   app.removeAllContentTypeParsers();
@@ -110,6 +118,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
 
   const hub = new Hub(model, app.log);
   await hub.start();
+  registerHealth(app, model, () => hub.world.revision);
   if (opts.novaUrl) {
     const nova = new NovaNotifier(opts.novaUrl, opts.novaToken, app.log);
     await nova.start(model);
