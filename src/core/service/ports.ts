@@ -184,7 +184,8 @@ export const ports: Kind = {
         device_id: r.device_id,
         device_owner: r.device_owner,
         fixed_ips: fixed,
-        allowed_address_pairs: r.allowed_address_pairs ?? [],
+        // a pair given without a MAC is the port's MAC (Neutron fills it in)
+        allowed_address_pairs: ((r.allowed_address_pairs as { ip_address: string; mac_address?: string }[] | undefined) ?? []).map((p) => ({ ip_address: p.ip_address, mac_address: p.mac_address ?? r.mac_address })),
         extra_dhcp_opts: r.extra_dhcp_opts ?? [],
         security_groups: (sgs.get(r.id) ?? []).map((s) => s.security_group_id).sort(),
         port_security_enabled: r.port_security_enabled,
