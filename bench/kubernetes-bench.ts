@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDb } from "../src/core/store/open.ts";
 import { PORT_ANNOTATION } from "../src/front/kubernetes/mapping.ts";
+import { BUSYBOX_IMAGE } from "../src/lab/kubelet.ts";
 import { startControlPlane } from "../src/lab/kubernetes.ts";
 import { buildServer } from "../src/server.ts";
 import { arg, defaultServiceAccount, pct } from "./support.ts";
@@ -45,7 +46,7 @@ async function main() {
     await informer.start();
     const podBody = (name: string) => ({
       metadata: { name },
-      spec: { nodeName: "host-1", automountServiceAccountToken: false, containers: [{ name: "c", image: "localhost/busybox:1.35", command: ["sleep", "3600"], imagePullPolicy: "Never" }] },
+      spec: { nodeName: "host-1", automountServiceAccountToken: false, containers: [{ name: "c", image: BUSYBOX_IMAGE, command: ["sleep", "3600"], imagePullPolicy: "Never" }] },
     });
     const created = new Map<string, number>();
     const make = async (name: string) => {

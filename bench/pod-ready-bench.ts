@@ -10,7 +10,7 @@
 //
 //   node --import tsx bench/pod-ready-bench.ts [--serial 10] [--burst 20]
 import * as k8s from "@kubernetes/client-node";
-import { labKubeconfig, useCni } from "../src/lab/kubelet.ts";
+import { BUSYBOX_IMAGE, labKubeconfig, useCni } from "../src/lab/kubelet.ts";
 import { down, readState, startServer, stopServer, up } from "../src/lab/lab.ts";
 import { arg, defaultServiceAccount, pct } from "./support.ts";
 
@@ -51,7 +51,7 @@ async function main() {
           metadata: { name },
           spec: {
             nodeSelector: { "kubernetes.io/hostname": NODE }, terminationGracePeriodSeconds: 0, automountServiceAccountToken: false,
-            containers: [{ name: "c", image: "localhost/busybox:1.35", command: ["sleep", "3600"], imagePullPolicy: "Never" }],
+            containers: [{ name: "c", image: BUSYBOX_IMAGE, command: ["sleep", "3600"], imagePullPolicy: "Never" }],
           },
         },
       });

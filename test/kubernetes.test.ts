@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { BUSYBOX_IMAGE } from "../src/lab/kubelet.ts";
 import { kubernetesMissing, startControlPlane, type ControlPlane } from "../src/lab/kubernetes.ts";
 import { PORT_ANNOTATION } from "../src/front/kubernetes/mapping.ts";
 import { expectStatus, makeStore, startServer, type Json, type Store, type TestServer } from "./support/api.ts";
@@ -41,7 +42,7 @@ metadata: {name: ${name}, namespace: ${ns}}
 spec:
   nodeName: ${node}
   automountServiceAccountToken: false
-  containers: [{name: c, image: localhost/busybox:1.35, command: [sleep, "3600"], imagePullPolicy: Never}]
+  containers: [{name: c, image: ${BUSYBOX_IMAGE}, command: [sleep, "3600"], imagePullPolicy: Never}]
 `;
   // A new namespace's default service account comes from the controller-manager a moment later; pods wait for it.
   const applyPod = async (ns: string, name: string, node: string) => {

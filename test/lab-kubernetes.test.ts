@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { run } from "../src/os/exec.ts";
-import { labKubectl } from "../src/lab/kubelet.ts";
+import { BUSYBOX_IMAGE, labKubectl } from "../src/lab/kubelet.ts";
 import { kubernetesMissing } from "../src/lab/kubernetes.ts";
 import { down, namespaces, readState, startServer, stopServer, waitFor } from "../src/lab/lab.ts";
 import { bootVm } from "../src/lab/vm.ts";
@@ -39,6 +39,13 @@ describe("scenario S1 through Kubernetes: a VM and a kubelet's pod on one networ
     await labKubectl(["apply", "-f", f]);
   };
 
+  const podSpec = (name: string, namespace: string, host?: string) => ({
+    apiVersion: "v1", kind: "Pod", metadata: { name, namespace },
+    spec: {
+      ...(host ? { nodeSelector: { "kubernetes.io/hostname": host } } : {}), terminationGracePeriodSeconds: 1,
+      containers: [{ name: "main", image: BUSYBOX_IMAGE, imagePullPolicy: "Never", command: ["sleep", "1000000"] }],
+    },
+  });
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "seam-lab-k8s-"));
     await down();
@@ -69,13 +76,7 @@ describe("scenario S1 through Kubernetes: a VM and a kubelet's pod on one networ
   it("gives pod cont, applied with kubectl and scheduled on host-2, .4 and a port named cont", async () => {
     await apply("ns", { apiVersion: "v1", kind: "Namespace", metadata: { name: "seamless", annotations: { "seam.io/network": JSON.stringify({ project: "k8s", name: "seamless" }) } } });
     await waitFor("the namespace's default service account", 30_000, async () => (await labKubectl(["get", "serviceaccount", "default", "-n", "seamless", "-o", "name"]).catch(() => "")).trim());
-    await apply("cont", {
-      apiVersion: "v1", kind: "Pod", metadata: { name: "cont", namespace: "seamless" },
-      spec: {
-        nodeSelector: { "kubernetes.io/hostname": "host-2" }, terminationGracePeriodSeconds: 1,
-        containers: [{ name: "main", image: "localhost/busybox:1.35", imagePullPolicy: "Never", command: ["sleep", "1000000"] }],
-      },
-    });
+    await apply("cont", podSpec("cont", "seamless", "host-2"));
     pod = await waitFor("pod cont Running", 120_000, async () => {
       const p = JSON.parse(await labKubectl(["get", "pod", "cont", "-n", "seamless", "-o", "json"])) as Pod;
       return p.status.phase === "Running" && p.status.podIP ? p : null;
@@ -115,13 +116,6 @@ describe("scenario S1 through Kubernetes: a VM and a kubelet's pod on one networ
     assert.deepEqual((await namespaces()).filter((n) => n.startsWith("cni-")), [], "no pod network namespace left");
   });
 
-  const podSpec = (name: string, namespace: string, host?: string) => ({
-    apiVersion: "v1", kind: "Pod", metadata: { name, namespace },
-    spec: {
-      ...(host ? { nodeSelector: { "kubernetes.io/hostname": host } } : {}), terminationGracePeriodSeconds: 1,
-      containers: [{ name: "main", image: "localhost/busybox:1.35", imagePullPolicy: "Never", command: ["sleep", "1000000"] }],
-    },
-  });
   const namespace = async (name: string) => {
     await apply(`ns-${name}`, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
     await waitFor(`namespace ${name}'s default service account`, 30_000, async () => (await labKubectl(["get", "serviceaccount", "default", "-n", name, "-o", "name"]).catch(() => "")).trim());

@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { down, LAB, readState, SEAM, up, waitFor } from "../lab/lab.ts";
 import { bootVm, vmExec } from "../lab/vm.ts";
 import { containerExec, runContainer } from "../lab/container.ts";
-import { labKubectl } from "../lab/kubelet.ts";
+import { BUSYBOX_IMAGE, labKubectl } from "../lab/kubelet.ts";
 import { kubernetesMissing } from "../lab/kubernetes.ts";
 import { CommandError, run } from "../os/exec.ts";
 
@@ -90,7 +90,7 @@ spec:
   # the network's resolver (its DHCP port), as DHCP tells the VM: Seam's one DNS for VMs and pods
   dnsPolicy: None
   dnsConfig: {nameservers: [192.168.100.2], searches: [openstack.local]}
-  containers: [{name: main, image: "localhost/busybox:1.35", imagePullPolicy: Never, command: [sleep, "1000000"]}]
+  containers: [{name: main, image: "${BUSYBOX_IMAGE}", imagePullPolicy: Never, command: [sleep, "1000000"]}]
 `);
       process.stdout.write(await run("cat", [manifest]));
       await waitFor("the default service account", 30_000, async () => {

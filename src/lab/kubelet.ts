@@ -19,6 +19,7 @@ import { kubeconfigIn, KUBERNETES_BIN } from "./kubernetes.ts";
 
 const IMAGES = join(KUBERNETES_BIN, "..", "images");
 export const PAUSE_IMAGE = "localhost/pause:3.4.1";
+/** the image pods run here (scripts/kubernetes-images.py makes it from busybox-static; no registry) */
 export const BUSYBOX_IMAGE = "localhost/busybox:1.35";
 const CGROUPS = "/sys/fs/cgroup";
 
@@ -36,12 +37,12 @@ export function labKubectl(args: readonly string[], timeoutMs = 120_000): Promis
 }
 
 /** The node's CNI config: seam-cni, talking to this host's agent; no network (the pod's namespace decides). */
-export function nodeCniConfig(host: string): object {
+function nodeCniConfig(host: string): object {
   return { cniVersion: "1.0.0", name: "seam", plugins: [{ type: "seam", agentSocket: cniSocket(host) }] };
 }
 
 /** The reference plugins on a node (bridge + host-local), for comparing with: what the recipe's node ran. */
-export function referenceCniConfig(host: string): object {
+function referenceCniConfig(host: string): object {
   return {
     cniVersion: "0.4.0", name: "reference",
     plugins: [{ type: "bridge", bridge: "cniref0", isGateway: true, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "10.250.0.0/24" }]], dataDir: join(nodeDir(host), "cni-ipam") } }],
@@ -184,13 +185,12 @@ export async function waitForNodes(state: LabState, timeoutMs = 120_000): Promis
 /**
  * Removes the nodes' pods while kubelets and agents still run (so CNI DEL
  * releases their interfaces), then whatever containerd still holds; the
- * processes themselves go with the lab's others. Returns how many pods there were.
+ * processes themselves go with the lab's others.
  */
-export async function drainNodes(hosts: readonly string[], progress: (msg: string) => void = () => {}): Promise<number> {
-  let pods = 0;
+export async function drainNodes(hosts: readonly string[], progress: (msg: string) => void = () => {}): Promise<void> {
   if (existsSync(labKubeconfig())) {
     try {
-      pods = (await labKubectl(["get", "pods", "-A", "-o", "name"], 15_000)).split("\n").filter(Boolean).length;
+      const pods = (await labKubectl(["get", "pods", "-A", "-o", "name"], 15_000)).split("\n").filter(Boolean).length;
       if (pods) {
         progress(`deleting ${pods} pods through their kubelets`);
         await labKubectl(["delete", "pods", "--all", "-A", "--grace-period=1", "--timeout=60s"], 90_000);
@@ -215,7 +215,6 @@ export async function drainNodes(hosts: readonly string[], progress: (msg: strin
       if (netns) await run("ip", ["netns", "del", netns]).catch(() => {});
     }
   }
-  return pods;
 }
 
 /** After the processes are gone: the kubelets' mounts (their root directory, pod volumes) and cgroups. */
