@@ -13,6 +13,8 @@ export const OWNER = {
   dhcp: "network:dhcp",
   nova: "compute:nova",
   kubernetes: "compute:kubernetes",
+  /** holds a service's VIP on its service subnet (core/service/services.ts); plugged nowhere */
+  serviceVip: "seam:service_vip",
 } as const;
 
 export const ROUTER_INTERFACE_OWNERS: ReadonlySet<string> = new Set([OWNER.routerInterface, OWNER.routerInterfaceDistributed, "network:ha_router_replicated_interface"]);

@@ -124,8 +124,69 @@ export const subnets = {
     if (f.tag !== undefined) q.tags = f.tag;
     return (await m.find(ctx, "subnet", q)).map((v) => ({ id: v.id as string, network: v.network_id as string, cidr: v.cidr as string }));
   },
-  async create(m: Model, ctx: RequestContext, s: { readonly network: string; readonly project: string; readonly cidr: string; readonly name: string; readonly tags: readonly string[] }): Promise<SubnetView> {
-    const [v] = await m.create(ctx, "subnet", [{ network_id: s.network, project_id: s.project, cidr: s.cidr, ip_version: s.cidr.includes(":") ? 6 : 4, name: s.name, tags: [...s.tags] }]);
+  async create(
+    m: Model,
+    ctx: RequestContext,
+    s: { readonly network: string; readonly project: string; readonly cidr: string; readonly name: string; readonly tags: readonly string[]; readonly gateway?: string; readonly dhcp?: boolean },
+  ): Promise<SubnetView> {
+    const body: Record<string, unknown> = { network_id: s.network, project_id: s.project, cidr: s.cidr, ip_version: s.cidr.includes(":") ? 6 : 4, name: s.name, tags: [...s.tags] };
+    if (s.gateway !== undefined) body.gateway_ip = s.gateway;
+    if (s.dhcp !== undefined) body.enable_dhcp = s.dhcp;
+    const [v] = await m.create(ctx, "subnet", [body]);
     return { id: v!.id as string, network: v!.network_id as string, cidr: v!.cidr as string };
+  },
+};
+
+/** A service's port as callers say it: the backends are (address, port, the Seam port holding the address). */
+export interface ServicePortSpec {
+  readonly name: string;
+  readonly protocol: "tcp" | "udp" | "sctp";
+  readonly port: number;
+  readonly targets: readonly { readonly ip: string; readonly port: number; readonly portId: string | null }[];
+}
+
+export interface ServiceView {
+  readonly id: string;
+  readonly name: string;
+  readonly project: string;
+  readonly subnet: string;
+  readonly vip: string;
+  readonly ports: readonly ServicePortSpec[];
+  readonly tags: readonly string[];
+}
+
+type StoredServicePort = { name?: string; protocol: ServicePortSpec["protocol"]; port: number; targets: { ip_address: string; port: number; port_id?: string | null }[] };
+
+const servicePortsBody = (ports: readonly ServicePortSpec[]): StoredServicePort[] =>
+  ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targets: p.targets.map((t) => ({ ip_address: t.ip, port: t.port, port_id: t.portId })) }));
+
+const serviceView = (v: View): ServiceView => ({
+  id: v.id as string,
+  name: (v.name as string) ?? "",
+  project: v.project_id as string,
+  subnet: v.subnet_id as string,
+  vip: v.vip_address as string,
+  ports: ((v.ports as StoredServicePort[]) ?? []).map((p) => ({ name: p.name ?? "", protocol: p.protocol, port: p.port, targets: p.targets.map((t) => ({ ip: t.ip_address, port: t.port, portId: t.port_id ?? null })) })),
+  tags: (v.tags as string[]) ?? [],
+});
+
+export const services = {
+  async find(m: Model, ctx: RequestContext, f: { readonly tag?: string; readonly subnet?: string }): Promise<ServiceView[]> {
+    const q: Record<string, string> = {};
+    if (f.tag !== undefined) q.tags = f.tag;
+    if (f.subnet !== undefined) q.subnet_id = f.subnet;
+    return (await m.find(ctx, "service", q)).map(serviceView);
+  },
+  async create(m: Model, ctx: RequestContext, s: { readonly name: string; readonly project: string; readonly subnet: string; readonly vip?: string; readonly ports: readonly ServicePortSpec[]; readonly tags: readonly string[] }): Promise<ServiceView> {
+    const body: Record<string, unknown> = { name: s.name, project_id: s.project, subnet_id: s.subnet, ports: servicePortsBody(s.ports), tags: [...s.tags] };
+    if (s.vip !== undefined) body.vip_address = s.vip;
+    const [v] = await m.create(ctx, "service", [body]);
+    return serviceView(v!);
+  },
+  async setPorts(m: Model, ctx: RequestContext, id: string, ports: readonly ServicePortSpec[]): Promise<ServiceView> {
+    return serviceView(await m.update(ctx, "service", id, { ports: servicePortsBody(ports) }));
+  },
+  remove(m: Model, ctx: RequestContext, id: string): Promise<void> {
+    return m.remove(ctx, "service", id);
   },
 };

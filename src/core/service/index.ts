@@ -9,12 +9,13 @@ import { deletePort, ports } from "./ports.ts";
 import type { Rec } from "./repo.ts";
 import { routers } from "./routers.ts";
 import { ensureDefaultSecurityGroup, securityGroupRules, securityGroups } from "./security-groups.ts";
+import { services } from "./services.ts";
 import { subnets } from "./subnets.ts";
 import { trunks } from "./trunks.ts";
 
 export function createModel(db: Db, config: ModelConfig = defaultConfig): Model {
   const m = new Model(db, config);
-  for (const k of [networks, subnets, ports, routers, floatingips, securityGroups, securityGroupRules, trunks, agents]) m.register(k);
+  for (const k of [networks, subnets, ports, routers, floatingips, securityGroups, securityGroupRules, trunks, agents, services]) m.register(k);
   m.hooks.ensureDefaultSecurityGroup = (tx: Tx, projectId: string) => ensureDefaultSecurityGroup(m, tx, projectId);
   m.hooks.deletePort = (tx: Tx, rec: Rec) => deletePort(m, tx, rec);
   return m;

@@ -8,7 +8,7 @@ import { badRequest, conflict, NeutronError, policyDenied } from "../errors.ts";
 import { cidrContains, eui64Address, formatAddress, parseAddress, parseCidr } from "../../net/address.ts";
 import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
-import { isNetworkOwner, L3_OWNERS, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
+import { isNetworkOwner, L3_OWNERS, OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import { isAlive } from "./agents.ts";
 import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
@@ -301,6 +301,7 @@ export const ports: Kind = {
     if (L3_OWNERS.has(owner)) {
       throw conflict("L3PortInUse", `Port ${rec.id} cannot be deleted directly via the port API: has device owner ${owner}.`);
     }
+    if (owner === OWNER.serviceVip) throw conflict("PortInUse", `Port ${rec.id} holds the address of service ${rec.device_id}; delete the service instead.`);
     const trunk = await tx.get<{ id: string }>("SELECT id FROM trunks WHERE port_id = ?", [rec.id]);
     if (trunk) throw conflict("PortInUseAsTrunkParent", `Port ${rec.id} is currently a parent port for trunk ${trunk.id}.`);
     const sub = await tx.get<{ trunk_id: string }>("SELECT trunk_id FROM trunk_subports WHERE port_id = ?", [rec.id]);

@@ -38,6 +38,7 @@ export const TABLE_COLUMNS: Readonly<Record<string, readonly ColumnMap[]>> = {
   security_group_rules: [col("security_group_id"), col("rule_key"), col("remote_group_id")],
   trunks: [col("port_id")],
   agents: [col("host"), col("heartbeat_at")],
+  services: [col("subnet_id"), col("vip_port_id")],
 };
 
 const STANDARD = ["id", "project_id", "name", "revision_number", "created_at", "updated_at"];

@@ -16,9 +16,11 @@ export interface Reference {
   readonly table: string;
   readonly column: string;
   readonly parent: string;
+  /** the migration that puts it in place */
+  readonly since: number;
 }
 
-const ref = (table: string, column: string, parent: string, name = `${table}_${column}_fk`): Reference => ({ name, table, column, parent });
+const ref = (table: string, column: string, parent: string, since = 3): Reference => ({ name: `${table}_${column}_fk`, table, column, parent, since });
 
 export const REFERENCES: readonly Reference[] = [
   ref("subnets", "network_id", "networks"),
@@ -37,18 +39,20 @@ export const REFERENCES: readonly Reference[] = [
   ref("trunks", "port_id", "ports"),
   ref("trunk_subports", "port_id", "ports"),
   ref("trunk_subports", "trunk_id", "trunks"),
+  ref("services", "vip_port_id", "ports", 4),
 ];
 
 const TRIGGER_TAG = "seam_reference";
 
-/** The migration that puts every reference in place, in the dialect's own terms. */
-export function referencesSql(dialect: Dialect): string {
+/** What migration `version` adds of the references, in the dialect's own terms. */
+export function referencesSql(dialect: Dialect, version: number): string {
+  const refs = REFERENCES.filter((r) => r.since === version);
   if (dialect === "postgres") {
-    return REFERENCES.map((r) => `ALTER TABLE ${r.table} ADD CONSTRAINT ${r.name} FOREIGN KEY (${r.column}) REFERENCES ${r.parent} (id);\n`).join("");
+    return refs.map((r) => `ALTER TABLE ${r.table} ADD CONSTRAINT ${r.name} FOREIGN KEY (${r.column}) REFERENCES ${r.parent} (id);\n`).join("");
   }
   // One statement per line: a trigger's body holds a `;` that the splitter must not cut at.
   const raise = (r: Reference, side: "child" | "parent") => `SELECT RAISE(ABORT, '${TRIGGER_TAG}:${r.name}:${side}')`;
-  return REFERENCES.map((r) => {
+  return refs.map((r) => {
     const missing = `NEW.${r.column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${r.parent} WHERE id = NEW.${r.column})`;
     return [
       `CREATE TRIGGER ${r.name}_insert BEFORE INSERT ON ${r.table} FOR EACH ROW WHEN ${missing} BEGIN ${raise(r, "child")}; END;`,

@@ -18,6 +18,16 @@ const resourceColumns = `
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL`;
 
+// A VIP with its backends (core/service/services.ts); the VIP's address is its port's allocation.
+const SERVICES = `
+CREATE TABLE services (${resourceColumns},
+  subnet_id TEXT NOT NULL,
+  vip_port_id TEXT NOT NULL
+);
+CREATE INDEX services_project ON services (project_id);
+CREATE UNIQUE INDEX services_vip_port ON services (vip_port_id);
+`;
+
 export interface Migration {
   readonly version: number;
   readonly name: string;
@@ -171,12 +181,22 @@ CREATE UNIQUE INDEX agents_host ON agents (host);
 ALTER TABLE security_group_rules ADD COLUMN remote_group_id TEXT;
 UPDATE security_group_rules SET remote_group_id = json_extract(body, '$.remote_group_id');
 CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id);
-${referencesSql("sqlite")}`,
+${referencesSql("sqlite", 3)}`,
       postgres: `
 ALTER TABLE security_group_rules ADD COLUMN remote_group_id TEXT;
 UPDATE security_group_rules SET remote_group_id = (body::json) ->> 'remote_group_id';
 CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id);
-${referencesSql("postgres")}`,
+${referencesSql("postgres", 3)}`,
+    },
+  },
+  {
+    version: 4,
+    name: "services",
+    sql: {
+      sqlite: `${SERVICES}
+${referencesSql("sqlite", 4)}`,
+      postgres: `${SERVICES}
+${referencesSql("postgres", 4)}`,
     },
   },
 ];
