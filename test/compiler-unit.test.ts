@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compileHost } from "../src/core/compiler/compile.ts";
-import { type IntentItem, itemsOf, key, type NetItem } from "../src/contract/intent.ts";
+import { type IntentItem, itemsOf, key, type NetItem, type SvcItem } from "../src/contract/intent.ts";
 import type { View } from "../src/core/compiler/records.ts";
 import { World } from "../src/core/compiler/world.ts";
 import type { Model } from "../src/core/service/model.ts";
@@ -177,6 +177,53 @@ describe("compiler", () => {
   });
 });
 
+describe("services", () => {
+  const svcView = (id: string, targets: { ip: string; port: string | null }[]) => ({
+    id, network_id: "n3", subnet_id: "s3", vip_address: "10.96.0.10",
+    ports: [{ name: "http", protocol: "tcp", port: 80, targets: targets.map((t) => ({ ip_address: t.ip, port: 8080, port_id: t.port })) }],
+  });
+  function servicesWorld(): World {
+    const w = baseWorld();
+    put(w, "network", network("n3", 1003));
+    put(w, "subnet", subnet("s2", "n2", "10.0.1.0/24", "10.0.1.1"));
+    put(w, "subnet", subnet("s3", "n3", "10.96.0.0/16", "10.96.255.254"));
+    put(w, "port", port(uuid(1), "n1", "h1", "10.0.0.3", { mac_address: "fa:16:3e:00:00:01" })); // a VM, on n1
+    put(w, "port", port(uuid(2), "n2", "h2", "10.0.1.4", { subnet: "s2", device_owner: "compute:kubernetes", mac_address: "fa:16:3e:00:00:02" })); // a pod, on n2
+    put(w, "port", port(uuid(3), "n2", "h1", "10.0.1.5", { subnet: "s2", device_owner: "compute:kubernetes", mac_address: "fa:16:3e:00:00:03" })); // a pod, on n2, beside the VM
+    return w;
+  }
+  const routerLeg = (id: number, net: string, sub: string, ip: string) =>
+    port(uuid(id), net, "", ip, { subnet: sub, device_owner: "network:router_interface", device_id: "r1", security_groups: [], port_security_enabled: false, mac_address: `fa:16:3e:00:00:${id}` });
+
+  it("translates on the backends' hosts, and on the hosts of networks a router joins to the service subnet", () => {
+    const w = servicesWorld();
+    put(w, "service", svcView("svc1", [{ ip: "10.0.1.4", port: uuid(2) }, { ip: "10.0.1.5", port: uuid(3) }]));
+    const s = (h: string) => compileHost(w, h).get(key.svc("svc1")) as { clients: { network: string; nexthops: { ip: string; mac: string }[] }[] } | undefined;
+    assert.deepEqual(s("h2")?.clients, [{ network: "n2", nexthops: [{ ip: "10.0.1.4", mac: "fa:16:3e:00:00:02" }, { ip: "10.0.1.5", mac: "fa:16:3e:00:00:03" }] }]);
+    assert.deepEqual(s("h1")?.clients.map((c) => c.network), ["n2"], "the VM's network is no client until a router joins it");
+    assert.equal(s("h3"), undefined, "a host with no client has nothing of it");
+    put(w, "router", { id: "r1", admin_state_up: true, routes: [] });
+    put(w, "port", routerLeg(11, "n1", "s1", "10.0.0.1"));
+    put(w, "port", routerLeg(12, "n2", "s2", "10.0.1.1"));
+    put(w, "port", routerLeg(13, "n3", "s3", "10.96.255.254"));
+    assert.deepEqual(s("h1")?.clients, [
+      { network: "n1", nexthops: [{ ip: "10.0.1.4", mac: "fa:16:3e:00:00:11" }, { ip: "10.0.1.5", mac: "fa:16:3e:00:00:11" }] },
+      { network: "n2", nexthops: [{ ip: "10.0.1.4", mac: "fa:16:3e:00:00:02" }, { ip: "10.0.1.5", mac: "fa:16:3e:00:00:03" }] },
+    ], "from the VM's network, backends are reached through the router's interface there");
+  });
+
+  it("keeps a backend no router reaches from a client network out of that network's next hops", () => {
+    const w = servicesWorld();
+    put(w, "router", { id: "r1", admin_state_up: true, routes: [] });
+    put(w, "port", routerLeg(11, "n1", "s1", "10.0.0.1"));
+    put(w, "port", routerLeg(13, "n3", "s3", "10.96.255.254")); // n1 joined to the service subnet, but not to n2
+    put(w, "service", svcView("svc1", [{ ip: "10.0.1.4", port: uuid(2) }, { ip: "192.0.2.9", port: null }]));
+    const item = compileHost(w, "h1").get(key.svc("svc1")) as SvcItem;
+    assert.deepEqual(item.clients.find((c) => c.network === "n1")?.nexthops, []);
+    assert.equal(item.ports[0]!.targets.length, 2, "the backends are all listed; the next hops say which a network reaches");
+  });
+});
+
 describe("hub deltas", () => {
   /** Applies messages as an agent does and checks the result equals a full compile, after every change. */
   it("keeps every watcher equal to a full compile through random changes, and resumes from a revision", () => {
@@ -212,7 +259,7 @@ describe("hub deltas", () => {
     // Mostly plain rules: a remote group changes the host's scope and so hides the per-key path.
     const groupView = (g: string) => ({ id: g, security_group_rules: Array.from({ length: rnd(3) }, (_, j) => rule(`e${g}${j}`, g, rnd(5) ? { protocol: "udp", port_range_min: 1 + rnd(3), port_range_max: 9 } : { remote_group_id: rnd(2) ? "sgA" : "sgB" })) });
     for (let i = 0; i < 600; i++) {
-      const what = rnd(19);
+      const what = rnd(20);
       const pid = uuid(rnd(12));
       if (what < 5) {
         const net = rnd(2) ? "n1" : "n2";
@@ -242,6 +289,11 @@ describe("hub deltas", () => {
         const f = `f${rnd(3)}`;
         if (rnd(5) === 0) del(hub, "floatingip", f);
         else put(hub, "floatingip", { id: f, floating_ip_address: `203.0.113.${rnd(9)}`, ...(rnd(3) ? { router_id: `r${rnd(2)}`, port_id: pid, fixed_ip_address: `10.0.0.${rnd(9)}` } : { router_id: null, port_id: null, fixed_ip_address: null }) });
+      } else if (what < 19) {
+        // a service on n2's subnet: backends are ports or not, routers join it to n1 or not
+        const sid = `svc${rnd(2)}`;
+        if (rnd(5) === 0) del(hub, "service", sid);
+        else put(hub, "service", { id: sid, network_id: "n2", subnet_id: "s2", vip_address: "10.0.0.250", ports: [{ name: "", protocol: rnd(2) ? "tcp" : "udp", port: 80, targets: Array.from({ length: rnd(3) }, () => ({ ip_address: `10.0.0.${10 + rnd(9)}`, port: 8080, port_id: rnd(4) ? uuid(rnd(12)) : null })) }] });
       } else {
         // a network's own port: a router's gateway on n2, an interface (centralised or distributed), a csnat port, or the DHCP port on n1 or n2
         const owner = ["network:router_gateway", "network:router_interface", "network:router_interface_distributed", "network:router_centralized_snat", "network:dhcp"][rnd(5)]!;

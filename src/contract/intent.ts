@@ -189,7 +189,29 @@ export interface DhcpHostItem {
   readonly opts: readonly { readonly name: string; readonly value: string; readonly version: 4 | 6 }[];
 }
 
-export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | SnatItem | FipItem | DhcpItem | DhcpHostItem;
+/**
+ * A service this host has clients of (a Kubernetes ClusterIP): traffic from
+ * a client network's bridge to the VIP and a service port is translated here,
+ * at the client's own host, to one of the backends that network reaches.
+ */
+export interface SvcItem {
+  readonly kind: "svc";
+  readonly id: string;
+  readonly vip: string;
+  /** the service subnet's CIDR: what this host's refusals for services with no backend are sent from */
+  readonly subnet: string;
+  /** per service port, its backends, sorted */
+  readonly ports: readonly { readonly protocol: "tcp" | "udp" | "sctp"; readonly port: number; readonly targets: readonly { readonly ip: string; readonly port: number }[] }[];
+  /**
+   * The client networks on this host, and per network the MAC each backend it
+   * reaches is sent to: the backend's port on the same network, else the
+   * interface of a router joining the two. A backend missing here is not
+   * used from that network.
+   */
+  readonly clients: readonly { readonly network: string; readonly nexthops: readonly { readonly ip: string; readonly mac: string }[] }[];
+}
+
+export type IntentItem = NetItem | PortItem | RemoteItem | SgItem | RuleItem | MemberItem | RouterItem | SnatItem | FipItem | DhcpItem | DhcpHostItem | SvcItem;
 
 /** key -> item; keys say what an item is about so a delete needs no body. */
 export type HostIntent = Map<string, IntentItem>;
@@ -209,7 +231,8 @@ export type KeyParts =
   | { readonly kind: "snat"; readonly id: string }
   | { readonly kind: "fip"; readonly id: string }
   | { readonly kind: "dhcp"; readonly network: string }
-  | { readonly kind: "dhcphost"; readonly network: string; readonly port: string };
+  | { readonly kind: "dhcphost"; readonly network: string; readonly port: string }
+  | { readonly kind: "svc"; readonly id: string };
 
 // Every kind spells its key here and nowhere else; a kind added to IntentItem
 // without a line in KEYS (or in KeyParts) does not compile.
@@ -225,6 +248,7 @@ const KEYS: { readonly [K in ItemKind]: (p: Omit<Extract<KeyParts, { kind: K }>,
   fip: (p) => `fip/${p.id}`,
   dhcp: (p) => `dhcp/${p.network}`,
   dhcphost: (p) => `dhcphost/${p.network}/${p.port}`,
+  svc: (p) => `svc/${p.id}`,
 };
 
 export const key = {
@@ -239,6 +263,7 @@ export const key = {
   fip: (id: string) => KEYS.fip({ id }),
   dhcp: (network: string) => KEYS.dhcp({ network }),
   dhcphost: (network: string, port: string) => KEYS.dhcphost({ network, port }),
+  svc: (id: string) => KEYS.svc({ id }),
 };
 
 /** A key decoded; null for a key no kind spells (a newer server's, say: ignored, never guessed). */
@@ -259,6 +284,7 @@ export function parseKey(k: string): KeyParts | null {
     case "router":
     case "snat":
     case "fip":
+    case "svc":
       return b === undefined ? { kind, id: a } : null;
     case "dhcp":
       return b === undefined ? { kind, network: a } : null;

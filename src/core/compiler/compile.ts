@@ -7,7 +7,8 @@
 //                    ├── l2-resolver       networks, local ports, remote endpoints (FDB/neighbours)
 //                    ├── policy-resolver   security groups, rules, remote-group members
 //                    ├── router-resolver   routers (interfaces, gateway, routes, SNAT), floating IPs
-//                    └── dhcp-resolver     DHCP and DNS servers: per network, and a static assignment per port
+//                    ├── dhcp-resolver     DHCP and DNS servers: per network, and a static assignment per port
+//                    └── service-resolver  services' VIPs and backends, on the hosts of their clients
 //                    │
 //                    v
 //   per host: scope (what it takes part in) ──> items by key ──> hub (fingerprints, deltas)
@@ -22,11 +23,12 @@ import { type L2Scope, l2Resolver } from "./l2-resolver.ts";
 import { type PolicyScope, policyResolver } from "./policy-resolver.ts";
 import type { ModelKind } from "./records.ts";
 import { type RouterScope, routerResolver } from "./router-resolver.ts";
+import { serviceResolver } from "./service-resolver.ts";
 import type { HostSet, KeyOf } from "./resolver.ts";
 import type { Applied, World } from "./world.ts";
 
 /** In the order they run; a new role is one more line here (and its scope in Scope). */
-export const RESOLVERS = [l2Resolver, policyResolver, routerResolver, dhcpResolver] as const;
+export const RESOLVERS = [l2Resolver, policyResolver, routerResolver, dhcpResolver, serviceResolver] as const;
 
 /** What a host takes part in; when it changes, the host is compiled whole. */
 export type Scope = L2Scope & PolicyScope & RouterScope;
@@ -35,7 +37,7 @@ type ItemFn<K extends ItemKind> = (w: World, host: string, scope: Scope, key: Ke
 
 // Every item kind is made by exactly one resolver: a kind added to IntentItem
 // that no resolver makes does not compile here.
-const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items, ...routerResolver.items, ...dhcpResolver.items };
+const ITEMS: { readonly [K in ItemKind]: ItemFn<K> } = { ...l2Resolver.items, ...policyResolver.items, ...routerResolver.items, ...dhcpResolver.items, ...serviceResolver.items };
 
 export function scopeOf(w: World, host: string): Scope {
   const l2 = l2Resolver.scope(w, host);

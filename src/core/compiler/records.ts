@@ -103,6 +103,23 @@ export interface AgentRec {
   readonly roles: readonly string[];
 }
 
+/** A service (VIP + backends per port): what the client hosts' DNAT is compiled from. */
+export interface ServiceRec {
+  readonly id: string;
+  /** the service subnet's network, and the subnet the VIP is on */
+  readonly network: string;
+  readonly subnet: string;
+  readonly vip: string;
+  readonly ports: readonly ServicePortRec[];
+}
+
+export interface ServicePortRec {
+  readonly protocol: "tcp" | "udp" | "sctp";
+  readonly port: number;
+  /** the backends: address and port, and the Seam port holding the address (null: not a port Seam knows) */
+  readonly targets: readonly { readonly ip: string; readonly port: number; readonly portId: string | null }[];
+}
+
 /** Record type per change-log kind the compiler reads. */
 export interface Records {
   readonly network: NetworkRec;
@@ -113,6 +130,7 @@ export interface Records {
   readonly router: RouterRec;
   readonly floatingip: FloatingIpRec;
   readonly agent: AgentRec;
+  readonly service: ServiceRec;
 }
 export type ModelKind = keyof Records;
 
@@ -195,6 +213,17 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     };
   },
   floatingip: (v) => ({ id: str(v.id), floating: str(v.floating_ip_address), router: strOrNull(v.router_id), port: strOrNull(v.port_id), fixed: strOrNull(v.fixed_ip_address) }),
+  service: (v) => ({
+    id: str(v.id),
+    network: str(v.network_id),
+    subnet: str(v.subnet_id),
+    vip: str(v.vip_address),
+    ports: list<{ protocol: ServicePortRec["protocol"]; port: number; targets?: { ip_address: string; port: number; port_id?: string | null }[] }>(v.ports).map((p) => ({
+      protocol: p.protocol,
+      port: p.port,
+      targets: list<{ ip_address: string; port: number; port_id?: string | null }>(p.targets).map((t) => ({ ip: t.ip_address, port: t.port, portId: t.port_id ?? null })),
+    })),
+  }),
   agent: (v) => {
     const conf = (v.configurations ?? {}) as View;
     return { id: str(v.id), host: str(v.host), vtep: strOrNull(conf.tunneling_ip), roles: list<string>(conf.roles) };

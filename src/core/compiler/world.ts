@@ -4,7 +4,7 @@
 // load and for every change after it), read by the resolvers.
 import { ROUTER_INTERFACE_OWNERS, OWNER } from "../model/owners.ts";
 import { networkHostsInOrder } from "../model/placement.ts";
-import { type AgentRec, decode, type FloatingIpRec, type GroupRec, isModelKind, type ModelKind, type NetworkRec, type PortRec, type Records, type RouterRec, type RuleRec, type SubnetRec, type View } from "./records.ts";
+import { type AgentRec, decode, type FloatingIpRec, type GroupRec, isModelKind, type ModelKind, type NetworkRec, type PortRec, type Records, type RouterRec, type RuleRec, type ServiceRec, type SubnetRec, type View } from "./records.ts";
 
 /** A change-log entry as the store carries it. */
 export interface Change {
@@ -61,6 +61,7 @@ export class World {
   readonly floatingips = new Map<string, FloatingIpRec>();
   /** host -> agent */
   readonly agents = new Map<string, AgentRec>();
+  readonly services = new Map<string, ServiceRec>();
 
   private readonly agentsById = new Map<string, AgentRec>();
   private readonly portsByNetwork = new Map<string, Set<string>>();
@@ -87,6 +88,8 @@ export class World {
   private readonly hostsByNetwork = new Map<string, Map<string, number>>();
   /** group -> host -> how many of the group's members are bound there */
   private readonly hostsByGroup = new Map<string, Map<string, number>>();
+  /** port -> the services that send traffic to it */
+  private readonly servicesByTarget = new Map<string, Set<string>>();
   private networkHostsCache: string[] | null = null;
 
   // One entry per kind: where its records live and what they index. A kind
@@ -130,6 +133,13 @@ export class World {
         if (b?.router) removeFrom(this.fipsByRouter, b.router, id);
         if (a?.router) addTo(this.fipsByRouter, a.router, id);
         this.store(this.floatingips, id, a);
+      },
+    },
+    service: {
+      get: (id) => this.services.get(id),
+      put: (id, b, a) => {
+        for (const [s, f] of [[b, removeFrom], [a, addTo]] as const) for (const p of s?.ports ?? []) for (const t of p.targets) if (t.portId) f(this.servicesByTarget, t.portId, id);
+        this.store(this.services, id, a);
       },
     },
     agent: {
@@ -241,6 +251,10 @@ export class World {
     if (!this.routers.get(router)?.distributed) return out;
     for (const id of this.interfacesOf(router)) for (const h of this.boundHostsOn(this.ports.get(id)!.network)) out.add(h);
     return out;
+  }
+  /** The services with a backend on the port. */
+  servicesTargeting(port: string): ReadonlySet<string> {
+    return this.servicesByTarget.get(port) ?? EMPTY;
   }
   gatewayOf(router: string): string | undefined {
     return this.gatewayByRouter.get(router);
