@@ -323,3 +323,77 @@ describe("group rules as set elements, indexed against scanned", () => {
     }
   });
 });
+
+describe("services: translation and policy routes", () => {
+  const CLIENT = "0a1b2c3d-0000-4000-8000-000000000001";
+  const svcItem = (targets: { ip: string; port: number }[], nexthops: { ip: string; mac: string }[]): [string, IntentItem] => [
+    "svc/s1",
+    { kind: "svc", id: "s1", vip: "10.96.0.10", subnet: "10.96.0.0/16", ports: [{ protocol: "tcp", port: 80, targets }], clients: [{ network: CLIENT, nexthops }] },
+  ];
+  const bridge = naming.device.bridge(CLIENT);
+  /** An Exec that records what it is told and answers reads from a fixed kernel. */
+  const recorder = (kernel: { rules?: unknown[]; routes?: unknown[]; neigh?: unknown[] } = {}) => {
+    const lines: string[] = [];
+    const exec = {
+      nft: async (l: string[]) => void lines.push(...l.map((x) => `nft ${x}`)),
+      batch: async (_tool: string, l: string[]) => (lines.push(...l), []),
+      run: async (cmd: string, args: string[]) => {
+        if (cmd === "nft") throw new Error("no table");
+        lines.push(`${cmd} ${args.join(" ")}`);
+        return "";
+      },
+      json: async (_cmd: string, args: string[]) => (args.includes("rule") ? (kernel.rules ?? []) : args.includes("route") ? (kernel.routes ?? []) : args.includes("neigh") ? (kernel.neigh ?? []) : [{ ifname: bridge, ifindex: 7 }]),
+    };
+    return { exec: exec as unknown as Exec, lines };
+  };
+
+  it("picks among the backends a client network reaches, and refuses where it reaches none", async () => {
+    const { renderServices } = await import("../src/agent/services/render.ts");
+    const two = renderServices(new Map([svcItem([{ ip: "10.0.1.4", port: 8080 }, { ip: "10.0.1.5", port: 8080 }, { ip: "192.0.2.9", port: 8080 }], [{ ip: "10.0.1.4", mac: "fa:16:3e:00:00:11" }, { ip: "10.0.1.5", mac: "fa:16:3e:00:00:12" }])]), new Map());
+    const chain = naming.svc.chain("s1", CLIENT, "tcp", 80);
+    assert.deepEqual(two.nft.chains.get(chain)?.rules, [`numgen random mod 2 vmap { 0 : goto ep-tcp-10.0.1.4-8080, 1 : goto ep-tcp-10.0.1.5-8080 }`], "192.0.2.9 is not reached from this network");
+    assert.equal(two.nft.maps.get(naming.svc.dispatch)?.elements.get(`"${bridge}" . 10.96.0.10 . tcp . 80`), `goto ${chain}`);
+    assert.deepEqual([...two.bridges.get(bridge)!.nexthops], [["10.0.1.4", "fa:16:3e:00:00:11"], ["10.0.1.5", "fa:16:3e:00:00:12"]]);
+    const none = renderServices(new Map([svcItem([], [])]), new Map());
+    assert.deepEqual(none.nft.sets.get(naming.svc.empty)?.elements, [`"${bridge}" . 10.96.0.10 . tcp . 80`]);
+    assert.equal(none.nft.maps.get(naming.svc.dispatch)?.elements.size, 0);
+  });
+
+  it("routes a client bridge's backends in its own table, and removes what the kernel had from before, a stale rule included", async () => {
+    const { ServicesManager } = await import("../src/agent/services/services-manager.ts");
+    // what a failed delete leaves: the bridge's rule twice, to two tables, and a route and a neighbour no longer wanted
+    const kernel = {
+      rules: [{ priority: 1000, iif: bridge, table: "100000" }, { priority: 1000, iif: bridge, table: "100003" }, { priority: 32766, src: "all", table: "main" }],
+      routes: [{ dst: "10.0.1.9", dev: bridge, table: "100003" }, { dst: "172.31.0.0/24", dev: "eth0" }],
+      neigh: [{ dst: "10.0.1.9", dev: bridge, lladdr: "fa:16:3e:00:00:99" }, { dst: "10.0.1.4", dev: "svx-1001", lladdr: "fa:16:3e:00:00:11" }],
+    };
+    const { exec, lines } = recorder(kernel);
+    const m = new ServicesManager(exec);
+    const want = new Map([svcItem([{ ip: "10.0.1.4", port: 8080 }], [{ ip: "10.0.1.4", mac: "fa:16:3e:00:00:11" }])]);
+    const plan = m.plan(want, await m.observe());
+    await m.apply(plan, "create");
+    await m.apply(plan, "remove");
+    const ip = lines.filter((l) => !l.startsWith("nft"));
+    assert.deepEqual(ip, [
+      `route replace 10.0.1.4/32 dev ${bridge} table 100000`,
+      `neigh replace 10.0.1.4 lladdr fa:16:3e:00:00:11 dev ${bridge} nud permanent`,
+      "rule add from 10.96.0.0/16 lookup 99999 pref 1001",
+      "route replace default dev lo table 99999",
+      `sysctl -q -w net.ipv4.conf.${bridge}.forwarding=1 net.ipv4.conf.${bridge}.rp_filter=0`,
+      `neigh del 10.0.1.9 dev ${bridge}`,
+      `route del 10.0.1.9/32 dev ${bridge} table 100003`,
+      `rule del iif ${bridge} lookup 100003 pref 1000`,
+    ], "the bridge keeps its first table; the second rule, the old route and neighbour go; the VXLAN device's neighbours are not ours here; after a start the bridge's settings are written again");
+    lines.length = 0;
+    const again = m.plan(want, await m.observe());
+    assert.deepEqual([...again.create, ...again.remove, ...again.nft], [], "a second pass over the same intent changes nothing");
+    const gone = m.plan(new Map(), await m.observe());
+    assert.deepEqual(gone.remove, [
+      `neigh del 10.0.1.4 dev ${bridge}`,
+      `route del 10.0.1.4/32 dev ${bridge} table 100000`,
+      `rule del iif ${bridge} lookup 100000 pref 1000`,
+      "rule del from 10.96.0.0/16 lookup 99999 pref 1001",
+      "route del default dev lo table 99999",
+    ]);
+  });
+});

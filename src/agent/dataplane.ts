@@ -1,8 +1,8 @@
 // The agent's dataplane: its managers in the one order they apply. Start
 // reading the agent here.
 //
-//   intent ──> routers (namespaces, veths, NAT) ──> dhcp (namespaces, dnsmasq) ──> filters (nft) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours)
-//              create phases in this order ...                                      ... remove phases in reverse
+//   intent ──> routers (namespaces, veths, NAT) ──> dhcp (namespaces, dnsmasq) ──> filters (nft) ──> links (bridges, VXLAN, ports) ──> fdb (FDB, neighbours) ──> services (DNAT, policy routes)
+//              create phases in this order ...                                                                              ... remove phases in reverse
 //
 // Filters come first: nft matches devices by name, so a port's rules can be
 // in before its device exists, and a device is never on a bridge without
@@ -10,6 +10,7 @@
 // the bridge before its rules go. Routers and DHCP servers come first because
 // they make devices (their veths' host sides) that the links manager plugs:
 // when they made any, the managers after them look at the kernel again.
+// Services come last: their routes and neighbours are on the bridges.
 import type { ItemKind } from "../contract/intent.ts";
 import type { Exec } from "../os/exec.ts";
 import { FdbManager } from "./links/fdb-manager.ts";
@@ -19,11 +20,12 @@ import type { Intent, Manager, Phased } from "./manager.ts";
 import { FiltersManager } from "./nft/filters-manager.ts";
 import { DhcpManager } from "./dhcp/dhcp-manager.ts";
 import { RoutersManager } from "./routers/routers-manager.ts";
+import { ServicesManager } from "./services/services-manager.ts";
 import { dvrMac } from "./naming.ts";
 
 // Which managers act on each item kind: a kind the compiler may send that no
 // manager handles does not compile here.
-export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "dhcp" | "filters" | "links" | "fdb")[] } = {
+export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "dhcp" | "filters" | "links" | "fdb" | "services")[] } = {
   net: ["links", "fdb"],
   port: ["routers", "dhcp", "filters", "links"],
   remote: ["fdb"],
@@ -35,6 +37,7 @@ export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "dhcp" |
   fip: ["routers"],
   dhcp: ["dhcp"],
   dhcphost: ["dhcp"],
+  svc: ["services"],
 };
 
 export const isKnownKind = (kind: string): kind is ItemKind => Object.hasOwn(ACTS_ON, kind);
@@ -71,6 +74,7 @@ export class Dataplane {
   readonly filters: FiltersManager;
   readonly links: LinksManager;
   readonly fdb: FdbManager;
+  readonly services: ServicesManager;
   /** in apply order */
   private readonly managers: readonly AnyManager[];
 
@@ -80,7 +84,8 @@ export class Dataplane {
     this.filters = new FiltersManager(exec, () => dvrMac(cfg().vtep));
     this.links = new LinksManager(exec, cfg);
     this.fdb = new FdbManager(exec, cfg);
-    this.managers = [this.routers, this.dhcp, this.filters, this.links, this.fdb];
+    this.services = new ServicesManager(exec, opts.log ?? (() => {}));
+    this.managers = [this.routers, this.dhcp, this.filters, this.links, this.fdb, this.services];
   }
 
   /** Whether a kernel object of this name is one of ours (the ownership test checks every name). */

@@ -136,5 +136,30 @@ export const nat = {
   postrouting: "postrouting",
 };
 
+/**
+ * The host's service translation (services/): table `ip seam` with a map from
+ * (client bridge, VIP, protocol, port) to a chain per service port and
+ * client network, and a chain per backend; policy routing so a translated
+ * packet stays on its bridge: per client bridge a rule `iif sbr-…` at
+ * `bridgePref` to its own table (from `firstTable` up), and a rule at
+ * `refusePref` for the refusals sent from service subnets.
+ */
+export const svc = {
+  table: SEAM,
+  dispatch: "services",
+  /** (client bridge, VIP, protocol, port) with no backend: refused */
+  empty: "no_backends",
+  prerouting: "prerouting",
+  forward: "refusals",
+  /** a conntrack zone per client bridge */
+  zones: "zones",
+  chain: (service: string, network: string, proto: string, port: number) => `svc-${service}-${network.slice(0, 8)}-${proto}-${port}`,
+  backend: (proto: string, ip: string, port: number) => `ep-${proto}-${ip}-${port}`,
+  bridgePref: 1000,
+  refusePref: 1001,
+  refuseTable: 99999,
+  firstTable: 100000,
+};
+
 /** Which device names an `ip monitor link` line may be about that concern the agent (ports appearing, our devices changing). */
 export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|s[rd]p-[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);

@@ -9,14 +9,10 @@ import { itemsOf } from "../../contract/intent.ts";
 import type { Exec } from "../../os/exec.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { chain, NFT_TABLE, portOfEgressChain } from "../naming.ts";
+import { existingOf, readTable } from "./observe.ts";
 import { type Existing, planLines, withStale } from "./plan.ts";
 import { renderTables, type TableSpec } from "./ruleset.ts";
 
-interface NftObject {
-  chain?: { name: string };
-  set?: { name: string };
-  map?: { name: string; elem?: [number | string, { jump?: { target: string } }][] };
-}
 
 type Tables = readonly [TableSpec, TableSpec];
 
@@ -31,13 +27,6 @@ export interface FilterPlan {
 /** What the kernel had at start (first sync only). */
 type Recovered = { readonly existing: readonly [Existing, Existing]; readonly index: ReadonlyMap<string, number> } | null;
 
-function existingOf(objs: NftObject[]): Existing {
-  return {
-    chains: new Set(objs.filter((o) => o.chain).map((o) => o.chain!.name)),
-    sets: new Set(objs.filter((o) => o.set).map((o) => o.set!.name)),
-    maps: new Set(objs.filter((o) => o.map).map((o) => o.map!.name)),
-  };
-}
 
 export class FiltersManager implements Manager<Recovered, FilterPlan> {
   readonly name = "filters";
@@ -54,18 +43,9 @@ export class FiltersManager implements Manager<Recovered, FilterPlan> {
     return name === NFT_TABLE;
   }
 
-  private async readTable(family: string): Promise<NftObject[]> {
-    try {
-      const out = await this.exec.run("nft", ["-j", "list", "table", family, NFT_TABLE]);
-      return ((JSON.parse(out) as { nftables: NftObject[] }).nftables ?? []).filter((o) => !("metainfo" in o));
-    } catch {
-      return []; // no table yet
-    }
-  }
-
   async observe(): Promise<Recovered> {
     if (this.applied) return null; // it knows what it applied
-    const [b, i] = await Promise.all([this.readTable("bridge"), this.readTable("inet")]);
+    const [b, i] = await Promise.all([readTable(this.exec, "bridge", NFT_TABLE), readTable(this.exec, "inet", NFT_TABLE)]);
     const index = new Map<string, number>();
     for (const o of i) {
       if (o.map?.name !== "egress") continue;

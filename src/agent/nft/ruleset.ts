@@ -30,7 +30,7 @@ export interface MapSpec {
   readonly elements: ReadonlyMap<string, string>;
 }
 export interface TableSpec {
-  readonly family: "bridge" | "inet";
+  readonly family: "bridge" | "inet" | "ip";
   readonly name: string;
   /** chain name -> declaration ("" for regular chains, "{ type ... }" for base chains) */
   readonly chains: ReadonlyMap<string, { readonly decl: string; readonly rules: readonly string[] }>;
