@@ -16,6 +16,7 @@ import { namedNetns } from "../../os/netns.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { parseNetns } from "../naming.ts";
 import { observeRouter } from "./observe.ts";
+import { type Neighbours, RouterNeighbours, wantedNeighbours } from "./neighbours.ts";
 import { isNoop, planRouter, type RouterPlan } from "./plan.ts";
 import { radvdConfig } from "./radvd.ts";
 import { fingerprint, type RouterSpec, routerSpecs } from "./spec.ts";
@@ -27,6 +28,8 @@ export interface RoutersPlan {
   readonly create: readonly RouterSpec[];
   /** namespaces of routers this host no longer runs */
   readonly remove: readonly string[];
+  /** the permanent neighbour entries of every router namespace here (neighbours.ts) */
+  readonly neighbours: Neighbours;
 }
 
 export interface RouterStatus {
@@ -45,6 +48,7 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
   private prints = new Map<string, string>();
   /** per router being applied: what its create phase leaves to the remove phase (stale links, announcements) */
   private readonly later = new Map<string, Pick<RouterPlan, "stale" | "announce">>();
+  private readonly neighbours = new RouterNeighbours();
 
   constructor(
     private readonly exec: Exec,
@@ -82,7 +86,7 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
       if (!namespaces.has(spec.netns) || !this.isBuilt(spec.netns)) create.push(spec);
     }
     for (const ns of this.applied.keys()) if (!this.specs.has(ns)) this.applied.delete(ns);
-    return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)) };
+    return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)), neighbours: wantedNeighbours(intent, new Set(this.specs.keys()), this.suffix) };
   }
 
   async apply(plan: RoutersPlan, phase: "create" | "remove"): Promise<string[]> {
@@ -97,7 +101,9 @@ export class RoutersManager implements Manager<ReadonlySet<string>, RoutersPlan>
         }
         if (failed.length) this.applied.delete(spec.netns); // read again next time, and reported down
         errors.push(...failed);
+        this.neighbours.forget(spec.netns);
       }
+      errors.push(...(await this.neighbours.sync(plan.neighbours)));
       return errors;
     }
     for (const spec of plan.create) {

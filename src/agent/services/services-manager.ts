@@ -164,7 +164,6 @@ export class ServicesManager implements Manager<ServicesObserved, ServicesPlan> 
     for (const s of prev.subnets) if (!want.subnets.has(s)) remove.push(`rule del from ${s} lookup ${svc.refuseTable} pref ${svc.refusePref}`);
     if (!want.subnets.size && prev.subnets.size) remove.push(`route del default dev lo table ${svc.refuseTable}`);
 
-    if (process.env.SEAM_DEBUG_SERVICES) this.log(`services plan (${observed.kind}): +[${create.join("; ")}] -[${remove.join("; ")}]`);
     return { nft: planLines(prevNft, next.nft, existing), create, remove, sysctl: [...sysctl].sort(), next, ifindex };
   }
 
