@@ -32,3 +32,26 @@ it("hands each namespace its block of the pod pool, and none past its end", () =
   assert.equal(at(0, 8), null, "a block larger than the pool");
   assert.equal(portAnnotation({ id: "p", network: "n", address: "10.0.0.4" }), '{"id":"p","network":"n","address":"10.0.0.4"}');
 });
+
+it("maps a ClusterIP Service and its Endpoints to a VIP with backends per port, naming each pod's port", async () => {
+  const { wantedService } = await import("../src/front/kubernetes/services.ts");
+  const svc = { metadata: { name: "web", namespace: "shop", uid: "u1" }, spec: { type: "ClusterIP", clusterIP: "10.96.0.20", ports: [{ name: "http", protocol: "TCP", port: 80 }, { name: "dns", protocol: "UDP", port: 53 }] } };
+  const eps = {
+    metadata: { name: "web", namespace: "shop" },
+    subsets: [
+      { addresses: [{ ip: "10.244.0.5", targetRef: { kind: "Pod", uid: "pod-b" } }, { ip: "10.244.0.4", targetRef: { kind: "Pod", uid: "pod-a" } }], ports: [{ name: "http", protocol: "TCP", port: 8080 }, { name: "dns", protocol: "UDP", port: 5353 }] },
+      { addresses: [{ ip: "192.0.2.7" }], ports: [{ name: "http", protocol: "TCP", port: 80 }] },
+    ],
+  };
+  const ports = new Map([["pod-a", "port-a"], ["pod-b", "port-b"]]);
+  assert.deepEqual(wantedService(svc, eps, (uid) => ports.get(uid) ?? null), {
+    uid: "u1", namespace: "shop", name: "web", vip: "10.96.0.20",
+    ports: [
+      { name: "http", protocol: "tcp", port: 80, targets: [{ ip: "10.244.0.4", port: 8080, portId: "port-a" }, { ip: "10.244.0.5", port: 8080, portId: "port-b" }, { ip: "192.0.2.7", port: 80, portId: null }] },
+      { name: "dns", protocol: "udp", port: 53, targets: [{ ip: "10.244.0.4", port: 5353, portId: "port-a" }, { ip: "10.244.0.5", port: 5353, portId: "port-b" }] },
+    ],
+  });
+  assert.deepEqual(wantedService(svc, undefined, () => null)?.ports.map((p) => p.targets.length), [0, 0], "no Endpoints yet: a VIP with no backend, which refuses");
+  assert.equal(wantedService({ ...svc, spec: { ...svc.spec, clusterIP: "None" } }, eps, () => null), null, "a headless Service has no VIP");
+  assert.equal(wantedService({ ...svc, spec: { type: "ExternalName" } }, eps, () => null), null);
+});

@@ -54,6 +54,7 @@ program
   .option("--kubeconfig <file>", "run the Kubernetes controller against this cluster: namespaces get networks, pods get ports before the kubelet asks")
   .option("--pod-pool <cidr>", "with --kubeconfig: where a namespace without the seam.io/network annotation gets its own subnet from", "10.244.0.0/16")
   .option("--pod-prefix <bits>", "with --kubeconfig: the prefix length of each such namespace's subnet", positiveInt, 24)
+  .option("--service-subnet <cidr>", "with --kubeconfig: the service subnet ClusterIPs are reserved on and Services are reached through (it holds the apiserver's --service-cluster-ip-range; its last address is for routers), e.g. 10.96.0.0/16")
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
   .action(async (o) => {
     const [{ openDb }, { loadIdentityConfig }, { buildServer }] = await Promise.all([import("../core/store/open.ts"), import("../front/identity/identity.ts"), import("../server.ts")]);
@@ -61,7 +62,7 @@ program
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
     const db = await openDb(o.db);
-    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix } : undefined });
+    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix, ...(o.serviceSubnet ? { serviceSubnet: o.serviceSubnet } : {}) } : undefined });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
       await app.close();

@@ -44,6 +44,14 @@ export interface ControlPlaneOptions {
 
 const PIDS = "pids.json";
 
+/**
+ * The apiserver's ClusterIP range: the lower half of Seam's service subnet
+ * (SERVICE_SUBNET), so the subnet's last address, which routers take, is
+ * never a ClusterIP (Kuryr splits its service subnet the same way).
+ */
+export const SERVICE_CLUSTER_RANGE = "10.96.0.0/17";
+export const SERVICE_SUBNET = "10.96.0.0/16";
+
 /** The kubeconfig scripts/kubernetes-pki.sh writes for a user (admin, seam, node-<name>) in a control plane's directory. */
 export const kubeconfigIn = (dir: string, user: string) => join(dir, `${user}.kubeconfig`);
 
@@ -128,7 +136,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Co
       "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
       "--service-account-key-file", join(pki, "sa.pub"), "--service-account-signing-key-file", join(pki, "sa.key"),
       "--api-audiences", "https://kubernetes.default.svc.cluster.local",
-      "--service-cluster-ip-range", "10.96.0.0/16", "--authorization-mode", "Node,RBAC",
+      "--service-cluster-ip-range", SERVICE_CLUSTER_RANGE, "--authorization-mode", "Node,RBAC",
       "--kubelet-preferred-address-types", "InternalIP,Hostname,ExternalIP", "--allow-privileged=true",
     ]);
     const cp: ControlPlane = {
@@ -161,7 +169,7 @@ export async function startControlPlane(o: ControlPlaneOptions = {}): Promise<Co
         "--bind-address", "127.0.0.1", "--secure-port", String(kcmPort), "--port", "0", "--leader-elect=false",
         "--service-account-private-key-file", join(pki, "sa.key"), "--root-ca-file", join(pki, "ca.crt"),
         "--use-service-account-credentials=true", "--cluster-signing-cert-file", join(pki, "ca.crt"), "--cluster-signing-key-file", join(pki, "ca.key"),
-        "--service-cluster-ip-range", "10.96.0.0/16", "--controllers", "*,-nodeipam", "--allocate-node-cidrs=false",
+        "--service-cluster-ip-range", SERVICE_CLUSTER_RANGE, "--controllers", "*,-nodeipam", "--allocate-node-cidrs=false",
       ]);
     }
     return cp;

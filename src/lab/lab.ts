@@ -11,7 +11,7 @@ import type { Credentials } from "../client/api-client.ts";
 import { api, cniSocket, daemon, inNs, ip, isAlive, LAB, type LabState, namespaces, ROOT, SEAM, statePath, waitFor, writeState } from "./base.ts";
 import { removeAllContainers } from "./container.ts";
 import { cleanNodes, drainNodes, kubernetesDir, startNode, waitForNodes } from "./kubelet.ts";
-import { kubeconfigIn, startControlPlane, stopControlPlaneIn } from "./kubernetes.ts";
+import { kubeconfigIn, SERVICE_SUBNET, startControlPlane, stopControlPlaneIn } from "./kubernetes.ts";
 
 export { api, apiClient, cniSocket, daemon, inNs, ip, isAlive, LAB, type LabState, namespaces, readState, ROOT, SEAM, sleep, waitFor, writeState } from "./base.ts";
 
@@ -105,7 +105,7 @@ export async function startServer(state: LabState, agentDownTimeSec = 6): Promis
     [
       "server", "--listen", `${LAB.serverAddress}:${LAB.port}`, "--dns-listen", `${LAB.serverAddress}:53`, "--db", `sqlite:${db}`, "--auth", "local",
       "--identity", join(ROOT, "etc/identity.yaml"), "--agent-down-time", String(agentDownTimeSec), "--log-level", "warn",
-      ...(state.kubernetes ? ["--kubeconfig", kubeconfigIn(kubernetesDir(), "seam")] : []),
+      ...(state.kubernetes ? ["--kubeconfig", kubeconfigIn(kubernetesDir(), "seam"), "--service-subnet", SERVICE_SUBNET] : []),
     ],
     join(LAB.stateDir, "server.log"),
   );

@@ -38,6 +38,8 @@ export const service: ResourceDef = {
     vip_address: { convert: v.ipAddress, post: true },
     vip_port_id: ro,
     ports: { convert: v.list(servicePort), post: true, put: true, default: [], filter: "none", sort: false },
+    /** the name the VIP answers to in the controller's DNS (`web.shop.svc.cluster.local`), "" for none */
+    dns_name: { convert: v.string(253), post: true, put: true, default: "" },
     created_at: ro,
     updated_at: ro,
     revision_number: { kind: "int" },

@@ -177,8 +177,13 @@ export const services = {
     if (f.subnet !== undefined) q.subnet_id = f.subnet;
     return (await m.find(ctx, "service", q)).map(serviceView);
   },
-  async create(m: Model, ctx: RequestContext, s: { readonly name: string; readonly project: string; readonly subnet: string; readonly vip?: string; readonly ports: readonly ServicePortSpec[]; readonly tags: readonly string[] }): Promise<ServiceView> {
+  async create(
+    m: Model,
+    ctx: RequestContext,
+    s: { readonly name: string; readonly project: string; readonly subnet: string; readonly vip?: string; readonly dnsName?: string; readonly ports: readonly ServicePortSpec[]; readonly tags: readonly string[] },
+  ): Promise<ServiceView> {
     const body: Record<string, unknown> = { name: s.name, project_id: s.project, subnet_id: s.subnet, ports: servicePortsBody(s.ports), tags: [...s.tags] };
+    if (s.dnsName !== undefined) body.dns_name = s.dnsName;
     if (s.vip !== undefined) body.vip_address = s.vip;
     const [v] = await m.create(ctx, "service", [body]);
     return serviceView(v!);

@@ -53,6 +53,7 @@ export const services: Kind = {
       vip_address: r.vip_address,
       vip_port_id: r.vip_port_id,
       ports: r.ports ?? [],
+      dns_name: r.dns_name ?? "",
       ...standardTail(r),
     }));
   },
@@ -74,7 +75,7 @@ export const services: Kind = {
     });
     const [held] = await portAllocations(tx, vip.id);
     const rec = newRec(
-      { name: input.name, description: input.description, tags: input.tags, ports: input.ports },
+      { name: input.name, description: input.description, tags: input.tags, ports: input.ports, dns_name: input.dns_name },
       { id, project_id: input.project_id, subnet_id: subnet.id, network_id: subnet.network_id, vip_port_id: vip.id, vip_address: held!.ip_address },
     );
     await insertRec(tx, def.table, rec);

@@ -3,6 +3,7 @@
 // machines), the names of every port, from the model: it lists the ports,
 // then follows the change log (core/store/change-feed.ts) like every other
 // follower, so a renamed port answers anew as soon as the change commits.
+// Services' names (their VIPs) are answered the same way.
 // The wire format is dns-packet's (a maintained library, not ours).
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import dnsPacket from "dns-packet";
@@ -19,6 +20,12 @@ type View = Readonly<Record<string, unknown>>;
 function assignments(view: View | null): Assignment[] | null {
   if (!view || !Array.isArray(view.dns_assignment)) return null;
   return (view.dns_assignment as { ip_address: string; fqdn: string }[]).map((a) => ({ ip: a.ip_address, fqdn: a.fqdn }));
+}
+
+/** A service's name (Kubernetes: <svc>.<ns>.svc.cluster.local) answers with its VIP. */
+function serviceName(view: View | null): Assignment[] | null {
+  if (!view || typeof view.dns_name !== "string" || !view.dns_name || typeof view.vip_address !== "string") return null;
+  return [{ ip: view.vip_address, fqdn: view.dns_name }];
 }
 
 /** answers kept for repeated questions; cleared on any change of the zone */
@@ -74,16 +81,18 @@ export class DnsListener {
 
   private async load(): Promise<number> {
     const revision = await this.model.db.currentRevision();
-    const views = await this.model.db.read((q) => this.model.adminViews(q, "port"));
+    const [views, services] = await this.model.db.read(async (q) => [await this.model.adminViews(q, "port"), await this.model.adminViews(q, "service")]);
     for (const v of views) this.zone.setPort(v.id as string, assignments(v));
+    for (const v of services) this.zone.setPort(`service:${v.id}`, serviceName(v));
     return revision;
   }
 
   private apply(changes: readonly LoggedChange[]): void {
     let touched = false;
     for (const c of changes) {
-      if (c.kind !== "port") continue;
-      this.zone.setPort(c.id, assignments(c.object));
+      if (c.kind === "port") this.zone.setPort(c.id, assignments(c.object));
+      else if (c.kind === "service") this.zone.setPort(`service:${c.id}`, serviceName(c.object));
+      else continue;
       touched = true;
     }
     if (touched) this.answers.clear();

@@ -1,6 +1,7 @@
-// The Kubernetes front door: informers on namespaces and pods (the official
+// The Kubernetes front door: informers on namespaces, pods, Services and
+// Endpoints (the official
 // client, list-then-watch, relisting after 410 Gone) feed one reconcile loop
-// (reconcile.ts). Events only say "look again"; every pass compares the whole
+// (reconcile.ts, then services.ts). Events only say "look again"; every pass compares the whole
 // of what the informers hold with the model, so a missed event or a restart
 // costs one pass, not a drifted port. A pass runs at most once at a time,
 // 10 ms after the first of a burst of events, and every `resyncMs` anyway.
@@ -14,9 +15,12 @@ import type { Model } from "../../core/service/model.ts";
 import type { NamespaceLike, PodLike } from "./mapping.ts";
 import { PORT_ANNOTATION } from "./mapping.ts";
 import { reconcile, type ReconcileConfig } from "./reconcile.ts";
+import { type EndpointsLike, reconcileServices, type ServiceLike } from "./services.ts";
 
 export interface KubernetesOptions extends Omit<ReconcileConfig, "projectId"> {
   readonly kubeconfig: string;
+  /** the service subnet ClusterIPs are reserved on (holding the apiserver's service-cluster-ip-range); absent: Services are not mapped */
+  readonly serviceSubnet?: string;
   readonly resyncMs?: number;
   /** the Lease the servers running the controller elect a leader on (default kube-system/seam-controller) */
   readonly leader?: Partial<LeaderOptions>;
@@ -34,6 +38,8 @@ export class KubernetesController {
   private readonly informers: (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[] = [];
   private namespaces!: k8s.Informer<k8s.V1Namespace> & k8s.ObjectCache<k8s.V1Namespace>;
   private pods!: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
+  private services!: k8s.Informer<k8s.V1Service> & k8s.ObjectCache<k8s.V1Service>;
+  private endpoints!: k8s.Informer<k8s.V1Endpoints> & k8s.ObjectCache<k8s.V1Endpoints>;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -66,7 +72,9 @@ export class KubernetesController {
   async start(): Promise<void> {
     this.namespaces = k8s.makeInformer(this.kc, "/api/v1/namespaces", () => this.core.listNamespace());
     this.pods = k8s.makeInformer(this.kc, "/api/v1/pods", () => this.core.listPodForAllNamespaces());
-    for (const inf of [this.namespaces, this.pods] as (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[]) {
+    this.services = k8s.makeInformer(this.kc, "/api/v1/services", () => this.core.listServiceForAllNamespaces());
+    this.endpoints = k8s.makeInformer(this.kc, "/api/v1/endpoints", () => this.core.listEndpointsForAllNamespaces());
+    for (const inf of [this.namespaces, this.pods, this.services, this.endpoints] as (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[]) {
       this.informers.push(inf);
       for (const ev of ["add", "update", "delete"] as const) inf.on(ev, () => this.soon());
       // A watch that fails (the apiserver restarted, 410 Gone) is listed and watched again.
@@ -105,11 +113,20 @@ export class KubernetesController {
       do {
         this.again = false;
         try {
+          const namespaces = this.namespaces.list() as NamespaceLike[];
+          const warn = (m: string) => this.log.warn(`kubernetes: ${m}`);
           await reconcile(
             this.model,
-            { namespaces: this.namespaces.list() as NamespaceLike[], pods: this.pods.list() as PodLike[] },
+            { namespaces, pods: this.pods.list() as PodLike[] },
             { podPool: this.opts.podPool, podPrefix: this.opts.podPrefix, projectId: this.projectId },
-            { annotate: (pod, value) => this.annotate(pod, value), warn: (m) => this.log.warn(`kubernetes: ${m}`) },
+            { annotate: (pod, value) => this.annotate(pod, value), warn },
+          );
+          // after the pods' ports: a backend names its pod's port
+          await reconcileServices(
+            this.model,
+            { namespaces, services: this.services.list() as ServiceLike[], endpoints: this.endpoints.list() as EndpointsLike[] },
+            { serviceSubnet: this.opts.serviceSubnet ?? null, projectId: this.projectId },
+            warn,
           );
         } catch (err) {
           this.log.error({ err }, "kubernetes: a reconcile pass failed; the next one tries again");
