@@ -13,7 +13,6 @@ import { existingOf, readTable } from "./observe.ts";
 import { type Existing, planLines, withStale } from "./plan.ts";
 import { renderTables, type TableSpec } from "./ruleset.ts";
 
-
 type Tables = readonly [TableSpec, TableSpec];
 
 export interface FilterPlan {
@@ -26,7 +25,6 @@ export interface FilterPlan {
 
 /** What the kernel had at start (first sync only). */
 type Recovered = { readonly existing: readonly [Existing, Existing]; readonly index: ReadonlyMap<string, number> } | null;
-
 
 export class FiltersManager implements Manager<Recovered, FilterPlan> {
   readonly name = "filters";

@@ -1,7 +1,7 @@
 // The logical model as the compiler sees it: typed records (records.ts) of
-// networks, subnets, ports, groups, rules and agents, indexed by what decides
-// which host needs what. Fed by the change log (one code path for the initial
-// load and for every change after it), read by the resolvers.
+// networks, subnets, ports, groups, rules, agents and services, indexed by
+// what decides which host needs what. Fed by the change log (one code path
+// for the initial load and for every change after it), read by the resolvers.
 import { ROUTER_INTERFACE_OWNERS, OWNER } from "../model/owners.ts";
 import { networkHostsInOrder } from "../model/placement.ts";
 import { type AgentRec, decode, type FloatingIpRec, type GroupRec, isModelKind, type ModelKind, type NetworkRec, type PortRec, type Records, type RouterRec, type RuleRec, type ServiceRec, type SubnetRec, type View } from "./records.ts";

@@ -1,10 +1,10 @@
 // The Kubernetes front door: informers on namespaces, pods, Services and
-// Endpoints (the official
-// client, list-then-watch, relisting after 410 Gone) feed one reconcile loop
-// (reconcile.ts, then services.ts). Events only say "look again"; every pass compares the whole
-// of what the informers hold with the model, so a missed event or a restart
-// costs one pass, not a drifted port. A pass runs at most once at a time,
-// 10 ms after the first of a burst of events, and every `resyncMs` anyway.
+// Endpoints (the official client, list-then-watch, relisting after 410 Gone)
+// feed one reconcile loop (reconcile.ts, then services.ts). Events only say
+// "look again"; every pass compares the whole of what the informers hold
+// with the model, so a missed event or a restart costs one pass, not a
+// drifted port. A pass runs at most once at a time, 10 ms after the first of
+// a burst of events, and every `resyncMs` anyway.
 // Several servers may run it: all keep their informers warm, and only the one
 // holding the Lease (leader.ts) makes passes.
 import { randomBytes } from "node:crypto";
