@@ -5,6 +5,7 @@
 // -batch`. After a start it reads what the kernel has once, so stale entries
 // go and a bridge keeps its routing table. It runs after the links manager:
 // its routes and neighbours need the bridges to exist.
+import { readFileSync } from "node:fs";
 import type { Exec } from "../../os/exec.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { isOwnedDevice, svc } from "../naming.ts";
@@ -81,8 +82,26 @@ export class ServicesManager implements Manager<ServicesObserved, ServicesPlan> 
     return new Map(links.filter((l) => isOwnedDevice(l.ifname)).map((l) => [l.ifname, l.ifindex]));
   }
 
+  /**
+   * The client bridges' ifindexes on every reconcile (a CNI ADD waits for
+   * one): read from /sys where the agent's namespace is the kernel's view
+   * there (no process), else from `ip link`.
+   */
+  private async appliedIndexes(bridges: Iterable<string>): Promise<Map<string, number>> {
+    if (this.exec.netns !== null) return this.bridgeIndexes();
+    const out = new Map<string, number>();
+    for (const b of bridges) {
+      try {
+        out.set(b, Number(readFileSync(`/sys/class/net/${b}/ifindex`, "utf8")));
+      } catch {
+        /* gone: the links manager makes it again, and the next reconcile sees a new index */
+      }
+    }
+    return out;
+  }
+
   async observe(): Promise<ServicesObserved> {
-    if (this.applied) return this.applied.state.bridges.size ? { kind: "ifindex", ifindex: await this.bridgeIndexes() } : { kind: "none" };
+    if (this.applied) return this.applied.state.bridges.size ? { kind: "ifindex", ifindex: await this.appliedIndexes(this.applied.state.bridges.keys()) } : { kind: "none" };
     const [objs, rules, routes, neigh, ifindex] = await Promise.all([
       readTable(this.exec, "ip", svc.table),
       this.exec.json<IpRule[]>("ip", ["-j", "rule", "show"]),
