@@ -190,6 +190,9 @@ export async function waitForNodes(state: LabState, timeoutMs = 120_000): Promis
 export async function drainNodes(hosts: readonly string[], progress: (msg: string) => void = () => {}): Promise<void> {
   if (existsSync(labKubeconfig())) {
     try {
+      // the workload controllers first: a Deployment's ReplicaSet would start new pods while these go,
+      // and a sandbox caught half made when containerd is killed keeps its network namespace
+      await labKubectl(["delete", "deployments,replicasets,statefulsets,daemonsets,jobs", "--all", "-A", "--timeout=60s"], 90_000).catch(() => "");
       const pods = (await labKubectl(["get", "pods", "-A", "-o", "name"], 15_000)).split("\n").filter(Boolean).length;
       if (pods) {
         progress(`deleting ${pods} pods through their kubelets`);
