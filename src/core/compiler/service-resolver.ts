@@ -14,7 +14,7 @@
 import { key, type SvcItem } from "../../contract/intent.ts";
 import type { PortRec, ServiceRec } from "./records.ts";
 import type { HostSet, Resolver, ScopePart } from "./resolver.ts";
-import { routerOf, type World } from "./world.ts";
+import { type Applied, routerOf, type World } from "./world.ts";
 
 /** Each router interface's network, per router with an interface on `network`. */
 function joinedBy(w: World, network: string): Map<string, Map<string, PortRec>> {
@@ -75,19 +75,33 @@ function hostsOf(w: World, s: ServiceRec | undefined, into: Set<string>): void {
   for (const net of clientNetworks(w, s)) for (const h of w.boundHostsOn(net)) into.add(h);
 }
 
-/** Services whose client networks include the network (a scan: services are few next to ports, and this runs per port change). */
-function servicesServing(w: World, network: string): string[] {
-  const out: string[] = [];
-  for (const s of w.services.values()) if (clientNetworks(w, s).has(network)) out.push(s.id);
-  return out;
+/**
+ * network -> the services it is a client network of, per World: built when
+ * first asked after a change that can move client networks (a service, a
+ * router's port, a backend's port), so the common change, a port that is
+ * none of those, looks it up instead of scanning every service.
+ */
+const serving = new WeakMap<World, Map<string, Set<string>>>();
+
+function servicesServing(w: World, network: string): ReadonlySet<string> {
+  let index = serving.get(w);
+  if (!index) {
+    index = new Map();
+    for (const s of w.services.values()) {
+      for (const net of clientNetworks(w, s)) {
+        let set = index.get(net);
+        if (!set) index.set(net, (set = new Set()));
+        set.add(s.id);
+      }
+    }
+    serving.set(w, index);
+  }
+  return index.get(network) ?? new Set();
 }
 
-/** The services a port's change may alter: those it backs, those its network is a client of; all of them for a router's port. */
-function servicesOfPort(w: World, p: PortRec | undefined): string[] | "all" {
-  if (!p) return [];
-  if (routerOf(p)) return "all";
-  return [...new Set([...w.servicesTargeting(p.id), ...(p.host ? servicesServing(w, p.network) : [])])];
-}
+/** Whether a change (already applied) can move some service's client networks. */
+const movesClients = (w: World, a: Applied) =>
+  a.kind === "service" || (a.kind === "port" && [a.before, a.after].some((p) => p && (routerOf(p) || w.servicesTargeting(p.id).size)));
 
 export const serviceResolver: Resolver<ScopePart, "svc"> = {
   name: "services",
@@ -111,9 +125,12 @@ export const serviceResolver: Resolver<ScopePart, "svc"> = {
         hostsOf(w, rec as ServiceRec | undefined, out);
         return out;
       case "port": {
-        const ids = servicesOfPort(w, rec as PortRec | undefined);
-        if (ids === "all") return w.services.size ? "all" : out;
-        for (const id of ids) hostsOf(w, w.services.get(id), out);
+        const p = rec as PortRec | undefined;
+        if (!p) return out;
+        if (routerOf(p)) return w.services.size ? "all" : out;
+        // a backend's MAC or place matters to every client host; any other port only to its own host (a client there, or not)
+        for (const id of w.servicesTargeting(p.id)) hostsOf(w, w.services.get(id), out);
+        if (p.host && servicesServing(w, p.network).size) out.add(p.host);
         return out;
       }
       case "subnet":
@@ -125,15 +142,21 @@ export const serviceResolver: Resolver<ScopePart, "svc"> = {
   },
 
   keys(w, a) {
+    // called once per change, after it is applied and before the hosts after it are asked
+    if (movesClients(w, a)) serving.delete(w);
     switch (a.kind) {
       case "service":
         return [key.svc(a.id)];
       case "port": {
         const ids = new Set<string>();
         for (const p of [a.before, a.after]) {
-          const of = servicesOfPort(w, p);
-          if (of === "all") return [...w.services.keys()].map(key.svc);
-          for (const id of of) ids.add(id);
+          if (!p) continue;
+          if (routerOf(p)) return [...w.services.keys()].map(key.svc);
+          for (const id of w.servicesTargeting(p.id)) ids.add(id);
+        }
+        // any other port changes its host's items only when it is the host's first on its network, or was the last
+        for (const [p, left] of [[a.before, 0], [a.after, 1]] as const) {
+          if (p?.host && w.portCountAt(p.network, p.host) === left) for (const id of servicesServing(w, p.network)) ids.add(id);
         }
         return [...ids].map(key.svc);
       }
