@@ -12,7 +12,8 @@ import type { Model } from "../../core/service/model.ts";
 import { formatAddress, parseCidr } from "../../net/address.ts";
 import { K8S_TAG, type NamespaceLike, placementOf } from "./mapping.ts";
 
-export const serviceTag = (uid: string) => `k8s-svc-${uid}`;
+const SERVICE_TAG = "k8s-svc-";
+export const serviceTag = (uid: string) => `${SERVICE_TAG}${uid}`;
 /** Kubernetes' default cluster domain: a Service answers as <name>.<namespace>.svc.<domain>. */
 export const CLUSTER_DOMAIN = "svc.cluster.local";
 /** What marks the service network and subnet the controller made. */
@@ -112,7 +113,7 @@ export async function reconcileServices(
   const sys = m.system;
   const have = await services.find(m, sys, { tag: K8S_TAG });
   const byUid = new Map<string, ServiceView>();
-  for (const s of have) for (const t of s.tags) if (t.startsWith("k8s-svc-")) byUid.set(t.slice("k8s-svc-".length), s);
+  for (const s of have) for (const t of s.tags) if (t.startsWith(SERVICE_TAG)) byUid.set(t.slice(SERVICE_TAG.length), s);
   const wanted = new Set<string>();
 
   if (cfg.serviceSubnet) {
