@@ -264,6 +264,7 @@ export const ports: Kind = {
       const net = await getRec(tx, "networks", rec.network_id as string);
       if (net) checkNetworkOwnerOnly(ctx, net, input, "update_port");
     }
+    if (rec.device_owner === OWNER.serviceVip && ["fixed_ips", "device_owner", "device_id"].some((k) => input[k] !== undefined)) throw conflict("PortInUse", `Port ${rec.id} holds the address of service ${rec.device_id}: its address and owner change with the service only.`);
     const next: Rec = { ...rec, ...input };
     if (input.device_owner !== undefined || input.device_id !== undefined) {
       await checkRouterDevice(tx, ctx, rec.project_id, (next.device_owner as string) ?? "", (next.device_id as string) ?? "");

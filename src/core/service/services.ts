@@ -10,7 +10,7 @@ import { service as def } from "../model/seam-resources.ts";
 import { canSeeOwn, loadOwn, standardTail } from "./common.ts";
 import type { Kind, View } from "./model.ts";
 import { createInternalPort, deletePort, portAllocations } from "./ports.ts";
-import { deleteRec, findRecs, insertRec, newRec, updateRec } from "./repo.ts";
+import { deleteRec, getRec, insertRec, newRec, updateRec } from "./repo.ts";
 import { subnets } from "./subnets.ts";
 
 export interface ServicePort {
@@ -89,7 +89,7 @@ export const services: Kind = {
 
   async remove(m, tx, _ctx, rec) {
     await deleteRec(tx, def.table, rec.id);
-    const [vip] = await findRecs(tx, "ports", { device_id: [rec.id], device_owner: [OWNER.serviceVip] });
+    const vip = await getRec(tx, "ports", rec.vip_port_id as string);
     if (vip) await deletePort(m, tx, vip);
   },
 };
