@@ -67,6 +67,8 @@ export class ServicesManager implements Manager<ServicesObserved, ServicesPlan> 
   private applied: { readonly state: ServicesState; readonly flat: Flat } | null = null;
   private appliedIfindex: ReadonlyMap<string, number> = new Map();
   private createFailed = false;
+  /** what was said once about services this host cannot translate */
+  private readonly told = new Set<string>();
 
   constructor(
     private readonly exec: Exec,
@@ -152,7 +154,11 @@ export class ServicesManager implements Manager<ServicesObserved, ServicesPlan> 
       if (!tables.has(b!)) tables.set(b!, Number(t));
     }
     const next = renderServices(intent, tables);
-    for (const why of next.skipped) this.log(why);
+    for (const why of next.skipped) {
+      if (this.told.has(why)) continue;
+      this.told.add(why);
+      this.log(why);
+    }
     const want = flatten(next);
 
     const create: string[] = [];
