@@ -23,7 +23,7 @@ const NET = "c31878ca-38e7-4ccd-9fc7-c45211be3546";
 function intent(extra: [string, IntentItem][] = []): Map<string, IntentItem> {
   return new Map<string, IntentItem>([
     [`net/${NET}`, { kind: "net", id: NET, name: "blue", type: "vxlan", segment: 1001, physnet: null, mtu: 1450, dnsDomain: null, resolvers: [], vteps: ["172.31.0.12"] }],
-    [`port/${PORT}`, { kind: "port", id: PORT, network: NET, device: "tap6f0b1c2d-3e", mac: "fa:16:3e:00:00:01", addresses: ["10.0.0.3/24"], gateways: ["10.0.0.1"], mtu: 1450, owner: "compute:nova", adminUp: true, security: { groups: ["sgA"], allowed: [{ mac: "fa:16:3e:00:00:01", ip: "10.0.0.3" }, { mac: "fa:16:3e:00:00:01", ip: "10.0.0.0/24" }] } }],
+    [`port/${PORT}`, { kind: "port", id: PORT, network: NET, device: "tap6f0b1c2d-3e", mac: "fa:16:3e:00:00:01", addresses: ["10.0.0.3/24"], gateways: ["10.0.0.1"], mtu: 1450, owner: "compute:nova", adminUp: true, security: { ingress: ["sgA"], egress: ["sgA"], allowed: [{ mac: "fa:16:3e:00:00:01", ip: "10.0.0.3" }, { mac: "fa:16:3e:00:00:01", ip: "10.0.0.0/24" }] } }],
     ["sg/sgA", { kind: "sg", id: "sgA" }],
     [`remote/${NET}/p2`, { kind: "remote", network: NET, port: "p2", mac: "fa:16:3e:00:00:02", ips: ["10.0.0.4"], vtep: "172.31.0.12", host: "h2" }],
     ...extra,
@@ -120,8 +120,10 @@ describe("nft plans, incremental against fresh", () => {
       for (const [i, id] of ports.entries()) {
         if (rnd(3) === 0) continue;
         const gs = groups.filter(() => rnd(2) === 0);
-        items.set(`port/${id}`, { kind: "port", id, network: NET, device: `tap${id.slice(0, 11)}`, mac: `fa:16:3e:00:00:0${i}`, addresses: [`10.0.0.${10 + i}/24`], gateways: [], mtu: 1450, owner: "compute:nova", adminUp: true, security: rnd(5) ? { groups: gs, allowed: [{ mac: `fa:16:3e:00:00:0${i}`, ip: `10.0.0.${10 + i}` }] } : null });
-        for (const g of gs) items.set(`sg/${g}`, { kind: "sg", id: g });
+        // a NetworkPolicy may filter one direction by other groups than the other
+        const eg = rnd(3) ? gs : groups.filter(() => rnd(2) === 0);
+        items.set(`port/${id}`, { kind: "port", id, network: NET, device: `tap${id.slice(0, 11)}`, mac: `fa:16:3e:00:00:0${i}`, addresses: [`10.0.0.${10 + i}/24`], gateways: [], mtu: 1450, owner: "compute:nova", adminUp: true, security: rnd(5) ? { ingress: gs, egress: eg, allowed: [{ mac: `fa:16:3e:00:00:0${i}`, ip: `10.0.0.${10 + i}` }] } : null });
+        for (const g of new Set([...gs, ...eg])) items.set(`sg/${g}`, { kind: "sg", id: g });
       }
       for (let r = 0; r < 6; r++) {
         if (rnd(2)) continue;

@@ -93,7 +93,8 @@ describe("compiler", () => {
     assert.deepEqual(item.gateways, ["10.0.0.1"]);
     assert.equal(item.mtu, 1450);
     assert.deepEqual(item.security, {
-      groups: ["sgA"],
+      ingress: ["sgA"],
+      egress: ["sgA"],
       allowed: [
         { mac: "fa:16:3e:00:00:2d", ip: "10.0.0.3" },
         { mac: "fa:16:3e:00:00:2d", ip: "10.0.0.200" },
@@ -153,6 +154,33 @@ describe("compiler", () => {
       { kind: "member", group: "sgB", port: "p2", ips: ["10.0.0.4", "10.0.7.0/24"] },
       { kind: "member", group: "sgB", port: "p3", ips: ["10.0.0.9"] },
     ]);
+  });
+
+  it("filters a port isolated by seam:policy by the groups it names per direction, and counts it in member_of's groups without their rules", () => {
+    const w = baseWorld();
+    put(w, "security_group", { id: "sgA" });
+    put(w, "security_group", { id: "sgB" });
+    put(w, "security_group", { id: "sgC" });
+    put(w, "security_group_rule", rule("rA", "sgA", { remote_group_id: "sgA" }));
+    put(w, "security_group_rule", rule("rB", "sgB", { remote_group_id: "sgC" }));
+    put(w, "security_group_rule", rule("rC", "sgC", { protocol: "tcp", port_range_min: 80, port_range_max: 80 }));
+    // p1: ingress isolated, admitted by sgB only; egress still its security_groups (sgA)
+    put(w, "port", port("p1", "n1", "h1", "10.0.0.3", { "seam:policy": { ingress: ["sgB"], member_of: [] } }));
+    // p2: another host, a member of sgC (which p1's ingress rule names) but not filtered by it
+    put(w, "port", port("p2", "n1", "h2", "10.0.0.4", { "seam:policy": { ingress: [], egress: null, member_of: ["sgC"] } }));
+    const h1 = compileHost(w, "h1");
+    const p1 = h1.get(key.port("p1")) as unknown as { security: { ingress: string[]; egress: string[] } };
+    assert.deepEqual(p1.security.ingress, ["sgB"]);
+    assert.deepEqual(p1.security.egress, ["sgA"]);
+    assert.deepEqual(itemsOf(h1, "sg").map((g) => g.id).sort(), ["sgA", "sgB"], "sgC filters nothing here: its rules stay away");
+    assert.deepEqual(itemsOf(h1, "rule").map((r) => r.id).sort(), ["rA", "rB"]);
+    const members = itemsOf(h1, "member").map((m) => `${m.group}/${m.port}`).sort();
+    assert.deepEqual(members, ["sgA/p1", "sgA/p2", "sgC/p2"], "p2 still counts in sgA (its security_groups) and in sgC (member_of)");
+    const h2 = compileHost(w, "h2");
+    const p2 = h2.get(key.port("p2")) as unknown as { security: { ingress: string[]; egress: string[] } };
+    assert.deepEqual(p2.security.ingress, [], "deny-all ingress: no group admits anything");
+    assert.deepEqual(p2.security.egress, ["sgA"]);
+    assert.ok(!itemsOf(h2, "rule").some((r) => r.id === "rC"));
   });
 
   it("gives a port without port security no filters", () => {
@@ -258,6 +286,9 @@ describe("hub deltas", () => {
     // routers (routers, floating IPs, router ports), DHCP (its port, subnets' options, every port's names).
     // Mostly plain rules: a remote group changes the host's scope and so hides the per-key path.
     const groupView = (g: string) => ({ id: g, security_group_rules: Array.from({ length: rnd(3) }, (_, j) => rule(`e${g}${j}`, g, rnd(5) ? { protocol: "udp", port_range_min: 1 + rnd(3), port_range_max: 9 } : { remote_group_id: rnd(2) ? "sgA" : "sgB" })) });
+    // a NetworkPolicy's isolation: other groups filter one direction, or none (deny), and membership without filtering
+    const someGroups = () => ["sgA", "sgB"].filter(() => rnd(2) === 0);
+    const policyView = () => (rnd(3) ? null : { ingress: rnd(2) ? someGroups() : null, egress: rnd(3) ? null : someGroups(), member_of: someGroups() });
     for (let i = 0; i < 600; i++) {
       const what = rnd(20);
       const pid = uuid(rnd(12));
@@ -265,7 +296,7 @@ describe("hub deltas", () => {
         const net = rnd(2) ? "n1" : "n2";
         const ip = `10.0.0.${10 + rnd(200)}`;
         const name = `vm${rnd(3)}`; // dns_name renamed, and extra_dhcp_opts: what the DHCP server's host items carry
-        put(hub, "port", port(pid, net, hosts[rnd(4)]!, ip, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"], port_security_enabled: rnd(8) !== 0, dns_assignment: [{ hostname: name, ip_address: ip, fqdn: `${name}.openstack.local.` }], extra_dhcp_opts: rnd(4) ? [] : [{ opt_name: "ntp-server", opt_value: "10.0.0.123", ip_version: 4 }] }));
+        put(hub, "port", port(pid, net, hosts[rnd(4)]!, ip, { subnet: net === "n1" ? "s1" : "s2", security_groups: rnd(2) ? ["sgA"] : ["sgA", "sgB"], "seam:policy": policyView(), port_security_enabled: rnd(8) !== 0, dns_assignment: [{ hostname: name, ip_address: ip, fqdn: `${name}.openstack.local.` }], extra_dhcp_opts: rnd(4) ? [] : [{ opt_name: "ntp-server", opt_value: "10.0.0.123", ip_version: 4 }] }));
       } else if (what < 7) del(hub, "port", pid);
       else if (what < 9) put(hub, "security_group_rule", rule(`r${rnd(6)}`, rnd(2) ? "sgA" : "sgB", rnd(2) ? { remote_group_id: rnd(2) ? "sgA" : "sgB" } : { protocol: "tcp", port_range_min: 22, port_range_max: 22 }));
       else if (what < 10) del(hub, "security_group_rule", `r${rnd(6)}`);

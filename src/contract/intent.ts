@@ -41,7 +41,10 @@ export interface PortItem {
 }
 
 export interface PortSecurity {
-  readonly groups: readonly string[];
+  /** the groups whose rules admit traffic to the port, sorted (its security_groups, unless a NetworkPolicy isolates it) */
+  readonly ingress: readonly string[];
+  /** the groups whose rules admit traffic from it, sorted */
+  readonly egress: readonly string[];
   /** (MAC, address or CIDR) pairs the port may send from: its own fixed IPs and the allowed address pairs */
   readonly allowed: readonly { readonly mac: string; readonly ip: string }[];
 }

@@ -200,3 +200,20 @@ export function eui64Address(prefix: Cidr, mac: string): bigint {
   for (const x of iid) id = (id << 8n) | BigInt(x);
   return firstAddress(prefix) | id;
 }
+
+/**
+ * `from` with every CIDR of `cut` taken out, as the fewest CIDRs covering
+ * exactly what is left (NetworkPolicy's ipBlock `except`: rules only admit,
+ * so an exception becomes the blocks around it). Split in halves down to the
+ * cuts: at most (prefix difference) blocks per cut.
+ */
+export function cidrMinus(from: Cidr, cut: readonly Cidr[]): Cidr[] {
+  const whole = normalizeCidr(from);
+  const cuts = cut.filter((c) => c.version === whole.version).map(normalizeCidr).filter((c) => cidrsOverlap(c, whole));
+  if (cuts.some((c) => cidrCovers(c, whole))) return [];
+  if (!cuts.length) return [whole];
+  const half = whole.prefixLen + 1;
+  const low: Cidr = { version: whole.version, network: whole.network, prefixLen: half };
+  const high: Cidr = { version: whole.version, network: whole.network | (1n << BigInt(bits(whole.version) - half)), prefixLen: half };
+  return [...cidrMinus(low, cuts), ...cidrMinus(high, cuts)];
+}

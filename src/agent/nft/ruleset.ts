@@ -145,9 +145,9 @@ export function renderTables(intent: ReadonlyMap<string, IntentItem>, index: Por
     bChains.set(chain.to(p.id), { decl: "", rules: [`meta mark set meta mark | ${hex(idx)} ${tag}`] });
     portIn.set(`"${p.device}"`, `jump ${chain.from(p.id)}`);
     portOut.set(`"${p.device}"`, `jump ${chain.to(p.id)}`);
-    const groups = p.security.groups.filter((g) => intent.has(key.sg(g)));
-    iChains.set(chain.egress(p.id), { decl: "", rules: [...EGRESS_BASE, ...groups.map((g) => `jump ${chain.sgEg(g)}`), `drop ${tag}`] });
-    iChains.set(chain.ingress(p.id), { decl: "", rules: [...INGRESS_BASE, ...groups.map((g) => `jump ${chain.sgIn(g)}`), `drop ${tag}`] });
+    const held = (gs: readonly string[]) => gs.filter((g) => intent.has(key.sg(g)));
+    iChains.set(chain.egress(p.id), { decl: "", rules: [...EGRESS_BASE, ...held(p.security.egress).map((g) => `jump ${chain.sgEg(g)}`), `drop ${tag}`] });
+    iChains.set(chain.ingress(p.id), { decl: "", rules: [...INGRESS_BASE, ...held(p.security.ingress).map((g) => `jump ${chain.sgIn(g)}`), `drop ${tag}`] });
     egress.set(hex(idx << IN_SHIFT), `jump ${chain.egress(p.id)}`);
     ingress.set(hex(idx), `jump ${chain.ingress(p.id)}`);
   }

@@ -124,7 +124,7 @@ export function portItem(w: World, host: string, scope: L2Scope, id: string): Po
     mtu: w.networks.get(p.network)?.mtu ?? 1500,
     owner: p.owner,
     adminUp: p.adminUp,
-    security: p.secured ? { groups: [...p.groups].sort(), allowed: [...p.fixedIps.map((f) => ({ mac: p.mac, ip: f.ip })), ...p.pairs] } : null,
+    security: p.secured ? { ingress: p.filters.ingress, egress: p.filters.egress, allowed: [...p.fixedIps.map((f) => ({ mac: p.mac, ip: f.ip })), ...p.pairs] } : null,
   };
 }
 

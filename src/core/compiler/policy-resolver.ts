@@ -3,11 +3,14 @@
 // agent's member sets hold exactly the addresses a rule can admit).
 //
 //   reads  port, security_group, security_group_rule
-//   scope  groups (of its ports with port security), remoteGroups (named by those groups' rules)
+//   scope  groups (filtering its ports with port security: their security_groups, or
+//          the groups their `seam:policy` names per direction), remoteGroups (named by
+//          those groups' rules); a port is a member of its security_groups and of the
+//          groups its `seam:policy` member_of names
 //   items  sg/<id>  rule/<id>  member/<group>/<port>
 import { key, type MemberItem, type RuleItem } from "../../contract/intent.ts";
 import type { HostSet, Resolver } from "./resolver.ts";
-import type { World } from "./world.ts";
+import { filterGroups, type World } from "./world.ts";
 
 export interface PolicyScope {
   readonly [name: string]: ReadonlySet<string>;
@@ -25,12 +28,12 @@ export function ruleItem(w: World, scope: PolicyScope, id: string): RuleItem | u
 
 export function memberItem(w: World, scope: PolicyScope, group: string, portId: string): MemberItem | undefined {
   const p = w.ports.get(portId);
-  if (!p || !scope.remoteGroups.has(group) || !p.groups.includes(group)) return undefined;
+  if (!p || !scope.remoteGroups.has(group) || !p.memberOf.includes(group)) return undefined;
   const ips = [...new Set([...p.fixedIps.map((f) => f.ip), ...p.pairs.map((a) => a.ip)])];
   return { kind: "member", group, port: portId, ips };
 }
 
-/** Hosts with a port in the group (they hold its chains). */
+/** Hosts with a port the group filters (they hold its chains). */
 function hostsUsing(w: World, group: string, into: Set<string>): void {
   for (const h of w.hostsOfGroup(group)) into.add(h);
 }
@@ -43,7 +46,7 @@ export const policyResolver: Resolver<PolicyScope, "sg" | "rule" | "member"> = {
     const groups = new Set<string>();
     for (const id of w.portsAt(host)) {
       const p = w.ports.get(id)!;
-      if (p.secured) for (const g of p.groups) groups.add(g);
+      if (p.secured) for (const g of filterGroups(p)) groups.add(g);
     }
     const remoteGroups = new Set<string>();
     for (const g of groups) for (const r of w.rulesOf(g)) {
@@ -73,7 +76,7 @@ export const policyResolver: Resolver<PolicyScope, "sg" | "rule" | "member"> = {
       case "port": {
         // hosts whose rules admit this port's groups need its addresses
         const p = a[side];
-        if (p) for (const g of p.groups) for (const r of w.rulesNaming(g)) hostsUsing(w, w.rules.get(r)!.group, hosts);
+        if (p) for (const g of p.memberOf) for (const r of w.rulesNaming(g)) hostsUsing(w, w.rules.get(r)!.group, hosts);
         break;
       }
       case "security_group":
@@ -91,7 +94,7 @@ export const policyResolver: Resolver<PolicyScope, "sg" | "rule" | "member"> = {
   keys(_w, a) {
     switch (a.kind) {
       case "port":
-        return [...new Set([a.before, a.after].flatMap((p) => (p ? p.groups.map((g) => key.member(g, a.id)) : [])))];
+        return [...new Set([a.before, a.after].flatMap((p) => (p ? p.memberOf.map((g) => key.member(g, a.id)) : [])))];
       case "security_group":
         return [key.sg(a.id)];
       case "security_group_rule":

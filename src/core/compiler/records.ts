@@ -51,6 +51,10 @@ export interface PortRec {
   /** allowed address pairs, the MAC defaulted to the port's */
   readonly pairs: readonly { readonly mac: string; readonly ip: string }[];
   readonly groups: readonly string[];
+  /** groups it is a member of as a remote group: its security_groups and its `seam:policy` member_of, sorted */
+  readonly memberOf: readonly string[];
+  /** groups whose rules filter each direction: its security_groups, or what `seam:policy` says instead */
+  readonly filters: { readonly ingress: readonly string[]; readonly egress: readonly string[] };
   /** port_security_enabled */
   readonly secured: boolean;
   readonly owner: string;
@@ -179,6 +183,8 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     const mac = str(v.mac_address);
     const host = str(v["binding:host_id"]);
     const owner = str(v.device_owner);
+    const groups = list<string>(v.security_groups);
+    const policy = v["seam:policy"] as { ingress?: string[] | null; egress?: string[] | null; member_of?: string[] } | null | undefined;
     return {
       id: str(v.id),
       network: str(v.network_id),
@@ -186,7 +192,9 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
       mac,
       fixedIps: list<{ subnet_id: string; ip_address: string }>(v.fixed_ips).map((f) => ({ subnet: f.subnet_id, ip: f.ip_address })),
       pairs: list<{ ip_address: string; mac_address?: string }>(v.allowed_address_pairs).map((a) => ({ mac: a.mac_address || mac, ip: a.ip_address })),
-      groups: list<string>(v.security_groups),
+      groups,
+      memberOf: [...new Set([...groups, ...list<string>(policy?.member_of)])].sort(),
+      filters: { ingress: policy?.ingress ? [...policy.ingress].sort() : groups, egress: policy?.egress ? [...policy.egress].sort() : groups },
       secured: v.port_security_enabled !== false,
       owner,
       deviceId: str(v.device_id),

@@ -46,6 +46,9 @@ export function routerOf(p: PortRec): string | null {
   return p.deviceId && (p.owner === OWNER.routerGateway || p.owner === OWNER.routerSnat || ROUTER_INTERFACE_OWNERS.has(p.owner)) ? p.deviceId : null;
 }
 
+/** The groups whose rules filter a port, either direction (its host holds their chains). */
+export const filterGroups = (p: PortRec): readonly string[] => (p.filters.ingress === p.filters.egress ? p.filters.ingress : [...new Set([...p.filters.ingress, ...p.filters.egress])]);
+
 /** A distributed router's interface: plugged on every host that runs the router, a remote endpoint nowhere. */
 export const isDistributedInterface = (p: PortRec) => p.owner === OWNER.routerInterfaceDistributed;
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -203,10 +206,8 @@ export class World {
       f(this.portsByHost, p.host, p.id);
       countIn(this.hostsByNetwork, p.network, p.host, on ? 1 : -1);
     }
-    for (const g of p.groups) {
-      f(this.portsByGroup, g, p.id);
-      if (p.host) countIn(this.hostsByGroup, g, p.host, on ? 1 : -1);
-    }
+    for (const g of p.memberOf) f(this.portsByGroup, g, p.id);
+    if (p.host) for (const g of filterGroups(p)) countIn(this.hostsByGroup, g, p.host, on ? 1 : -1);
     if (p.onNetworkHost) f(this.networkHostPortsByNetwork, p.network, p.id);
     if (p.onNetworkHost && p.owner === OWNER.dhcp) {
       if (on) this.dhcpByNetwork.set(p.network, p.id);
@@ -281,10 +282,11 @@ export class World {
   portsAt(host: string): ReadonlySet<string> {
     return this.portsByHost.get(host) ?? EMPTY;
   }
-  /** hosts where the group has a member bound (a group of 10,000 ports on 3 hosts: 3) */
+  /** hosts with a bound port the group's rules filter (a group of 10,000 ports on 3 hosts: 3) */
   hostsOfGroup(group: string): Iterable<string> {
     return this.hostsByGroup.get(group)?.keys() ?? EMPTY;
   }
+  /** ports that count as the group's members where a rule names it as remote group */
   membersOf(group: string): ReadonlySet<string> {
     return this.portsByGroup.get(group) ?? EMPTY;
   }

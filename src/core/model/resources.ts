@@ -56,6 +56,14 @@ const pool = v.shape({ start: v.ipAddress, end: v.ipAddress }, ["start", "end"])
 const fixedIp = v.shape({ subnet_id: v.uuid, ip_address: v.ipAddress });
 const addressPair = v.shape({ ip_address: v.addressOrCidr, mac_address: v.mac }, ["ip_address"]);
 const dhcpOpt = v.shape({ opt_name: v.string(255), opt_value: v.string(255), ip_version: v.integer(4, 6) }, ["opt_name", "opt_value"]);
+// Seam's own: how Kubernetes NetworkPolicy isolates a pod without changing what its
+// security_groups mean elsewhere (docs/kubernetes.md): `ingress`/`egress`, when
+// present, are the groups whose rules filter that direction instead of the
+// port's security_groups; `member_of` are groups the port counts in as a remote
+// group's member without their rules filtering it.
+// (null or absent: not isolated; [] isolated with nothing admitted, NetworkPolicy's deny-all)
+const groupsOrNull: v.Converter = (x, a) => (x === null ? null : v.list(v.uuid, true)(x, a));
+const seamPolicy: v.Converter = (x, a) => (x === null ? null : v.shape({ ingress: groupsOrNull, egress: groupsOrNull, member_of: v.list(v.uuid, true) })(x, a));
 const subport = v.shape(
   { port_id: v.uuid, segmentation_type: v.oneOf("vlan", "inherit"), segmentation_id: v.integer(1, 4094) },
   ["port_id"],
@@ -143,6 +151,7 @@ export const port: ResourceDef = {
     ip_allocation: ro,
     propagate_uplink_status: roBool,
     resource_request: { filter: "none", sort: false },
+    "seam:policy": { convert: seamPolicy, post: true, put: true, default: null, adminSet: true, filter: "none", sort: false },
   },
 };
 

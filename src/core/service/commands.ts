@@ -37,7 +37,22 @@ export interface PortView {
   readonly device: string;
   readonly addresses: readonly string[];
   readonly tags: readonly string[];
+  /** `seam:policy`: how a NetworkPolicy filters it instead of its security groups (null: it does not) */
+  readonly policy: PortPolicy | null;
 }
+
+/** A port's `seam:policy` (core/model/resources.ts says what each part means). */
+export interface PortPolicy {
+  readonly ingress: readonly string[] | null;
+  readonly egress: readonly string[] | null;
+  readonly memberOf: readonly string[];
+}
+
+const policyOf = (v: unknown): PortPolicy | null => {
+  if (!v || typeof v !== "object") return null;
+  const p = v as { ingress?: string[] | null; egress?: string[] | null; member_of?: string[] };
+  return { ingress: p.ingress ?? null, egress: p.egress ?? null, memberOf: p.member_of ?? [] };
+};
 
 const portView = (v: View): PortView => ({
   id: v.id as string,
@@ -48,6 +63,7 @@ const portView = (v: View): PortView => ({
   device: (v.device_id as string) ?? "",
   addresses: ((v.fixed_ips as { ip_address: string }[]) ?? []).map((f) => f.ip_address),
   tags: (v.tags as string[]) ?? [],
+  policy: policyOf(v["seam:policy"]),
 });
 
 export interface NetworkView {
@@ -93,6 +109,9 @@ export const ports = {
   },
   async bind(m: Model, ctx: RequestContext, id: string, host: string): Promise<PortView> {
     return portView(await m.update(ctx, "port", id, { "binding:host_id": host }));
+  },
+  async setPolicy(m: Model, ctx: RequestContext, id: string, p: PortPolicy | null): Promise<PortView> {
+    return portView(await m.update(ctx, "port", id, { "seam:policy": p && { ingress: p.ingress, egress: p.egress, member_of: [...p.memberOf] } }));
   },
   remove(m: Model, ctx: RequestContext, id: string): Promise<void> {
     return m.remove(ctx, "port", id);
@@ -193,5 +212,75 @@ export const services = {
   },
   remove(m: Model, ctx: RequestContext, id: string): Promise<void> {
     return m.remove(ctx, "service", id);
+  },
+};
+
+/** A security group rule as callers say it (Neutron's attributes; null: any). */
+export interface RuleSpec {
+  readonly direction: "ingress" | "egress";
+  readonly ethertype: "IPv4" | "IPv6";
+  readonly protocol: string | null;
+  readonly portMin: number | null;
+  readonly portMax: number | null;
+  readonly remoteCidr: string | null;
+  readonly remoteGroup: string | null;
+}
+
+export interface GroupView {
+  readonly id: string;
+  readonly name: string;
+  readonly project: string;
+  readonly tags: readonly string[];
+  readonly rules: readonly (RuleSpec & { readonly id: string })[];
+}
+
+const groupView = (v: View): GroupView => ({
+  id: v.id as string,
+  name: (v.name as string) ?? "",
+  project: v.project_id as string,
+  tags: (v.tags as string[]) ?? [],
+  rules: ((v.security_group_rules as View[]) ?? []).map((r) => ({
+    id: r.id as string,
+    direction: r.direction as RuleSpec["direction"],
+    ethertype: r.ethertype as RuleSpec["ethertype"],
+    protocol: (r.protocol as string | null) ?? null,
+    portMin: (r.port_range_min as number | null) ?? null,
+    portMax: (r.port_range_max as number | null) ?? null,
+    remoteCidr: (r.remote_ip_prefix as string | null) ?? null,
+    remoteGroup: (r.remote_group_id as string | null) ?? null,
+  })),
+});
+
+export const securityGroups = {
+  async find(m: Model, ctx: RequestContext, f: { readonly tag?: string }): Promise<GroupView[]> {
+    const q: Record<string, string> = {};
+    if (f.tag !== undefined) q.tags = f.tag;
+    return (await m.find(ctx, "security_group", q)).map(groupView);
+  },
+  /** A new group holds Neutron's egress-anywhere rules, as every new group does: callers that want otherwise remove them. */
+  async create(m: Model, ctx: RequestContext, s: { readonly name: string; readonly project: string; readonly description?: string; readonly tags: readonly string[] }): Promise<GroupView> {
+    const [v] = await m.create(ctx, "security_group", [{ name: s.name, project_id: s.project, description: s.description ?? "", tags: [...s.tags] }]);
+    return groupView(v!);
+  },
+  remove(m: Model, ctx: RequestContext, id: string): Promise<void> {
+    return m.remove(ctx, "security_group", id);
+  },
+  async addRule(m: Model, ctx: RequestContext, group: string, r: RuleSpec): Promise<string> {
+    const [v] = await m.create(ctx, "security_group_rule", [
+      {
+        security_group_id: group,
+        direction: r.direction,
+        ethertype: r.ethertype,
+        protocol: r.protocol,
+        port_range_min: r.portMin,
+        port_range_max: r.portMax,
+        remote_ip_prefix: r.remoteCidr,
+        remote_group_id: r.remoteGroup,
+      },
+    ]);
+    return v!.id as string;
+  },
+  removeRule(m: Model, ctx: RequestContext, id: string): Promise<void> {
+    return m.remove(ctx, "security_group_rule", id);
   },
 };

@@ -202,6 +202,7 @@ export const ports: Kind = {
         ip_allocation: "immediate",
         propagate_uplink_status: false,
         resource_request: null,
+        "seam:policy": r["seam:policy"] ?? null,
         ...standardTail(r),
       };
       const trunkId = trunkByPort.get(r.id);

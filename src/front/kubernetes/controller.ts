@@ -1,5 +1,5 @@
-// The Kubernetes front door: informers on namespaces, pods, Services and
-// Endpoints (the official client, list-then-watch, relisting after 410 Gone)
+// The Kubernetes front door: informers on namespaces, pods, Services,
+// Endpoints and NetworkPolicies (the official client, list-then-watch, relisting after 410 Gone)
 // feed one reconcile loop (reconcile.ts, then services.ts). Events only say
 // "look again"; every pass compares the whole of what the informers hold
 // with the model, so a missed event or a restart costs one pass, not a
@@ -14,6 +14,8 @@ import { LeaderElector, type LeaderOptions } from "./leader.ts";
 import type { Model } from "../../core/service/model.ts";
 import type { NamespaceLike, PodLike } from "./mapping.ts";
 import { PORT_ANNOTATION } from "./mapping.ts";
+import type { NetworkPolicyLike } from "./network-policy.ts";
+import { reconcilePolicies } from "./policies.ts";
 import { reconcile, type ReconcileConfig } from "./reconcile.ts";
 import { type EndpointsLike, reconcileServices, type ServiceLike } from "./services.ts";
 
@@ -35,11 +37,13 @@ interface Log {
 export class KubernetesController {
   private readonly kc = new k8s.KubeConfig();
   private readonly core: k8s.CoreV1Api;
+  private readonly networking: k8s.NetworkingV1Api;
   private readonly informers: (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[] = [];
   private namespaces!: k8s.Informer<k8s.V1Namespace> & k8s.ObjectCache<k8s.V1Namespace>;
   private pods!: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
   private services!: k8s.Informer<k8s.V1Service> & k8s.ObjectCache<k8s.V1Service>;
   private endpoints!: k8s.Informer<k8s.V1Endpoints> & k8s.ObjectCache<k8s.V1Endpoints>;
+  private policies!: k8s.Informer<k8s.V1NetworkPolicy> & k8s.ObjectCache<k8s.V1NetworkPolicy>;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -55,6 +59,7 @@ export class KubernetesController {
   ) {
     this.kc.loadFromFile(opts.kubeconfig);
     this.core = this.kc.makeApiClient(k8s.CoreV1Api);
+    this.networking = this.kc.makeApiClient(k8s.NetworkingV1Api);
     this.elector = new LeaderElector(
       this.kc,
       { namespace: "kube-system", name: "seam-controller", identity: `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`, ...opts.leader },
@@ -74,7 +79,8 @@ export class KubernetesController {
     this.pods = k8s.makeInformer(this.kc, "/api/v1/pods", () => this.core.listPodForAllNamespaces());
     this.services = k8s.makeInformer(this.kc, "/api/v1/services", () => this.core.listServiceForAllNamespaces());
     this.endpoints = k8s.makeInformer(this.kc, "/api/v1/endpoints", () => this.core.listEndpointsForAllNamespaces());
-    for (const inf of [this.namespaces, this.pods, this.services, this.endpoints] as (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[]) {
+    this.policies = k8s.makeInformer(this.kc, "/apis/networking.k8s.io/v1/networkpolicies", () => this.networking.listNetworkPolicyForAllNamespaces());
+    for (const inf of [this.namespaces, this.pods, this.services, this.endpoints, this.policies] as (k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>)[]) {
       this.informers.push(inf);
       for (const ev of ["add", "update", "delete"] as const) inf.on(ev, () => this.soon());
       // A watch that fails (the apiserver restarted, 410 Gone) is listed and watched again.
@@ -115,9 +121,10 @@ export class KubernetesController {
         try {
           const namespaces = this.namespaces.list() as NamespaceLike[];
           const warn = (m: string) => this.log.warn(`kubernetes: ${m}`);
+          const pods = this.pods.list() as PodLike[];
           await reconcile(
             this.model,
-            { namespaces, pods: this.pods.list() as PodLike[] },
+            { namespaces, pods },
             { podPool: this.opts.podPool, podPrefix: this.opts.podPrefix, projectId: this.projectId },
             { annotate: (pod, value) => this.annotate(pod, value), warn },
           );
@@ -128,6 +135,8 @@ export class KubernetesController {
             { serviceSubnet: this.opts.serviceSubnet ?? null, projectId: this.projectId },
             warn,
           );
+          // after the pods' ports too: a policy filters and counts them
+          await reconcilePolicies(this.model, { namespaces, pods, policies: this.policies.list() as NetworkPolicyLike[] }, { projectId: this.projectId }, (m) => this.warnOnce(m));
         } catch (err) {
           this.log.error({ err }, "kubernetes: a reconcile pass failed; the next one tries again");
           this.again = this.again || !this.stopped;
@@ -137,6 +146,15 @@ export class KubernetesController {
       this.running = null;
     })();
     return this.running;
+  }
+
+  /** A policy that cannot be mapped whole is said once, not on every pass. */
+  private readonly said = new Set<string>();
+  private warnOnce(msg: string): void {
+    if (this.said.has(msg)) return;
+    if (this.said.size > 1000) this.said.clear();
+    this.said.add(msg);
+    this.log.warn(`kubernetes: ${msg}`);
   }
 
   private async annotate(pod: PodLike, value: string): Promise<void> {

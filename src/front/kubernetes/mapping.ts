@@ -14,11 +14,11 @@ export const podTag = (uid: string) => `k8s-pod-${uid}`;
 export const namespaceTag = (name: string) => `k8s-ns-${name}`;
 
 export interface NamespaceLike {
-  readonly metadata?: { readonly name?: string; readonly uid?: string; readonly annotations?: Readonly<Record<string, string>> };
+  readonly metadata?: { readonly name?: string; readonly uid?: string; readonly annotations?: Readonly<Record<string, string>>; readonly labels?: Readonly<Record<string, string>> };
 }
 
 export interface PodLike {
-  readonly metadata?: { readonly name?: string; readonly namespace?: string; readonly uid?: string; readonly deletionTimestamp?: unknown; readonly annotations?: Readonly<Record<string, string>> };
+  readonly metadata?: { readonly name?: string; readonly namespace?: string; readonly uid?: string; readonly deletionTimestamp?: unknown; readonly annotations?: Readonly<Record<string, string>>; readonly labels?: Readonly<Record<string, string>> };
   readonly spec?: { readonly nodeName?: string; readonly hostNetwork?: boolean };
   readonly status?: { readonly phase?: string };
 }

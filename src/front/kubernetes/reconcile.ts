@@ -36,7 +36,7 @@ const gone = (e: unknown) => e instanceof NeutronError && e.status === 404;
 /** How many pods one pass works on at once. */
 const PARALLEL = 8;
 
-async function eachAtOnce<T>(items: readonly T[], lanes: number, fn: (t: T) => Promise<void>): Promise<void> {
+export async function eachAtOnce<T>(items: readonly T[], lanes: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, async () => {
     while (next < items.length) await fn(items[next++]!);
