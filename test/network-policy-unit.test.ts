@@ -2,7 +2,7 @@
 // and the CIDR subtraction behind ipBlock's `except`.
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { type NetworkPolicyLike, selects, wantedPolicies } from "../src/front/kubernetes/network-policy.ts";
+import { type NetworkPolicyLike, type PolicyNamespace, selects, wantedPolicies } from "../src/front/kubernetes/network-policy.ts";
 import { cidrMinus, formatCidr, parseCidr } from "../src/net/address.ts";
 
 const c = (t: string) => parseCidr(t)!;
@@ -43,7 +43,7 @@ const pods = [
   { uid: "b", namespace: "shop", labels: { app: "db" } },
   { uid: "c", namespace: "ops", labels: { app: "probe" } },
 ];
-const namespaces = [
+const namespaces: PolicyNamespace[] = [
   { name: "shop", labels: {} },
   { name: "ops", labels: { team: "ops" } },
 ];
