@@ -8,7 +8,7 @@ import { itemsOf, key, type NetItem, type PortItem } from "../contract/intent.ts
 import { Exec } from "../os/exec.ts";
 import { Supervisor } from "../os/supervisor.ts";
 import { CniService, type CniHost } from "./cni/service.ts";
-import { Dataplane } from "./dataplane.ts";
+import { ACTS_ON, Dataplane, type ManagerName } from "./dataplane.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { IntentWatcher } from "./intent-watcher.ts";
 import type { HostConfig } from "./links/plan.ts";
@@ -72,6 +72,8 @@ export class Agent implements CniHost {
   /** port id -> who waits for its intent item (a CNI ADD, between attach and plumbing) */
   private readonly portWaiters = new Map<string, Set<(p: PortItem) => void>>();
   private syncs = 0;
+  /** the managers the next reconcile runs: those whose items changed since the last, or all */
+  private pending: "all" | Set<ManagerName> = "all";
 
   constructor(private readonly opts: AgentOptions) {
     const log = (m: string) => this.log(m);
@@ -89,7 +91,7 @@ export class Agent implements CniHost {
     this.reporter = new StatusReporter(this.client, log, (ms) => this.scheduleLater(ms));
     this.watcher = new IntentWatcher(
       this.client,
-      (snapshot) => {
+      (snapshot, kinds) => {
         if (snapshot) {
           // The server lost track of what we have: re-read the kernel, report everything again.
           this.dataplane.filters.reset();
@@ -97,7 +99,8 @@ export class Agent implements CniHost {
           this.dataplane.dhcp.reset();
           this.reporter.reset();
         }
-        this.schedule(1); // a burst of deltas becomes one reconcile
+        // a delta concerns the managers acting on its items' kinds; the rest need not read the kernel for it
+        this.schedule(1, snapshot ? "all" : [...kinds].flatMap((k) => ACTS_ON[k])); // a burst of deltas becomes one reconcile
         this.wakePortWaiters();
       },
       log,
@@ -188,8 +191,15 @@ export class Agent implements CniHost {
     }
   }
 
-  /** Coalesces triggers: one reconcile runs at a time, and one more follows if anything arrived meanwhile. */
-  private schedule(delayMs = 20): void {
+  /**
+   * Coalesces triggers: one reconcile runs at a time, and one more follows if
+   * anything arrived meanwhile. `scope`: which managers the trigger concerns
+   * (they add up until a reconcile takes them); "all" for anything that is
+   * not a delta of the intent (devices, drift repair, retries, waiters).
+   */
+  private schedule(delayMs = 20, scope: "all" | readonly ManagerName[] = "all"): void {
+    if (scope === "all") this.pending = "all";
+    else if (this.pending !== "all") for (const m of scope) this.pending.add(m);
     if (!this.watcher.synced || this.abort.signal.aborted) return;
     const at = Date.now() + delayMs;
     // never postpone a reconcile already due sooner (a burst of link events must not delay a CNI ADD)
@@ -216,7 +226,7 @@ export class Agent implements CniHost {
           this.syncing = undefined;
           if (this.again) {
             this.again = false;
-            this.schedule(0);
+            this.schedule(0, []);
           }
         });
     }, delayMs);
@@ -234,6 +244,8 @@ export class Agent implements CniHost {
   /** Kernel <- desired, then tell the server which ports are plugged. */
   async sync(): Promise<void> {
     const intent = new Map(this.watcher.desired);
+    const only = this.pending === "all" ? undefined : this.pending;
+    this.pending = new Set();
     this.syncs++;
     const t0 = performance.now();
     const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`sync ${this.syncs} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
@@ -241,10 +253,14 @@ export class Agent implements CniHost {
     this.filtering = new Promise((r) => (filtered = r));
     let result;
     try {
-      result = await this.dataplane.sync(intent, filtered);
+      result = await this.dataplane.sync(intent, filtered, only);
+    } catch (e) {
+      this.pending = "all"; // the retry reads everything again
+      throw e;
     } finally {
       filtered();
     }
+    if (result.errors.length) this.pending = "all"; // what the kernel refused is tried again by the next, whole, reconcile
     trace(`dataplane ${JSON.stringify(result.counts)}`);
     for (const r of result.refused) {
       if (!this.refusedSeen.has(r.network)) this.log(`network ${r.network} refused: ${r.reason}`);

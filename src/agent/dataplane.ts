@@ -25,7 +25,8 @@ import { dvrMac } from "./naming.ts";
 
 // Which managers act on each item kind: a kind the compiler may send that no
 // manager handles does not compile here.
-export const ACTS_ON: { readonly [K in ItemKind]: readonly ("routers" | "dhcp" | "filters" | "links" | "fdb" | "services")[] } = {
+export type ManagerName = "routers" | "dhcp" | "filters" | "links" | "fdb" | "services";
+export const ACTS_ON: { readonly [K in ItemKind]: readonly ManagerName[] } = {
   net: ["links", "fdb"],
   port: ["routers", "dhcp", "filters", "links"],
   remote: ["fdb"],
@@ -99,26 +100,39 @@ export class Dataplane {
    * (so nft runs while the links are still being read), then the remove
    * phases run in reverse. A manager that throws stops what follows it.
    * `onFiltered` is told when the filters' create phase is in.
+   * `only`: the managers whose items changed (the agent knows from the
+   * deltas: ACTS_ON); the others neither read nor touch the kernel. Without
+   * it (a start, a snapshot, a device event, drift repair, a retry) all run.
    */
-  async sync(intent: Intent, onFiltered?: () => void): Promise<SyncResult> {
-    const observing = this.managers.map((m) => m.observe());
+  async sync(intent: Intent, onFiltered?: () => void, only?: ReadonlySet<ManagerName>): Promise<SyncResult> {
+    const runs = new Set<string>(only ?? this.managers.map((m) => m.name));
+    const observing = this.managers.map((m) => (runs.has(m.name) ? m.observe() : Promise.resolve(undefined)));
     observing.forEach((p) => p.catch(() => {})); // awaited below; a failure there is reported once
-    const plans: Phased[] = [];
+    const plans: (Phased | null)[] = [];
     const errors: string[] = [];
     const counts: Record<string, { create: number; remove: number }> = {};
     for (const [i, m] of this.managers.entries()) {
+      if (!runs.has(m.name)) {
+        plans.push(null);
+        if (m === this.filters) onFiltered?.();
+        continue;
+      }
       const plan = m.plan(intent, await observing[i]);
       plans.push(plan);
       counts[m.name] = { create: plan.create.length, remove: plan.remove.length };
       errors.push(...(await m.apply(plan, "create")));
       if (m === this.filters) onFiltered?.();
-      // the routers' and DHCP servers' veths are new devices: what follows must see them to plug them
+      // the routers' and DHCP servers' veths are new devices: what follows must see them (and the links manager plug them)
       if ((m === this.routers || m === this.dhcp) && plan.create.length) {
-        for (let j = i + 1; j < this.managers.length; j++) observing[j] = this.managers[j]!.observe();
+        runs.add(this.links.name);
+        for (let j = i + 1; j < this.managers.length; j++) observing[j] = runs.has(this.managers[j]!.name) ? this.managers[j]!.observe() : Promise.resolve(undefined);
         observing.forEach((p) => p.catch(() => {}));
       }
     }
-    for (let i = this.managers.length - 1; i >= 0; i--) errors.push(...(await this.managers[i]!.apply(plans[i]!, "remove")));
+    for (let i = this.managers.length - 1; i >= 0; i--) {
+      const plan = plans[i];
+      if (plan) errors.push(...(await this.managers[i]!.apply(plan, "remove")));
+    }
     return { errors, refused: this.links.refused, counts };
   }
 }

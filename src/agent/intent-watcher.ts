@@ -1,7 +1,7 @@
 // The agent's end of the intent watch: keeps this host's desired intent from
 // the southbound stream (a SNAPSHOT, then DELTAs), resumes from the last
 // revision after a broken connection, and says when something changed.
-import type { IntentItem } from "../contract/intent.ts";
+import type { IntentItem, ItemKind } from "../contract/intent.ts";
 import type { IntentMessage } from "../contract/southbound.ts";
 import { isKnownKind } from "./dataplane.ts";
 import type { SouthboundClient } from "./southbound-client.ts";
@@ -15,8 +15,11 @@ export class IntentWatcher {
 
   constructor(
     private readonly client: SouthboundClient,
-    /** `snapshot`: the server lost track of what this host has; the dataplane and the status report start over */
-    private readonly onChange: (snapshot: boolean) => void,
+    /**
+     * `snapshot`: the server lost track of what this host has; the dataplane and the status report start over.
+     * `kinds`: the kinds of the items a delta set or deleted (what the next reconcile must look at).
+     */
+    private readonly onChange: (snapshot: boolean, kinds: ReadonlySet<ItemKind>) => void,
     private readonly log: (msg: string) => void,
   ) {}
 
@@ -35,27 +38,33 @@ export class IntentWatcher {
     }
   }
 
-  private put(k: string, v: IntentItem): void {
+  private put(k: string, v: IntentItem, kinds: Set<ItemKind>): void {
     // An item of a kind this agent does not know (a newer server's) is left out, once said.
     if (!isKnownKind(v.kind)) {
       if (!this.unknownKinds.has(v.kind)) this.log(`ignoring intent items of kind '${v.kind}' (this agent is older than the server)`);
       this.unknownKinds.add(v.kind);
       return;
     }
+    kinds.add(v.kind);
     this.desired.set(k, v);
   }
 
   private onMessage(m: IntentMessage): void {
     this.revision = m.revision;
     if (m.type === "BOOKMARK") return;
+    const kinds = new Set<ItemKind>();
     if (m.type === "SNAPSHOT") {
       this.desired.clear();
-      for (const [k, v] of Object.entries(m.items)) this.put(k, v);
+      for (const [k, v] of Object.entries(m.items)) this.put(k, v, kinds);
     } else {
-      for (const [k, v] of Object.entries(m.set)) this.put(k, v);
-      for (const k of m.del) this.desired.delete(k);
+      for (const [k, v] of Object.entries(m.set)) this.put(k, v, kinds);
+      for (const k of m.del) {
+        const gone = this.desired.get(k);
+        if (gone) kinds.add(gone.kind);
+        this.desired.delete(k);
+      }
     }
     this.synced = true;
-    this.onChange(m.type === "SNAPSHOT");
+    this.onChange(m.type === "SNAPSHOT", kinds);
   }
 }
