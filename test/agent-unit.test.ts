@@ -7,7 +7,7 @@ import { collapse } from "../src/agent/nft/addresses.ts";
 import { Dataplane } from "../src/agent/dataplane.ts";
 import * as naming from "../src/agent/naming.ts";
 import { groupRuleSets } from "../src/agent/nft/group-rules.ts";
-import { type Cidr, cidrCovers, toCidr } from "../src/net/address.ts";
+import { type Cidr, cidrCovers, formatCidr, toCidr } from "../src/net/address.ts";
 import { protocolNumber } from "../src/net/protocols.ts";
 import { Exec } from "../src/os/exec.ts";
 import { planLines, withStale } from "../src/agent/nft/plan.ts";
@@ -32,6 +32,20 @@ function intent(extra: [string, IntentItem][] = []): Map<string, IntentItem> {
 const rule = (id: string, r: Partial<RuleItem>): RuleItem => ({ kind: "rule", id, group: "sgA", direction: "ingress", ethertype: "IPv4", protocol: null, portMin: null, portMax: null, remoteCidr: null, remoteGroup: null, ...r });
 
 describe("nft rendering", () => {
+  it("collapses as the pairwise definition does: what no other listed prefix covers, sorted (random lists)", () => {
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), (seed >>> 12) % n);
+    for (let round = 0; round < 300; round++) {
+      const ips = Array.from({ length: 1 + rnd(12) }, () => (rnd(6) ? `10.${rnd(2)}.${rnd(4)}.${rnd(8)}${rnd(3) ? "" : `/${[8, 16, 24, 30, 31, 32][rnd(6)]}`}` : `fd00::${rnd(4).toString(16)}${rnd(2) ? "" : "/126"}`));
+      const cidrs = [...new Map(ips.map((t) => toCidr(t)!).map((c) => [formatCidr(c), c])).values()];
+      const want = cidrs
+        .filter((c) => !cidrs.some((o) => o !== c && cidrCovers(o, c)))
+        .sort((a, b) => (a.version !== b.version ? a.version - b.version : a.network < b.network ? -1 : 1))
+        .map((c) => (c.prefixLen === (c.version === 4 ? 32 : 128) ? formatCidr(c).split("/")[0] : formatCidr(c)));
+      assert.deepEqual(collapse(ips), want, ips.join(" "));
+    }
+  });
+
   it("collapses addresses covered by a listed prefix (nft refuses overlapping intervals)", () => {
     assert.deepEqual(collapse(["10.0.0.3", "10.0.0.0/24", "10.0.1.9/32", "10.0.1.9", "fe80::1", "::/0", "bogus"]), ["10.0.0.0/24", "10.0.1.9", "::/0"]);
   });
