@@ -48,8 +48,8 @@ export interface SyncResult {
   readonly errors: readonly string[];
   /** networks this kernel cannot carry, with why */
   readonly refused: readonly { readonly network: string; readonly reason: string }[];
-  /** operations per manager and phase, for traces and benchmarks */
-  readonly counts: Readonly<Record<string, { create: number; remove: number }>>;
+  /** operations per manager and phase, and when (ms since the sync began) its read was in and its create phase done, for traces and benchmarks */
+  readonly counts: Readonly<Record<string, { create: number; remove: number; read: number; created: number }>>;
 }
 
 // What each manager observes is its own business: the list only needs the phases.
@@ -110,17 +110,21 @@ export class Dataplane {
     observing.forEach((p) => p.catch(() => {})); // awaited below; a failure there is reported once
     const plans: (Phased | null)[] = [];
     const errors: string[] = [];
-    const counts: Record<string, { create: number; remove: number }> = {};
+    const counts: Record<string, { create: number; remove: number; read: number; created: number }> = {};
+    const t0 = performance.now();
+    const at = () => Math.round(performance.now() - t0);
     for (const [i, m] of this.managers.entries()) {
       if (!runs.has(m.name)) {
         plans.push(null);
         if (m === this.filters) onFiltered?.();
         continue;
       }
-      const plan = m.plan(intent, await observing[i]);
+      const observed = await observing[i];
+      const read = at();
+      const plan = m.plan(intent, observed);
       plans.push(plan);
-      counts[m.name] = { create: plan.create.length, remove: plan.remove.length };
       errors.push(...(await m.apply(plan, "create")));
+      counts[m.name] = { create: plan.create.length, remove: plan.remove.length, read, created: at() };
       if (m === this.filters) onFiltered?.();
       // the routers' and DHCP servers' veths are new devices: what follows must see them (and the links manager plug them)
       if ((m === this.routers || m === this.dhcp) && plan.create.length) {
