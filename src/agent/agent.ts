@@ -9,7 +9,6 @@ import { Exec } from "../os/exec.ts";
 import { Supervisor } from "../os/supervisor.ts";
 import { CniService, type CniHost } from "./cni/service.ts";
 import { ACTS_ON, Dataplane, type ManagerName } from "./dataplane.ts";
-import { nftables } from "../os/nftables.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { IntentWatcher } from "./intent-watcher.ts";
 import type { HostConfig } from "./links/plan.ts";
@@ -116,8 +115,6 @@ export class Agent implements CniHost {
   async start(): Promise<void> {
     this.features = await detectFeatures();
     this.log(`kernel: ${describeFeatures(this.features)}`);
-    const nft = nftables();
-    this.log(nft.binding ? "nftables: libnftables in this process" : `nftables: the nft tool per change (libnftables not usable here: ${nft.why})`);
     if (!this.features.vxlan) this.log("VXLAN devices cannot be created here: overlay networks will be refused");
     await this.relay.start();
     await this.serveMetadata();

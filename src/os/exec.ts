@@ -1,7 +1,6 @@
 // Running processes, and the kernel's tools (iproute2, nft) with batches on
 // stdin, in this network namespace or bound to another (Exec).
 import { spawn } from "node:child_process";
-import { nftables } from "./nftables.ts";
 
 export class CommandError extends Error {
   constructor(
@@ -76,16 +75,9 @@ export class Exec {
     }
   }
 
-  /** One atomic nftables transaction: through libnftables in this process's own namespace (os/nftables.ts), else `nft -f`. */
+  /** One atomic nftables transaction. */
   async nft(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    const text = `${lines.join("\n")}\n`;
-    const lib = this.netns ? null : nftables().binding;
-    if (!lib) {
-      await this.run("nft", ["-f", "-"], text);
-      return;
-    }
-    const { rc, error } = await lib.run(text);
-    if (rc !== 0) throw new CommandError("nft -f - (libnftables)", rc, error);
+    await this.run("nft", ["-f", "-"], `${lines.join("\n")}\n`);
   }
 }
