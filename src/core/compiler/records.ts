@@ -183,7 +183,7 @@ const DECODERS: { readonly [K in ModelKind]: (v: View) => Records[K] } = {
     const mac = str(v.mac_address);
     const host = str(v["binding:host_id"]);
     const owner = str(v.device_owner);
-    const groups = list<string>(v.security_groups);
+    const groups = [...list<string>(v.security_groups)].sort();
     const policy = v["seam:policy"] as { ingress?: string[] | null; egress?: string[] | null; member_of?: string[] } | null | undefined;
     return {
       id: str(v.id),
