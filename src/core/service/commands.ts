@@ -2,6 +2,7 @@
 // that are not Neutron's (the attach verb, the Kubernetes controller next):
 // they say what a port is in types, and the model's rules (validation,
 // IPAM, default group, quotas, the change log) apply exactly as for the API.
+import type { RuleItem } from "../../contract/intent.ts";
 import type { RequestContext } from "../model/context.ts";
 import type { Model, View } from "./model.ts";
 
@@ -215,16 +216,8 @@ export const services = {
   },
 };
 
-/** A security group rule as callers say it (Neutron's attributes; null: any). */
-export interface RuleSpec {
-  readonly direction: "ingress" | "egress";
-  readonly ethertype: "IPv4" | "IPv6";
-  readonly protocol: string | null;
-  readonly portMin: number | null;
-  readonly portMax: number | null;
-  readonly remoteCidr: string | null;
-  readonly remoteGroup: string | null;
-}
+/** A security group rule as callers say it: the fields of the rule the agent gets (null: any), without its ids. */
+export type RuleSpec = Omit<RuleItem, "kind" | "id" | "group">;
 
 export interface GroupView {
   readonly id: string;
