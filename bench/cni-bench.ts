@@ -10,7 +10,7 @@
 //
 //   node --import tsx bench/cni-bench.ts [--adds 200] [--parallel 20] [--podman 10]
 import { spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { run } from "../src/os/exec.ts";
@@ -25,6 +25,31 @@ const PARALLEL = arg("parallel", 20);
 const PODMAN = arg("podman", 10);
 
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(1)} ms  p99 ${pct(xs, 99).toFixed(1)} ms`;
+
+/** CPU (user + system, ms) used so far by the processes whose command line holds every one of `words`. */
+function cpuMs(...words: string[]): number {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (!words.every((w) => argv.includes(w))) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Runs a phase of `n` ADDs and says how much CPU the controller and the host's agent spent per ADD. */
+async function withCpu<T>(cpu: Record<string, string>, name: string, n: number, phase: () => Promise<T>): Promise<T> {
+  const [s0, a0] = [cpuMs("server"), cpuMs("agent", "host-2")];
+  const out = await phase();
+  cpu[name] = `controller ${((cpuMs("server") - s0) / n).toFixed(1)} ms, agent ${((cpuMs("agent", "host-2") - a0) / n).toFixed(1)} ms`;
+  return out;
+}
 
 function timedSpawn(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdin: string): Promise<{ ms: number; code: number; out: string }> {
   return new Promise((resolve) => {
@@ -66,7 +91,7 @@ async function main(): Promise<void> {
       namespaces.push(`cnib-${i}`);
       await run("ip", ["netns", "add", `cnib-${i}`]);
     }
-    const env = (cmd: string, i: number) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: `bench-${i}`.padEnd(64, "0"), CNI_NETNS: `/run/netns/cnib-${i}`, CNI_IFNAME: "eth0", CNI_PATH: "/usr/lib/cni" });
+    const env = (cmd: string, i: number) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: `bench${String(i).padStart(4, "0")}`.padEnd(64, "0"), CNI_NETNS: `/run/netns/cnib-${i}`, CNI_IFNAME: "eth0", CNI_PATH: "/usr/lib/cni" });
     const delAll = async (from: number, n: number) => {
       await pool(n, 4, async (j) => viaSocket(socket, env("DEL", from + j), config));
     };
@@ -93,18 +118,23 @@ async function main(): Promise<void> {
       if (!r.includes('"ips"')) throw new Error(`${what} failed: ${r.slice(0, 300)}`);
     };
     // (a) agent handling, sequential and parallel
+    const cpu: Record<string, string> = {};
     results["agent, sequential"] = [];
-    for (let i = 0; i < ADDS; i++) {
-      const r = await viaSocket(socket, env("ADD", i), config);
-      check(r.reply, "ADD");
-      results["agent, sequential"]!.push(r.ms);
-    }
-    await delAll(0, ADDS);
-    results[`agent, ${PARALLEL} in parallel`] = await pool(ADDS, PARALLEL, async (j) => {
-      const r = await viaSocket(socket, env("ADD", ADDS + j), config);
-      check(r.reply, "ADD");
-      return r.ms;
+    await withCpu(cpu, "agent, sequential", ADDS, async () => {
+      for (let i = 0; i < ADDS; i++) {
+        const r = await viaSocket(socket, env("ADD", i), config);
+        check(r.reply, "ADD");
+        results["agent, sequential"]!.push(r.ms);
+      }
     });
+    await delAll(0, ADDS);
+    results[`agent, ${PARALLEL} in parallel`] = await withCpu(cpu, `agent, ${PARALLEL} in parallel`, ADDS, () =>
+      pool(ADDS, PARALLEL, async (j) => {
+        const r = await viaSocket(socket, env("ADD", ADDS + j), config);
+        check(r.reply, "ADD");
+        return r.ms;
+      }),
+    );
     await delAll(ADDS, ADDS);
     // (b) the whole plugin invocation
     results["seam-cni, sequential"] = [];
@@ -130,6 +160,8 @@ async function main(): Promise<void> {
       const [base, label] = name.startsWith("agent") ? [plainVeth, "plain veth"] : [results[name.replace("seam-cni", "agent")]!, "agent"];
       console.log(`  ${name.padEnd(34)} ${fmt(xs)}   p50 / ${label} p50: ${(pct(xs, 50) / pct(base, 50)).toFixed(2)}`);
     }
+    console.log("CPU per ADD (where a burst's time goes: 2 cores for everything):");
+    for (const [name, c] of Object.entries(cpu)) console.log(`  ${name.padEnd(34)} ${c}`);
 
     // A real runtime: podman run --rm, Seam vs the reference bridge + host-local plugins.
     const seamNet = writeCniConfig("host-2", "bench-pods", "k8s");

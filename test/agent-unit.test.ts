@@ -298,8 +298,11 @@ describe("ownership", () => {
     assert.deepEqual(naming.parseAlias(naming.alias.network(net)), { kind: "net", id: net });
     assert.deepEqual(naming.parseAlias(naming.alias.port(PORT)), { kind: "port", id: PORT });
     assert.equal(naming.parseAlias("uplink to rack 4"), null);
-    assert.ok(naming.concernsAgent(`5: ${naming.device.bridge(net)}: <BROADCAST> mtu 1450`) && naming.concernsAgent("9: tap6f0b1c2d-3e: <BROADCAST>"));
-    assert.ok(!naming.concernsAgent("3: brqc31878ca-38: <BROADCAST>"), "linuxbridge's devices changing is none of our business");
+    assert.equal(naming.monitoredDevice(`5: ${naming.device.bridge(net)}: <BROADCAST> mtu 1450`), naming.device.bridge(net));
+    assert.equal(naming.monitoredDevice("9: tap6f0b1c2d-3e@if3: <BROADCAST>"), "tap6f0b1c2d-3e");
+    assert.equal(naming.monitoredDevice("Deleted 9: tap6f0b1c2d-3e: <BROADCAST>"), "tap6f0b1c2d-3e");
+    assert.equal(naming.monitoredDevice("3: brqc31878ca-38: <BROADCAST>"), null, "linuxbridge's devices changing is none of our business");
+    assert.equal(naming.monitoredDevice("4: eth0: <BROADCAST> master sbr-c31878ca-38"), null, "a device that is not ours, even on our bridge");
   });
 });
 

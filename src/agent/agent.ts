@@ -9,10 +9,11 @@ import { Exec } from "../os/exec.ts";
 import { Supervisor } from "../os/supervisor.ts";
 import { CniService, type CniHost } from "./cni/service.ts";
 import { ACTS_ON, Dataplane, type ManagerName } from "./dataplane.ts";
+import { nftables } from "../os/nftables.ts";
 import { describeFeatures, detectFeatures, type Features } from "./features.ts";
 import { IntentWatcher } from "./intent-watcher.ts";
 import type { HostConfig } from "./links/plan.ts";
-import { concernsAgent, device } from "./naming.ts";
+import { device, monitoredDevice } from "./naming.ts";
 import { DnsRelay, RELAY_PORT, type Upstream } from "./dhcp/dns-relay.ts";
 import { MetadataSocket } from "./dhcp/metadata-proxy.ts";
 import { type Credentials, SouthboundClient } from "./southbound-client.ts";
@@ -41,6 +42,8 @@ export const AGENT_VERSION = "0.1.0";
 
 /** drift repair: someone else touched our devices */
 const RESYNC_MS = 30_000;
+/** what a device event concerns */
+const DEVICE_MANAGERS: readonly ManagerName[] = ["links", "fdb", "services"];
 /** after a failed reconcile, the next one waits this long, doubling up to RESYNC_MS */
 const RETRY_MIN_MS = 250;
 
@@ -115,14 +118,18 @@ export class Agent implements CniHost {
   async start(): Promise<void> {
     this.features = await detectFeatures();
     this.log(`kernel: ${describeFeatures(this.features)}`);
+    const nft = nftables();
+    this.log(nft.binding ? "nftables: libnftables in this process" : `nftables: the nft tool per change (libnftables not usable here: ${nft.why})`);
     if (!this.features.vxlan) this.log("VXLAN devices cannot be created here: overlay networks will be refused");
     await this.relay.start();
     await this.serveMetadata();
     await this.registerUntilDone();
     this.timers.push(setInterval(() => void this.beat(), this.opts.reportIntervalSec * 1000));
     this.timers.push(setInterval(() => this.schedule(), RESYNC_MS));
-    // Devices appearing or going (a VM's tap, a pod's veth) trigger a reconcile at once.
-    this.helpers.ensure("link-monitor", { cmd: "ip", args: ["-o", "monitor", "link"], onLine: (l) => concernsAgent(l) && this.schedule(100) });
+    // Devices appearing or going (a VM's tap, a pod's veth) trigger a reconcile at once, of the managers
+    // that act on devices: filters match by name and need no event, and the routers' and DHCP servers'
+    // own devices are checked by the drift repair.
+    this.helpers.ensure("link-monitor", { cmd: "ip", args: ["-o", "monitor", "link"], onLine: (l) => this.deviceEvent(l) });
     void this.watcher.run(this.abort.signal);
     if (this.opts.cniSocket) {
       this.cni = new CniService(this, this.opts.stateDir ?? `/var/lib/seam/${this.opts.host}`, (m) => this.log(m));
@@ -343,7 +350,7 @@ export class Agent implements CniHost {
       let list = this.waiters.get(portId);
       if (!list) this.waiters.set(portId, (list = new Set()));
       list.add(done);
-      this.schedule(0);
+      this.schedule(0, ["filters", "links"]); // what plugs a port: its filters, its device on the bridge
     });
   }
 
@@ -353,6 +360,9 @@ export class Agent implements CniHost {
    * reconcile (which then finds nothing to do). False: not ready, wait instead.
    */
   async attachNow(portId: string): Promise<boolean> {
+    const made = this.portItem(portId);
+    // the device was made a moment ago: a reconcile before the link monitor says so must see it
+    if (made) this.dataplane.links.touch(made.device);
     if (this.syncing) await this.filtering; // a reconcile may be installing this port's filters right now
     const item = this.portItem(portId);
     if (!item || !this.dataplane.filters.covers(item)) return false;
@@ -361,6 +371,14 @@ export class Agent implements CniHost {
     this.plugged.add(portId);
     await this.reporter.upNow(portId);
     return true;
+  }
+
+  /** A line of the link monitor: the links manager reads that device again, and a reconcile follows. */
+  private deviceEvent(line: string): void {
+    const dev = monitoredDevice(line);
+    if (!dev) return;
+    this.dataplane.links.touch(dev);
+    this.schedule(100, DEVICE_MANAGERS);
   }
 
   /** Asks for a reconcile soon (a device appeared, a port is expected). */

@@ -127,8 +127,9 @@ export class Dataplane {
       counts[m.name] = { create: plan.create.length, remove: plan.remove.length, read, created: at() };
       if (m === this.filters) onFiltered?.();
       // the routers' and DHCP servers' veths are new devices: what follows must see them (and the links manager plug them)
-      if ((m === this.routers || m === this.dhcp) && plan.create.length) {
+      if ((m === this.routers || (m === this.dhcp && this.dhcp.madeDevices)) && plan.create.length) {
         runs.add(this.links.name);
+        this.links.forget();
         for (let j = i + 1; j < this.managers.length; j++) observing[j] = runs.has(this.managers[j]!.name) ? this.managers[j]!.observe() : Promise.resolve(undefined);
         observing.forEach((p) => p.catch(() => {}));
       }

@@ -161,5 +161,10 @@ export const svc = {
   firstTable: 100000,
 };
 
-/** Which device names an `ip monitor link` line may be about that concern the agent (ports appearing, our devices changing). */
-export const concernsAgent = (line: string) => /\b(tap[0-9a-f-]{1,11}|s[rd]p-[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/.test(line);
+const AGENT_DEVICE = /\b(tap[0-9a-f-]{1,11}|s[rd]p-[0-9a-f-]{1,11}|sbr-[0-9a-f-]{1,11}|svx-\d+)\b/;
+
+/** The device an `ip -o monitor link` line is about (`5: NAME@if3: <...>`, `Deleted 5: NAME: ...`), when it concerns the agent (ports appearing, our devices changing). */
+export function monitoredDevice(line: string): string | null {
+  const m = /^(?:Deleted )?\d+: ([^:@\s]+)/.exec(line);
+  return m && AGENT_DEVICE.test(m[1]!) ? m[1]! : null;
+}

@@ -1,6 +1,7 @@
 // Running processes, and the kernel's tools (iproute2, nft) with batches on
 // stdin, in this network namespace or bound to another (Exec).
 import { spawn } from "node:child_process";
+import { nftables } from "./nftables.ts";
 
 export class CommandError extends Error {
   constructor(
@@ -75,9 +76,16 @@ export class Exec {
     }
   }
 
-  /** One atomic nftables transaction. */
+  /** One atomic nftables transaction: through libnftables in this process's own namespace (os/nftables.ts), else `nft -f`. */
   async nft(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    await this.run("nft", ["-f", "-"], `${lines.join("\n")}\n`);
+    const text = `${lines.join("\n")}\n`;
+    const lib = this.netns ? null : nftables().binding;
+    if (!lib) {
+      await this.run("nft", ["-f", "-"], text);
+      return;
+    }
+    const r = lib.run(text);
+    if (!r.ok) throw new CommandError("nft -f - (libnftables)", 1, r.error);
   }
 }

@@ -70,10 +70,16 @@ export class CniService {
     // half-open: seam-cni ends its side after the request and still reads the answer
     this.server = createServer({ allowHalfOpen: true }, (conn) => {
       let buf = "";
+      const t0 = performance.now();
+      const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`conn ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
       conn.setEncoding("utf8");
       conn.on("data", (d: string) => (buf += d));
       conn.on("end", () => {
-        void this.answer(buf).then((reply) => conn.end(`${JSON.stringify(reply)}\n`));
+        trace(`read ${buf.length} bytes`);
+        void this.answer(buf).then((reply) => {
+          conn.end(`${JSON.stringify(reply)}\n`);
+          trace("answered");
+        });
       });
       conn.on("error", () => {});
     });

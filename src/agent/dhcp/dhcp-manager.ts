@@ -35,6 +35,14 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
   readonly name = "dhcp";
   /** namespace -> fingerprint of the spec last applied without error */
   private readonly applied = new Map<string, string>();
+  /**
+   * namespace -> its plumbing (link, relay) as last built and checked: a
+   * change of its files alone (a port's host entry) does not read the
+   * namespace again, which costs processes per port on a network host
+   */
+  private readonly wired = new Map<string, string>();
+  /** whether the last create phase made or changed devices (the links manager must read the kernel again) */
+  madeDevices = false;
   private checkedAt = 0;
   private specs = new Map<string, DhcpSpec>();
   /** the specs' fingerprints, computed once per plan (a spec holds dnsmasq's files: a line per port) */
@@ -60,6 +68,7 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
 
   reset(): void {
     this.applied.clear();
+    this.wired.clear();
   }
 
   async observe(): Promise<ReadonlySet<string>> {
@@ -70,24 +79,28 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
     // Every so often, look again: a dnsmasq that died is started, a namespace someone deleted is rebuilt.
     if (this.now() - this.checkedAt > RECHECK_MS) {
       this.applied.clear();
+      this.wired.clear();
       this.checkedAt = this.now();
     }
     this.specs = dhcpSpecs(intent, { baseDir: this.baseDir, suffix: this.suffix, relayPort: this.relayPort, metadataSocket: this.metadataSocket() });
     this.prints = new Map([...this.specs].map(([ns, spec]) => [ns, fingerprint(spec)]));
     const create = [...this.specs.values()].filter((s) => !namespaces.has(s.netns) || this.applied.get(s.netns) !== this.prints.get(s.netns));
     for (const ns of this.applied.keys()) if (!this.specs.has(ns)) this.applied.delete(ns);
+    for (const ns of this.wired.keys()) if (!this.specs.has(ns)) this.wired.delete(ns);
     return { create, remove: [...namespaces].filter((n) => !this.specs.has(n)) };
   }
 
   async apply(plan: DhcpPlan, phase: "create" | "remove"): Promise<string[]> {
     const errors: string[] = [];
     if (phase === "create") {
+      this.madeDevices = false;
       for (const spec of plan.create) {
         try {
           await this.build(spec);
           this.applied.set(spec.netns, this.prints.get(spec.netns) ?? fingerprint(spec));
         } catch (e) {
           this.applied.delete(spec.netns);
+          this.wired.delete(spec.netns);
           errors.push(`dhcp ${spec.network}: ${(e as Error).message}`);
         }
       }
@@ -109,14 +122,20 @@ export class DhcpManager implements Manager<ReadonlySet<string>, DhcpPlan> {
   }
 
   private async build(spec: DhcpSpec): Promise<void> {
-    const inside = Exec.in(spec.netns);
     const exists = (await this.observe()).has(spec.netns);
-    const have = exists ? await observeRouter(inside) : null;
-    const p = planRouter({ id: spec.network, netns: spec.netns, links: [spec.link], routes: [], nat: null, fipIds: new Map(), ra: [] }, have);
-    if (p.addNetns) await this.exec.run("ip", ["netns", "add", spec.netns]);
-    const relay = spec.relay && !have?.links.has(spec.relay.inside) ? relayLinkLines(spec.relay, spec.netns) : { host: [], inside: [] };
-    const failed = [...(await this.exec.batch("ip", [...p.host, ...relay.host])), ...(await inside.batch("ip", [...p.inside, ...relay.inside]))];
-    if (failed.length) throw new Error(failed.join("; "));
+    const plumbing = JSON.stringify([spec.link, spec.relay ?? null]);
+    if (!exists || this.wired.get(spec.netns) !== plumbing) {
+      this.wired.delete(spec.netns);
+      this.madeDevices = true;
+      const inside = Exec.in(spec.netns);
+      const have = exists ? await observeRouter(inside) : null;
+      const p = planRouter({ id: spec.network, netns: spec.netns, links: [spec.link], routes: [], nat: null, fipIds: new Map(), ra: [] }, have);
+      if (p.addNetns) await this.exec.run("ip", ["netns", "add", spec.netns]);
+      const relay = spec.relay && !have?.links.has(spec.relay.inside) ? relayLinkLines(spec.relay, spec.netns) : { host: [], inside: [] };
+      const failed = [...(await this.exec.batch("ip", [...p.host, ...relay.host])), ...(await inside.batch("ip", [...p.inside, ...relay.inside]))];
+      if (failed.length) throw new Error(failed.join("; "));
+      this.wired.set(spec.netns, plumbing);
+    }
     const changed = writeFiles(spec);
     trimLog(`${spec.dir}/log`);
     await this.ensureDnsmasq(spec, changed);

@@ -5,7 +5,8 @@ import type { Exec } from "../../os/exec.ts";
 import type { Intent, Manager } from "../manager.ts";
 import { isOwnedVxlan } from "../naming.ts";
 import { observeFdb } from "./observe.ts";
-import { type LinkOp, linesFor, type Observed } from "./ops.ts";
+import { applyLinkOps } from "./kernel.ts";
+import type { LinkOp, Observed } from "./ops.ts";
 import { type HostConfig, type Phased, planFdb } from "./plan.ts";
 
 export class FdbManager implements Manager<Pick<Observed, "fdb" | "neigh">, Phased<LinkOp>> {
@@ -31,7 +32,6 @@ export class FdbManager implements Manager<Pick<Observed, "fdb" | "neigh">, Phas
 
   async apply(plan: Phased<LinkOp>, phase: "create" | "remove"): Promise<string[]> {
     const ops = phase === "create" ? plan.create : plan.remove;
-    const [fdb, neigh] = await Promise.all([this.exec.batch("bridge", linesFor(ops, "bridge")), this.exec.batch("ip", linesFor(ops, "ip"))]);
-    return [...fdb, ...neigh];
+    return applyLinkOps(this.exec.netns, ops);
   }
 }

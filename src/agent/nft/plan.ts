@@ -79,7 +79,8 @@ export function planTable(prev: TableSpec | null, next: TableSpec, existing: Exi
   }
   for (const [name, c] of next.chains) {
     const before = prevChains.get(name);
-    if (before && before.rules.join("\n") === c.rules.join("\n")) continue;
+    // the same chain object is the same rules (ruleset.ts remembers unchanged ports' chains)
+    if (before && (before === c || before.rules.join("\n") === c.rules.join("\n"))) continue;
     out.push({ op: "flush", what: "chain", name });
     for (const rule of c.rules) out.push({ op: "addRule", chain: name, rule });
   }
