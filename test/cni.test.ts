@@ -203,8 +203,18 @@ describe("seam-cni (CNI 1.1) against a lab agent", { skip: !isRoot && "needs roo
     for (const id of [keep, gone, crash]) await newNs(id);
     assert.equal((await cni(envFor("ADD", keep), conf())).code, 0);
     assert.equal((await cni(envFor("ADD", gone), conf())).code, 0);
-    // kill the agent in the middle of an ADD: once its record names the port it created
+    // kill the agent in the middle of an ADD: once its record names the port it created (the agent
+    // waits there when armed: os/failpoints.ts)
     const state = readState();
+    await stopAgent(state, "host-2");
+    process.env.SEAM_FAILPOINTS = "cni-add-after-port";
+    try {
+      startAgent(state, "host-2");
+    } finally {
+      delete process.env.SEAM_FAILPOINTS;
+    }
+    writeState(state);
+    await waitFor("the agent back", 20_000, async () => (await cni(envFor("STATUS", keep), conf())).code === 0, 200);
     const dir = join(LAB.stateDir, "host-2", "cni");
     const adding = cni(envFor("ADD", crash), conf());
     const midway = () => readdirSync(dir).some((f) => {
@@ -216,7 +226,7 @@ describe("seam-cni (CNI 1.1) against a lab agent", { skip: !isRoot && "needs roo
       }
     });
     const until = Date.now() + 10_000;
-    while (!midway() && Date.now() < until) await new Promise((r) => setImmediate(r));
+    while (!midway() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     assert.ok(midway(), "the ADD got as far as creating the port");
     await stopAgent(state, "host-2", "SIGKILL");
     const crashed = await adding;

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import type { NetItem, PortItem } from "../../contract/intent.ts";
 import { tapName } from "../../contract/naming.ts";
+import { failpoint } from "../../os/failpoints.ts";
 import { HttpError, type SouthboundClient } from "../southbound-client.ts";
 import { interfaceMatches, plumb, unplumb } from "./plumbing.ts";
 import { type AttachmentRecord, AttachmentRecords } from "./records.ts";
@@ -174,6 +175,7 @@ export class CniService {
       record.portId = attached.port;
       record.network = attached.network;
       this.records.write(record);
+      await failpoint("cni-add-after-port"); // the crash tests kill the agent here: a port exists, nothing is wired
       const port = await this.agent.waitPort(attached.port, READY_MS);
       if (!port) throw new CniError(CniCode.tryAgainLater, "the port did not reach this host's intent in 15 s", `port ${attached.port}: is the agent connected to the controller?`);
       trace("intent");
