@@ -42,6 +42,14 @@ export const AGENT_VERSION = "0.1.0";
 
 /** drift repair: someone else touched our devices */
 const RESYNC_MS = 30_000;
+/**
+ * While CNI ADDs are waiting for the controller to attach their ports, a
+ * reconcile for the ports already here waits this long for theirs: a burst of
+ * pod starts becomes a few reconciles of several ports each instead of one
+ * per pod (each reconcile has a fixed cost: an nftables commit, reading
+ * back). The last attach to come back starts it at once.
+ */
+const BATCH_MS = 10;
 /** what a device event concerns */
 const DEVICE_MANAGERS: readonly ManagerName[] = ["links", "fdb", "services"];
 /** after a failed reconcile, the next one waits this long, doubling up to RESYNC_MS */
@@ -72,6 +80,8 @@ export class Agent implements CniHost {
   /** settles when the running reconcile's filters are in (the CNI fast path waits for it) */
   private filtering: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** CNI ADDs whose attach call to the controller is in flight */
+  private attaching = 0;
   /** port id -> who waits for its intent item (a CNI ADD, between attach and plumbing) */
   private readonly portWaiters = new Map<string, Set<(p: PortItem) => void>>();
   private syncs = 0;
@@ -103,7 +113,7 @@ export class Agent implements CniHost {
           this.reporter.reset();
         }
         // a delta concerns the managers acting on its items' kinds; the rest need not read the kernel for it
-        this.schedule(1, snapshot ? "all" : [...kinds].flatMap((k) => ACTS_ON[k])); // a burst of deltas becomes one reconcile
+        this.schedule(this.batchMs(1), snapshot ? "all" : [...kinds].flatMap((k) => ACTS_ON[k])); // a burst of deltas becomes one reconcile
         this.wakePortWaiters();
       },
       log,
@@ -350,7 +360,7 @@ export class Agent implements CniHost {
       let list = this.waiters.get(portId);
       if (!list) this.waiters.set(portId, (list = new Set()));
       list.add(done);
-      this.schedule(0, ["filters", "links"]); // what plugs a port: its filters, its device on the bridge
+      this.schedule(this.batchMs(0), ["filters", "links"]); // what plugs a port: its filters, its device on the bridge
     });
   }
 
@@ -371,6 +381,22 @@ export class Agent implements CniHost {
     this.plugged.add(portId);
     await this.reporter.upNow(portId);
     return true;
+  }
+
+  /** A CNI ADD is asking the controller for its port; the returned function says it has its answer. */
+  attachStarted(): () => void {
+    this.attaching++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.attaching === 0) this.schedule(0, []); // the batch is complete: the reconcile it waited for runs now
+    };
+  }
+
+  /** How long a reconcile a port is waiting for should wait for others' (BATCH_MS while ADDs are attaching). */
+  private batchMs(ms: number): number {
+    return this.attaching > 0 ? BATCH_MS : ms;
   }
 
   /** A line of the link monitor: the links manager reads that device again, and a reconcile follows. */

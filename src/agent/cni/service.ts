@@ -29,6 +29,8 @@ export interface CniHost {
   readonly host: string;
   readonly client: SouthboundClient;
   /** the port's item once this host's intent has it; null after `timeoutMs` */
+  /** an ADD is about to ask the controller for its port; call the result when the answer is in */
+  attachStarted(): () => void;
   waitPort(portId: string, timeoutMs: number): Promise<PortItem | null>;
   net(networkId: string): NetItem | undefined;
   hasPort(portId: string): boolean;
@@ -160,6 +162,7 @@ export class CniService {
     this.records.write(record); // before anything exists: a crash from here on leaves a trail
     try {
       const trace = process.env.SEAM_CNI_TRACE ? (what: string) => this.log(`ADD ${containerId.slice(0, 12)} ${what} +${(performance.now() - t0).toFixed(1)} ms`) : () => {};
+      const attachDone = this.agent.attachStarted();
       const attached = await this.agent.client
         .attach({
           ...(network ? { network } : {}),
@@ -170,7 +173,8 @@ export class CniService {
         })
         .catch((e) => {
           throw cniErrorOf(e, "attach the container");
-        });
+        })
+        .finally(attachDone);
       trace("attached");
       record.portId = attached.port;
       record.network = attached.network;
