@@ -85,7 +85,7 @@ export class Exec {
       await this.run("nft", ["-f", "-"], text);
       return;
     }
-    const r = lib.run(text);
+    const r = await lib.run(text);
     if (!r.ok) throw new CommandError("nft -f - (libnftables)", 1, r.error);
   }
 }
