@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { newAddress, newBridge, newDefaultRoute, newVxlan, parseAttrs, parseLink, splitMessages } from "../src/os/netlink/codec.ts";
+import { newAddress, newBridge, newDefaultRoute, newVxlan, parseLink } from "../src/os/netlink/messages.ts";
+import { parseAttrs, splitMessages } from "../src/os/netlink/codec.ts";
 import { ROOT } from "./support/http.ts";
 import { isRoot } from "./support/lab.ts";
 

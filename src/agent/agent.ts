@@ -18,6 +18,7 @@ import { DnsRelay, RELAY_PORT, type Upstream } from "./dhcp/dns-relay.ts";
 import { MetadataSocket } from "./dhcp/metadata-proxy.ts";
 import { type Credentials, SouthboundClient } from "./southbound-client.ts";
 import { StatusReporter } from "./status-reporter.ts";
+import { Waiters } from "./waiters.ts";
 
 export interface AgentOptions {
   readonly host: string;
@@ -79,11 +80,12 @@ export class Agent implements CniHost {
   private plugged = new Set<string>();
   /** settles when the running reconcile's filters are in (the CNI fast path waits for it) */
   private filtering: Promise<void> = Promise.resolve();
-  private readonly waiters = new Map<string, Set<() => void>>();
+  /** port id -> who waits for it to be plugged (a CNI ADD) */
+  private readonly pluggedWaiters = new Waiters<true>();
   /** CNI ADDs whose attach call to the controller is in flight */
   private attaching = 0;
   /** port id -> who waits for its intent item (a CNI ADD, between attach and plumbing) */
-  private readonly portWaiters = new Map<string, Set<(p: PortItem) => void>>();
+  private readonly portWaiters = new Waiters<PortItem>();
   private syncs = 0;
   /** the managers the next reconcile runs: those whose items changed since the last, or all */
   private pending: "all" | Set<ManagerName> = "all";
@@ -114,7 +116,7 @@ export class Agent implements CniHost {
         }
         // a delta concerns the managers acting on its items' kinds; the rest need not read the kernel for it
         this.schedule(this.batchMs(1), snapshot ? "all" : [...kinds].flatMap((k) => ACTS_ON[k])); // a burst of deltas becomes one reconcile
-        this.wakePortWaiters();
+        this.portWaiters.wake((id) => this.portItem(id));
       },
       log,
     );
@@ -286,11 +288,7 @@ export class Agent implements CniHost {
     if (result.errors.length) this.log(`kernel refused: ${result.errors.slice(0, 5).join(" | ")}`);
     const status = await this.dataplane.links.plugged(intent);
     this.plugged = new Set(status.up);
-    for (const [id, waiters] of this.waiters) {
-      if (!this.plugged.has(id)) continue;
-      for (const w of waiters) w();
-      this.waiters.delete(id);
-    }
+    this.pluggedWaiters.wake((id) => (this.plugged.has(id) ? true : undefined));
     // The report is not on the reconcile's path: a CNI ADD waiting for the next one should not wait for HTTP.
     const routers = this.dataplane.routers.status();
     const fipsUp = new Set(this.dataplane.routers.fipStatus());
@@ -310,29 +308,9 @@ export class Agent implements CniHost {
     return item?.kind === "port" ? item : undefined;
   }
 
-  private wakePortWaiters(): void {
-    for (const [id, waiters] of this.portWaiters) {
-      const item = this.portItem(id);
-      if (!item) continue;
-      this.portWaiters.delete(id);
-      for (const w of waiters) w(item);
-    }
-  }
-
   waitPort(portId: string, timeoutMs: number): Promise<PortItem | null> {
     const now = this.portItem(portId);
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      const done = (p: PortItem | null) => {
-        clearTimeout(timer);
-        this.portWaiters.get(portId)?.delete(done);
-        resolve(p);
-      };
-      const timer = setTimeout(() => done(null), timeoutMs);
-      let list = this.portWaiters.get(portId);
-      if (!list) this.portWaiters.set(portId, (list = new Set()));
-      list.add(done);
-    });
+    return now ? Promise.resolve(now) : this.portWaiters.wait(portId, timeoutMs);
   }
 
   net(networkId: string): NetItem | undefined {
@@ -345,23 +323,11 @@ export class Agent implements CniHost {
   }
 
   /** Resolves once a reconcile has the port's device attached, up and filtered (the CNI service waits on it). */
-  waitPlugged(portId: string, timeoutMs: number): Promise<boolean> {
-    if (this.plugged.has(portId) && this.watcher.desired.has(key.port(portId))) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        const list = this.waiters.get(portId);
-        list?.delete(done);
-        resolve(false);
-      }, timeoutMs);
-      let list = this.waiters.get(portId);
-      if (!list) this.waiters.set(portId, (list = new Set()));
-      list.add(done);
-      this.schedule(this.batchMs(0), ["filters", "links"]); // what plugs a port: its filters, its device on the bridge
-    });
+  async waitPlugged(portId: string, timeoutMs: number): Promise<boolean> {
+    if (this.plugged.has(portId) && this.watcher.desired.has(key.port(portId))) return true;
+    const plugged = this.pluggedWaiters.wait(portId, timeoutMs);
+    this.schedule(this.batchMs(0), ["filters", "links"]); // what plugs a port: its filters, its device on the bridge
+    return (await plugged) === true;
   }
 
   /**

@@ -1,7 +1,10 @@
-// The link, address and route verbs the agent uses, on one rtnetlink socket
-// (socket.ts), each what the `ip` command of the same name would send
-// (codec.ts). Errors are the kernel's, naming the object.
-import { AF_BRIDGE, delLink, delNeigh, getNeigh, type NeighInfo, type NeighRequest, newNeigh, parseNeigh, getLink, type LinkChange, type LinkInfo, newAddress, newBridge, newDefaultRoute, newVeth, newVxlan, parseLink, RTM, setLink, type VethRequest, type VxlanRequest } from "./codec.ts";
+// The link, address, route and neighbour verbs the agent uses, on one
+// rtnetlink socket (socket.ts), each what the `ip` or `bridge` command of the
+// same name would send (messages.ts). Errors are the kernel's, naming the object.
+import {
+  AF_BRIDGE, delLink, delNeigh, getLink, getNeigh, type LinkChange, type LinkInfo, type NeighInfo, type NeighRequest, newAddress, newBridge,
+  newDefaultRoute, newNeigh, newVeth, newVxlan, parseLink, parseNeigh, RTM, setLink, type VethRequest, type VxlanRequest,
+} from "./messages.ts";
 import { ERRNO, hostNetnsFd, NetlinkError, RtnlSocket } from "./socket.ts";
 
 export { type LinkInfo, type NeighInfo, NetlinkError, ERRNO, hostNetnsFd };
