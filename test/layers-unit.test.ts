@@ -25,7 +25,8 @@ function imports(): Map<string, string[]> {
 const RULES: { from: string; only: string[] }[] = [
   { from: "contract/", only: ["contract/"] },
   { from: "net/", only: ["net/"] },
-  { from: "os/", only: ["os/"] },
+  // os/ may read addresses (net/ is pure arithmetic): netlink carries them as bytes
+  { from: "os/", only: ["os/", "net/"] },
   { from: "client/", only: ["client/"] },
   { from: "core/compiler/", only: ["core/compiler/", "contract/", "core/model/owners.ts", "core/model/placement.ts"] },
   { from: "agent/", only: ["agent/", "contract/", "net/", "os/", "client/"] },
