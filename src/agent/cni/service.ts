@@ -28,9 +28,9 @@ export interface CniRequest {
 export interface CniHost {
   readonly host: string;
   readonly client: SouthboundClient;
-  /** the port's item once this host's intent has it; null after `timeoutMs` */
   /** an ADD is about to ask the controller for its port; call the result when the answer is in */
   attachStarted(): () => void;
+  /** the port's item once this host's intent has it; null after `timeoutMs` */
   waitPort(portId: string, timeoutMs: number): Promise<PortItem | null>;
   net(networkId: string): NetItem | undefined;
   hasPort(portId: string): boolean;
