@@ -138,7 +138,7 @@ export class RtnlSocket {
     return fd;
   }
 
-  nextSeq(): number {
+  private nextSeq(): number {
     this.seq = (this.seq + 1) & 0x7fffffff;
     return this.seq;
   }
