@@ -17,10 +17,7 @@ export function isAlive(m: Model, heartbeatAt: string, at = Date.now()): boolean
 
 export const agents: Kind = {
   def,
-  pushdown: { id: "id", host: "host" },
-  async load(_m, q, ctx, where) {
-    return ctx.isAdmin ? findRecs(q, def.table, where) : [];
-  },
+  scope: (ctx) => (ctx.isAdmin ? undefined : null),
   async hydrate(m, _q, recs) {
     return recs.map((r): View => ({
       id: r.id,

@@ -1,7 +1,8 @@
 // Small helpers shared by the kind modules.
 import type { RequestContext } from "../model/context.ts";
 import type { Param, Queryable } from "../store/db.ts";
-import { findRecs, type Rec } from "./repo.ts";
+import { type Sql, sql } from "./list-sql.ts";
+import type { Rec } from "./repo.ts";
 
 /** Runs `SELECT ... WHERE column IN (...)` in chunks, or without the IN when the list is large (one scan beats many lookups). */
 export async function rowsFor<T>(q: Queryable, sql: string, column: string, ids: readonly string[]): Promise<T[]> {
@@ -27,24 +28,10 @@ export function groupBy<T, K>(items: readonly T[], key: (t: T) => K): Map<K, T[]
   return m;
 }
 
-/** Narrows a pushdown for a caller that only sees its own project. */
-export function ownOnly(ctx: RequestContext, where: Record<string, readonly string[]>): Record<string, readonly string[]> | null {
-  if (ctx.isAdmin) return where;
-  const wanted = where.project_id;
-  if (wanted && !wanted.includes(ctx.projectId)) return null;
-  return { ...where, project_id: [ctx.projectId] };
-}
-
 export const isOwner = (ctx: RequestContext, rec: Rec) => ctx.isAdmin || rec.project_id === ctx.projectId;
 
-
-/** `load` for kinds only their project (or an admin) sees. */
-export const loadOwn =
-  (table: string) =>
-  async (_m: unknown, q: Queryable, ctx: RequestContext, where: Record<string, readonly string[]>): Promise<Rec[]> => {
-    const w = ownOnly(ctx, where);
-    return w ? findRecs(q, table, w) : [];
-  };
+/** `scope` for kinds only their project (or an admin) sees. */
+export const scopeOwn = (ctx: RequestContext): Sql | undefined => (ctx.isAdmin ? undefined : sql("project_id = ?", [ctx.projectId]));
 
 export const canSeeOwn = async (_m: unknown, _q: unknown, rec: Rec, ctx: RequestContext): Promise<boolean> => isOwner(ctx, rec);
 

@@ -5,7 +5,7 @@ import { badRequest, conflict, notFound, policyDenied, resourceNotFound } from "
 import type { RequestContext } from "../model/context.ts";
 import { floatingip as def } from "../model/resources.ts";
 import type { Tx } from "../store/db.ts";
-import { canSeeOwn, isOwner, loadOwn, standardTail } from "./common.ts";
+import { canSeeOwn, isOwner, scopeOwn, standardTail } from "./common.ts";
 import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
 import { createInternalPort, deletePort, ipVersionOf, portAllocations } from "./ports.ts";
@@ -52,9 +52,8 @@ async function associate(tx: Tx, ctx: RequestContext, fip: { id: string; floatin
 
 export const floatingips: Kind = {
   def,
-  pushdown: { id: "id", project_id: "project_id", floating_network_id: "floating_network_id", port_id: "port_id", router_id: "router_id", floating_ip_address: "floating_ip_address" },
 
-  load: loadOwn(def.table),
+  scope: scopeOwn,
 
   async hydrate(_m, _q, recs) {
     return recs.map((r): View => ({

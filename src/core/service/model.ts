@@ -3,11 +3,13 @@
 // here; what is particular to a resource lives in its kind module.
 import { conflict, NeutronError, notFound, policyDenied, resourceNotFound } from "../errors.ts";
 import { adminContext, type RequestContext } from "../model/context.ts";
-import { filterViews, type ListQuery, paginate, parseListQuery } from "../model/query.ts";
+import { type ListQuery, parseListQuery } from "../model/query.ts";
 import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
-import type { Db, Queryable, Tx } from "../store/db.ts";
-import { type Rec, getRec, updateRec } from "./repo.ts";
+import type { Db, Dialect, Queryable, Tx } from "../store/db.ts";
+import { runList } from "./list.ts";
+import type { Sql } from "./list-sql.ts";
+import { type Rec, findRecs, getRec, updateRec } from "./repo.ts";
 import { asNeutronError } from "./violations.ts";
 
 export type View = Record<string, unknown>;
@@ -44,13 +46,12 @@ export const defaultConfig: ModelConfig = {
   podPortWaitSec: 10,
 };
 
-/** Which columns a kind can narrow a list by in SQL before the in-memory filters run. */
-export type Pushdown = Record<string, readonly string[]>;
-
 export interface Kind {
   readonly def: ResourceDef;
-  /** records the caller may see, narrowed by pushdown (a hint: filters are applied again on views) */
-  load(m: Model, q: Queryable, ctx: RequestContext, where: Pushdown): Promise<Rec[]>;
+  /** the rows the caller may see, as a condition on the kind's table (undefined: all of them; null: none) */
+  scope(ctx: RequestContext): Sql | undefined | null;
+  /** list narrowings only the kind can write, on its derived attributes (list-sql.ts: they may only narrow) */
+  narrow?(query: ListQuery, dialect: Dialect): Sql[];
   /** the full views of records, with derived attributes */
   hydrate(m: Model, q: Queryable, recs: Rec[]): Promise<View[]>;
   canSee(m: Model, q: Queryable, rec: Rec, ctx: RequestContext): Promise<boolean>;
@@ -60,8 +61,6 @@ export interface Kind {
   remove?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec): Promise<void>;
   /** runs before a list of this kind (Neutron makes a project's default group when it first lists groups) */
   beforeList?(m: Model, ctx: RequestContext): Promise<void>;
-  /** columns that may be pushed down into SQL: attribute -> column */
-  readonly pushdown?: Readonly<Record<string, string>>;
 }
 
 export interface ListResult {
@@ -113,17 +112,7 @@ export class Model {
   async list(ctx: RequestContext, singular: string, query: ListQuery): Promise<ListResult> {
     const kind = this.kindOf(singular);
     await kind.beforeList?.(this, ctx);
-    return this.db.read(async (q) => {
-      const where: Record<string, string[]> = {};
-      for (const [attr, column] of Object.entries(kind.pushdown ?? {})) {
-        const wanted = query.filters.get(attr);
-        if (wanted && wanted.every((w) => typeof w === "string" && w !== "")) where[column] = wanted as string[];
-      }
-      const recs = await kind.load(this, q, ctx, where);
-      const views = (await kind.hydrate(this, q, recs)).map((view) => present(kind.def, view, ctx));
-      const page = paginate(filterViews(kind.def, views, query), query, (id) => notFound("MarkerNotFound", `Marker ${id} could not be found.`));
-      return { items: page.items, next: page.next, previous: page.previous };
-    });
+    return this.db.read((q) => runList(this, q, kind, ctx, query));
   }
 
   /** Every match of simple attribute filters (`{network_id: id, tags: t}`), for callers inside the core. */
@@ -143,7 +132,7 @@ export class Model {
   /** Every record of a kind as its admin view, as the change log carries it (for followers that load, then follow). */
   async adminViews(q: Queryable, singular: string): Promise<View[]> {
     const kind = this.kindOf(singular);
-    return kind.hydrate(this, q, await kind.load(this, q, this.system, {}));
+    return kind.hydrate(this, q, await findRecs(q, kind.def.table));
   }
 
   /** A record the caller may see, or the kind's NotFound (never 403: existence is not leaked). */

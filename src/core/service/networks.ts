@@ -6,6 +6,7 @@ import { network as def } from "../model/resources.ts";
 import type { Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import { groupBy, rowsFor, standardTail } from "./common.ts";
+import { placeholders, sql } from "./list-sql.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, insertRec, newRec, updateRec } from "./repo.ts";
 
@@ -92,11 +93,11 @@ function segmentConflict(type: string, physnet: string | null, seg: number | nul
 
 export const networks: Kind = {
   def,
-  pushdown: { id: "id", name: "name", project_id: "project_id" },
+  scope: (ctx) => (ctx.isAdmin ? undefined : sql("project_id = ? OR shared = 1 OR external = 1", [ctx.projectId])),
 
-  async load(_m, q, ctx, where) {
-    const recs = await findRecs(q, def.table, where);
-    return ctx.isAdmin ? recs : recs.filter((r) => r.project_id === ctx.projectId || r.shared || r["router:external"]);
+  narrow(query) {
+    const subnets = query.filters.get("subnets");
+    return subnets ? [sql(`id IN (SELECT network_id FROM subnets WHERE id IN (${placeholders(subnets.length)}))`, subnets as string[])] : [];
   },
 
   async hydrate(_m, q, recs) {

@@ -10,10 +10,11 @@ import { port as def } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
 import { isNetworkOwner, L3_OWNERS, OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import { isAlive } from "./agents.ts";
-import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
+import { canSeeOwn, groupBy, isOwner, scopeOwn, rowsFor, standardTail } from "./common.ts";
 import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
 import { checkAddressPairs, checkAttach, checkNetworkOwnerOnly, checkRouterDevice, checkSecurityGroups } from "./port-policy.ts";
 import type { Kind, Model, View } from "./model.ts";
+import { portNarrowings } from "./port-filters.ts";
 import { networks } from "./networks.ts";
 import { deleteRec, findRecs, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
@@ -122,18 +123,9 @@ function hostLabel(address: string): string {
 
 export const ports: Kind = {
   def,
-  pushdown: {
-    id: "id",
-    name: "name",
-    project_id: "project_id",
-    network_id: "network_id",
-    device_id: "device_id",
-    device_owner: "device_owner",
-    mac_address: "mac_address",
-    "binding:host_id": "binding_host_id",
-  },
 
-  load: loadOwn(def.table),
+  scope: scopeOwn,
+  narrow: portNarrowings,
 
   async hydrate(m, q, recs) {
     const ids = recs.map((r) => r.id);

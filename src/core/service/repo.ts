@@ -17,31 +17,36 @@ interface ColumnMap {
   readonly attr: string;
   readonly column: string;
   readonly kind: ColumnKind;
+  /** the column may hold NULL (schema.ts) */
+  readonly nullable: boolean;
 }
 
-const col = (attr: string, column = attr, kind: ColumnKind = "text"): ColumnMap => ({ attr, column, kind });
+const col = (attr: string, column = attr, kind: ColumnKind = "text", nullable = false): ColumnMap => ({ attr, column, kind, nullable });
+const nullable = (attr: string, column = attr, kind: ColumnKind = "text"): ColumnMap => col(attr, column, kind, true);
 
 /** The attributes each table lifts out of `body` (see store/schema.ts). */
 export const TABLE_COLUMNS: Readonly<Record<string, readonly ColumnMap[]>> = {
   networks: [
     col("provider:network_type", "network_type"),
     col("provider:physical_network", "physical_network"),
-    col("provider:segmentation_id", "segmentation_id", "int"),
+    nullable("provider:segmentation_id", "segmentation_id", "int"),
     col("shared", "shared", "bool"),
     col("router:external", "external", "bool"),
   ],
   subnets: [col("network_id"), col("ip_version", "ip_version", "int"), col("cidr")],
   ports: [col("network_id"), col("mac_address"), col("device_id"), col("device_owner"), col("binding:host_id", "binding_host_id")],
   routers: [],
-  floatingips: [col("floating_network_id"), col("floating_ip_address"), col("port_id"), col("fixed_ip_address"), col("router_id")],
+  floatingips: [col("floating_network_id"), col("floating_ip_address"), nullable("port_id"), nullable("fixed_ip_address"), nullable("router_id")],
   security_groups: [],
-  security_group_rules: [col("security_group_id"), col("rule_key"), col("remote_group_id")],
+  security_group_rules: [col("security_group_id"), col("rule_key"), nullable("remote_group_id")],
   trunks: [col("port_id")],
   agents: [col("host"), col("heartbeat_at")],
   services: [col("subnet_id"), col("vip_port_id")],
 };
 
-const STANDARD = ["id", "project_id", "name", "revision_number", "created_at", "updated_at"];
+/** The columns every resource table has (schema.ts: resourceColumns), all NOT NULL. */
+export const STANDARD_COLUMNS = ["id", "project_id", "name", "revision_number", "created_at", "updated_at"] as const;
+const STANDARD: readonly string[] = STANDARD_COLUMNS;
 
 /** Neutron's timestamp format: seconds, Z. */
 export const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");

@@ -9,7 +9,7 @@ import { router as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
 import { OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
-import { canSeeOwn, groupBy, loadOwn, rowsFor, standardTail } from "./common.ts";
+import { canSeeOwn, groupBy, scopeOwn, rowsFor, standardTail } from "./common.ts";
 import type { SubnetRec } from "./ipam.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { networks } from "./networks.ts";
@@ -109,9 +109,8 @@ function checkRoutes(routes: { destination: string; nexthop: string }[], connect
 
 export const routers: Kind = {
   def,
-  pushdown: { id: "id", name: "name", project_id: "project_id" },
 
-  load: loadOwn(def.table),
+  scope: scopeOwn,
 
   async hydrate(_m, q, recs) {
     const gw = await rowsFor<{ port_id: string; device_id: string; subnet_id: string; ip_address: string }>(

@@ -7,7 +7,7 @@ import type { RequestContext } from "../model/context.ts";
 import { securityGroup as def, securityGroupRule as ruleDef } from "../model/resources.ts";
 import type { Queryable, Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
-import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
+import { canSeeOwn, groupBy, isOwner, scopeOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, fromRow, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 import { ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTOCOL_NUMBERS } from "../../net/protocols.ts";
@@ -140,10 +140,9 @@ export async function ensureDefaultSecurityGroup(m: Model, tx: Tx, projectId: st
 
 export const securityGroups: Kind = {
   def,
-  pushdown: { id: "id", name: "name", project_id: "project_id" },
   beforeList: defaultGroupOnFirstList,
 
-  load: loadOwn(def.table),
+  scope: scopeOwn,
 
   async hydrate(_m, q, recs) {
     const rules = groupBy(
@@ -208,9 +207,8 @@ export const securityGroups: Kind = {
 
 export const securityGroupRules: Kind = {
   def: ruleDef,
-  pushdown: { id: "id", project_id: "project_id", security_group_id: "security_group_id" },
 
-  load: loadOwn(ruleDef.table),
+  scope: scopeOwn,
 
   async hydrate(_m, q, recs) {
     const defaults = await defaultGroupIds(q);

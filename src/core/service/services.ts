@@ -7,7 +7,7 @@
 import { invalidInput } from "../errors.ts";
 import { OWNER } from "../model/owners.ts";
 import { service as def } from "../model/seam-resources.ts";
-import { canSeeOwn, loadOwn, standardTail } from "./common.ts";
+import { canSeeOwn, scopeOwn, standardTail } from "./common.ts";
 import type { Kind, View } from "./model.ts";
 import { createInternalPort, deletePort, portAllocations } from "./ports.ts";
 import { deleteRec, getRec, insertRec, newRec, updateRec } from "./repo.ts";
@@ -38,9 +38,8 @@ function checkPorts(ports: readonly ServicePort[]): void {
 
 export const services: Kind = {
   def,
-  pushdown: { id: "id", name: "name", project_id: "project_id", subnet_id: "subnet_id", vip_port_id: "vip_port_id" },
 
-  load: loadOwn(def.table),
+  scope: scopeOwn,
 
   async hydrate(_m, _q, recs) {
     return recs.map((r): View => ({

@@ -4,6 +4,7 @@ import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } fr
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../../net/address.ts";
 import { subnet as def } from "../model/resources.ts";
 import { isOwner, standardTail } from "./common.ts";
+import { sql } from "./list-sql.ts";
 import { syncDhcpPort } from "./dhcp-port.ts";
 import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
 import type { Kind, View } from "./model.ts";
@@ -91,14 +92,8 @@ function checkRoutesAndDns(version: number, input: Record<string, unknown>): voi
 
 export const subnets: Kind = {
   def,
-  pushdown: { id: "id", name: "name", project_id: "project_id", network_id: "network_id", cidr: "cidr" },
-
-  async load(_m, q, ctx, where) {
-    const recs = await findRecs(q, def.table, where);
-    if (ctx.isAdmin) return recs;
-    const open = new Set((await q.all<{ id: string }>("SELECT id FROM networks WHERE shared = 1 OR external = 1")).map((r) => r.id));
-    return recs.filter((r) => r.project_id === ctx.projectId || open.has(r.network_id as string));
-  },
+  scope: (ctx) =>
+    ctx.isAdmin ? undefined : sql("project_id = ? OR network_id IN (SELECT id FROM networks WHERE shared = 1 OR external = 1)", [ctx.projectId]),
 
   async hydrate(_m, _q, recs) {
     return recs.map((r): View => ({

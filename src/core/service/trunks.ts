@@ -6,7 +6,7 @@ import type { RequestContext } from "../model/context.ts";
 import { trunk as def } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Tx } from "../store/db.ts";
-import { canSeeOwn, groupBy, isOwner, loadOwn, rowsFor, standardTail } from "./common.ts";
+import { canSeeOwn, groupBy, isOwner, scopeOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { ports } from "./ports.ts";
 import { deleteRec, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
@@ -56,9 +56,8 @@ async function dropSubport(m: Model, tx: Tx, portId: string): Promise<void> {
 
 export const trunks: Kind = {
   def,
-  pushdown: { id: "id", name: "name", project_id: "project_id", port_id: "port_id" },
 
-  load: loadOwn(def.table),
+  scope: scopeOwn,
 
   async hydrate(_m, q, recs) {
     const subs = groupBy(

@@ -199,6 +199,21 @@ ${referencesSql("sqlite", 4)}`,
 ${referencesSql("postgres", 4)}`,
     },
   },
+  {
+    version: 5,
+    name: "indexes for lists cut in SQL",
+    // A page sorted by name is an index range, not a sort of every port. PostgreSQL
+    // orders it in byte order ("C"), as list-sql.ts asks and SQLite does by default.
+    // A page's addresses are read from the index alone (no lookup of each row).
+    sql: {
+      sqlite: `CREATE INDEX ports_name ON ports (name, id);
+DROP INDEX ip_allocations_port;
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id, position, subnet_id, ip_address);`,
+      postgres: `CREATE INDEX ports_name ON ports (name COLLATE "C", id);
+DROP INDEX ip_allocations_port;
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id, position, subnet_id, ip_address);`,
+    },
+  },
 ];
 
 /**

@@ -65,6 +65,9 @@ export class SqliteDb implements Db {
     migrate(w);
     const r = new Database(path, { readonly: path !== ":memory:" });
     r.pragma("busy_timeout = 5000");
+    // Reads map the file instead of copying pages through a 2 MB cache: a page of a large
+    // list touches rows all over the table (measured at 100,000 ports: 101 rows at a marker, 0.75 -> 0.55 ms).
+    r.pragma("mmap_size = 1073741824");
     this.reader = path === ":memory:" ? this.writer : new Connection(r);
     const rev = w.prepare("SELECT value FROM meta WHERE key = 'revision'").get() as { value: string };
     this.signal.bump(Number(rev.value));
