@@ -62,3 +62,19 @@ it("streams changes in revision order and resumes after a revision", async () =>
   const resumed = await readLines(2, 1, async () => undefined);
   assert.equal(resumed[0]!.revision, 3, "a watch from revision 2 starts with 3");
 });
+
+it("logs a rule on its own and its group's revision bump without the group's rules", async () => {
+  const sg = (await call(base, "POST", "/v2.0/security-groups", { security_group: { name: "many" } })).body.security_group;
+  const since = (await call(base, "GET", "/api/v1/changes?since=0&limit=100000")).body.revision as number;
+  for (let port = 1; port <= 3; port++) {
+    const r = await call(base, "POST", "/v2.0/security-group-rules", { security_group_rule: { security_group_id: sg.id, direction: "ingress", protocol: "tcp", port_range_min: port, port_range_max: port } });
+    assert.equal(r.status, 201);
+  }
+  const log = (await call(base, "GET", `/api/v1/changes?since=${since}`)).body.changes as { kind: string; op: string; object: Record<string, unknown> }[];
+  assert.deepEqual(log.map((c) => `${c.kind} ${c.op}`), ["security_group_rule create", "security_group update", "security_group_rule create", "security_group update", "security_group_rule create", "security_group update"]);
+  const bumps = log.filter((c) => c.kind === "security_group");
+  assert.deepEqual(bumps.map((c) => c.object.revision_number), [sg.revision_number + 1, sg.revision_number + 2, sg.revision_number + 3]);
+  for (const b of bumps) assert.ok(!("security_group_rules" in b.object), "a bump carries no rules");
+  const shown = (await call(base, "GET", `/v2.0/security-groups/${sg.id}`)).body.security_group;
+  assert.equal(shown.security_group_rules.length, 2 + 3, "the group's view still has its egress defaults and the three");
+});

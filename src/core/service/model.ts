@@ -59,6 +59,8 @@ export interface Kind {
   create?(m: Model, tx: Tx, ctx: RequestContext, input: Record<string, unknown>): Promise<Rec>;
   update?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec, input: Record<string, unknown>): Promise<Rec>;
   remove?(m: Model, tx: Tx, ctx: RequestContext, rec: Rec): Promise<void>;
+  /** what a revision bump (touch) logs, where less than the full view will do */
+  bumped?(m: Model, q: Queryable, rec: Rec): Promise<View>;
   /** runs before a list of this kind (Neutron makes a project's default group when it first lists groups) */
   beforeList?(m: Model, ctx: RequestContext): Promise<void>;
 }
@@ -242,8 +244,9 @@ export class Model {
       const kind = this.kindOf(singular);
       const rec = await getRec(tx, kind.def.table, id);
       if (!rec) return;
-      await updateRec(tx, kind.def.table, rec);
-      await this.emit(tx, kind, id, "update");
+      const next = await updateRec(tx, kind.def.table, rec);
+      if (!kind.bumped) await this.emitRec(tx, kind, next, "update");
+      else tx.change({ kind: kind.def.singular, id, op: "update", projectId: next.project_id, object: await kind.bumped(this, tx, next) });
     });
   }
 

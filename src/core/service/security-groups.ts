@@ -87,8 +87,10 @@ async function insertRule(tx: Tx, projectId: string, sgId: string, input: Record
   return rec;
 }
 
-async function defaultGroupIds(q: Queryable): Promise<Set<string>> {
-  return new Set((await q.all<{ security_group_id: string }>("SELECT security_group_id FROM default_security_groups")).map((r) => r.security_group_id));
+/** Which of these groups are their project's default group. */
+async function defaultGroupIds(q: Queryable, groups: readonly string[]): Promise<Set<string>> {
+  const ids = [...new Set(groups)];
+  return new Set((await rowsFor<{ security_group_id: string }>(q, "SELECT security_group_id FROM default_security_groups", "security_group_id", ids)).map((r) => r.security_group_id));
 }
 
 function ruleView(r: Rec, defaults?: Set<string>): View {
@@ -110,6 +112,19 @@ function ruleView(r: Rec, defaults?: Set<string>): View {
     created_at: r.created_at,
     updated_at: r.updated_at,
     revision_number: r.revision_number,
+  };
+}
+
+function groupView(r: Rec, rules: View[] | undefined): View {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description ?? "",
+    project_id: r.project_id,
+    stateful: r.stateful ?? true,
+    shared: false,
+    ...(rules ? { security_group_rules: rules } : {}),
+    ...standardTail(r),
   };
 }
 
@@ -149,17 +164,16 @@ export const securityGroups: Kind = {
       (await rowsFor<Record<string, unknown>>(q, "SELECT * FROM security_group_rules", "security_group_id", recs.map((r) => r.id))).map((row) => fromRow(ruleDef.table, row)),
       (r) => r.security_group_id as string,
     );
-    const defaults = await defaultGroupIds(q);
-    return recs.map((r): View => ({
-      id: r.id,
-      name: r.name,
-      description: r.description ?? "",
-      project_id: r.project_id,
-      stateful: r.stateful ?? true,
-      shared: false,
-      security_group_rules: (rules.get(r.id) ?? []).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1)).map((x) => ruleView(x, defaults)),
-      ...standardTail(r),
-    }));
+    const defaults = await defaultGroupIds(q, recs.map((r) => r.id));
+    return recs.map((r) =>
+      groupView(r, (rules.get(r.id) ?? []).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1)).map((x) => ruleView(x, defaults))),
+    );
+  },
+
+  // A rule's create or delete bumps its group: the log has the rule's own entry, so the
+  // group's carries no rules (a group of N rules would log N rules per rule added).
+  async bumped(_m, _q, rec) {
+    return groupView(rec, undefined);
   },
 
   canSee: canSeeOwn,
@@ -177,7 +191,7 @@ export const securityGroups: Kind = {
   },
 
   async update(_m, tx, _ctx, rec, input) {
-    const defaults = await defaultGroupIds(tx);
+    const defaults = await defaultGroupIds(tx, [rec.id]);
     if (defaults.has(rec.id) && input.name !== undefined && input.name !== "default") {
       throw conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.");
     }
@@ -185,7 +199,7 @@ export const securityGroups: Kind = {
   },
 
   async remove(m, tx, ctx, rec) {
-    const defaults = await defaultGroupIds(tx);
+    const defaults = await defaultGroupIds(tx, [rec.id]);
     if (defaults.has(rec.id) && !ctx.isAdmin) {
       throw conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.");
     }
@@ -211,7 +225,7 @@ export const securityGroupRules: Kind = {
   scope: scopeOwn,
 
   async hydrate(_m, q, recs) {
-    const defaults = await defaultGroupIds(q);
+    const defaults = await defaultGroupIds(q, recs.map((r) => r.security_group_id as string));
     return recs.map((r) => ruleView(r, defaults));
   },
 
