@@ -80,13 +80,29 @@ async function record(tx: Tx, subnet: SubnetRec, value: bigint, portId: string, 
 const alreadyAllocated = (address: string, subnet: SubnetRec) =>
   conflict("IpAddressAlreadyAllocated", `IP address ${address} already allocated in subnet ${subnet.id}`);
 
+/**
+ * The lowest range nobody holds; if every one is held, the lowest, once its holder commits.
+ * That row may be gone by then (its holder took the last address of its stripe), and
+ * PostgreSQL then answers no row at all, not the next one, while the holder inserted the
+ * range beyond: so look again, with a statement that sees what has committed since, and
+ * say full only when no range is left.
+ */
+async function lowestFree<R>(tx: Tx, subnet: SubnetRec, first: (skipLocked: boolean) => Promise<R | undefined>): Promise<R | undefined> {
+  for (;;) {
+    const free = await first(true);
+    if (free || tx.dialect !== "postgres") return free;
+    const waited = await first(false);
+    if (waited) return waited;
+    if (!(await tx.get("SELECT 1 AS x FROM ip_free_ranges WHERE subnet_id = ? LIMIT 1", [subnet.id]))) return undefined;
+  }
+}
+
 /** Takes the lowest free address of the pools; null when the subnet is full. */
 export async function allocateNext(tx: Tx, subnet: SubnetRec, portId: string, position: number): Promise<string | null> {
   await lockNetwork(tx, subnet);
   const first = (skip: boolean) =>
     tx.get<{ first_key: string; last_key: string }>(`SELECT first_key, last_key FROM ip_free_ranges WHERE subnet_id = ? ORDER BY first_key LIMIT 1${forUpdate(tx, skip)}`, [subnet.id]);
-  // The lowest range nobody holds; if every one is held, wait for the lowest (it may be gone when we get it: then full).
-  const r = (await first(true)) ?? (tx.dialect === "postgres" ? await first(false) : undefined);
+  const r = await lowestFree(tx, subnet, first);
   if (!r) return null;
   const value = keyToValue(r.first_key);
   const [rest, beyond] = takeFirst({ first: value, last: keyToValue(r.last_key) });
