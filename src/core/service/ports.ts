@@ -129,26 +129,21 @@ export const ports: Kind = {
 
   async hydrate(m, q, recs) {
     const ids = recs.map((r) => r.id);
-    const allocs = groupBy(
-      await rowsFor<{ port_id: string; subnet_id: string; ip_address: string; position: number }>(
-        q,
-        "SELECT port_id, subnet_id, ip_address, position FROM ip_allocations",
-        "port_id",
-        ids,
-      ),
-      (a) => a.port_id,
-    );
-    const sgs = groupBy(await rowsFor<{ port_id: string; security_group_id: string }>(q, "SELECT port_id, security_group_id FROM port_security_groups", "port_id", ids), (s) => s.port_id);
     const netIds = [...new Set(recs.map((r) => r.network_id as string))];
-    const domains = new Map(
-      (await rowsFor<{ id: string; body: string }>(q, "SELECT id, body FROM networks", "id", netIds)).map((n) => [n.id, (JSON.parse(n.body).dns_domain as string) || ""]),
-    );
-    // Neutron's binding_failed: a port bound to a host whose agent is not alive will get no network there.
     const hosts = [...new Set(recs.map((r) => r["binding:host_id"] as string).filter(Boolean))];
-    const live = new Set(
-      (await rowsFor<{ host: string; heartbeat_at: string }>(q, "SELECT host, heartbeat_at FROM agents", "host", hosts)).filter((a) => isAlive(m, a.heartbeat_at)).map((a) => a.host),
-    );
-    const trunks = await rowsFor<{ id: string; port_id: string }>(q, "SELECT id, port_id FROM trunks", "port_id", ids);
+    // Independent reads at once: on PostgreSQL's pool they overlap their round trips (a transaction's client queues them).
+    const [allocRows, sgRows, netRows, agentRows, trunks] = await Promise.all([
+      rowsFor<{ port_id: string; subnet_id: string; ip_address: string; position: number }>(q, "SELECT port_id, subnet_id, ip_address, position FROM ip_allocations", "port_id", ids),
+      rowsFor<{ port_id: string; security_group_id: string }>(q, "SELECT port_id, security_group_id FROM port_security_groups", "port_id", ids),
+      rowsFor<{ id: string; body: string }>(q, "SELECT id, body FROM networks", "id", netIds),
+      rowsFor<{ host: string; heartbeat_at: string }>(q, "SELECT host, heartbeat_at FROM agents", "host", hosts),
+      rowsFor<{ id: string; port_id: string }>(q, "SELECT id, port_id FROM trunks", "port_id", ids),
+    ]);
+    const allocs = groupBy(allocRows, (a) => a.port_id);
+    const sgs = groupBy(sgRows, (s) => s.port_id);
+    const domains = new Map(netRows.map((n) => [n.id, (JSON.parse(n.body).dns_domain as string) || ""]));
+    // Neutron's binding_failed: a port bound to a host whose agent is not alive will get no network there.
+    const live = new Set(agentRows.filter((a) => isAlive(m, a.heartbeat_at)).map((a) => a.host));
     const trunkByPort = new Map(trunks.map((t) => [t.port_id, t.id]));
     const subports = groupBy(
       await rowsFor<{ trunk_id: string; port_id: string; segmentation_type: string; segmentation_id: number; position: number; mac_address: string }>(
