@@ -92,7 +92,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       const admin = s.admin;
       const make = async (c: Client, path: string, key: string, body: unknown) => expectStatus(await c.post(path, body), 201)[key];
       ids.ext = (await make(admin, "/v2.0/networks", "network", { network: { name: "ext", "router:external": true } })).id;
-      await make(admin, "/v2.0/subnets", "subnet", { subnet: { network_id: ids.ext, cidr: "198.51.100.0/24", ip_version: 4, enable_dhcp: false } });
+      ids.extSub = (await make(admin, "/v2.0/subnets", "subnet", { subnet: { network_id: ids.ext, cidr: "198.51.100.0/24", ip_version: 4, enable_dhcp: false } })).id;
       ids.netA = (await make(a, "/v2.0/networks", "network", { network: { name: "a" } })).id;
       ids.subA = (await make(a, "/v2.0/subnets", "subnet", { subnet: { network_id: ids.netA, cidr: "10.10.0.0/24", ip_version: 4 } })).id;
       ids.shared = (await make(admin, "/v2.0/networks", "network", { network: { name: "a-shared", shared: true, project_id: "proj-a" } })).id;
@@ -133,6 +133,18 @@ for (const kind of ["sqlite", "postgres"] as const) {
         if (r.status !== status || (type && gotType !== type) || (status >= 400 && typeof gotType !== "string")) wrong.push(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
       }
       assert.deepEqual(wrong, []);
+    });
+
+    it("shows B the subnets it owns and those of shared networks, not the external network's (Neutron's get_subnet)", async () => {
+      const b = s.as("proj-b");
+      const listed = expectStatus(await b.get("/v2.0/subnets"), 200).subnets.map((x: { id: string }) => x.id).sort();
+      assert.deepEqual(listed, [ids.subB, ids.sharedSub].sort());
+      expectStatus(await b.get(`/v2.0/subnets/${ids.extSub}`), 404);
+      assert.deepEqual(expectStatus(await b.get(`/v2.0/subnets?network_id=${ids.ext}`), 200).subnets, []);
+      // the external network itself stays visible, and its addresses usable: a floating IP from that subnet
+      expectStatus(await b.get(`/v2.0/networks/${ids.ext}`), 200);
+      const fip = expectStatus(await b.post("/v2.0/floatingips", { floatingip: { floating_network_id: ids.ext, subnet_id: ids.extSub } }), 201).floatingip;
+      expectStatus(await b.del(`/v2.0/floatingips/${fip.id}`), 204);
     });
 
     it("leaves A's objects A's: its router has only its own interface and can be taken apart", async () => {

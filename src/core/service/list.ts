@@ -4,34 +4,43 @@
 // drop on the way) are hydrated.
 import { notFound } from "../errors.ts";
 import type { RequestContext } from "../model/context.ts";
-import { filterViews, type ListQuery, paginate } from "../model/query.ts";
-import { present } from "../model/resources.ts";
+import { filterViews, type ListQuery, type Page, paginate } from "../model/query.ts";
+import { present, type ResourceDef } from "../model/resources.ts";
 import type { Dialect, Param, Queryable } from "../store/db.ts";
-import { and, chunkSql, cursorOf, type ListPlan, planList, type Sql, sql } from "./list-sql.ts";
-import type { Kind, ListResult, Model, View } from "./model.ts";
-import { fromRow } from "./repo.ts";
+import { and, chunkSql, cursorOf, planList, type Sql, sql } from "./list-sql.ts";
+import { fromRow, type Rec } from "./repo.ts";
+
+type View = Record<string, unknown>;
+
+/** What a list needs of a kind (model.ts's Kind is one; this module does not import it). */
+export interface Listable {
+  readonly def: ResourceDef;
+  scope(ctx: RequestContext): Sql | undefined | null;
+  narrow?(query: ListQuery, dialect: Dialect): Sql[];
+}
 
 /** Rows per chunk once the first chunk (the page and one more) came back short of matches. */
 const MAX_CHUNK = 1000;
 
 const markerMissing = (id: string) => notFound("MarkerNotFound", `Marker ${id} could not be found.`);
 
-export function planFor(kind: Kind, ctx: RequestContext, query: ListQuery, scope: Sql | undefined, dialect: Dialect): ListPlan {
-  return planList({ def: kind.def, query, scope, narrow: kind.narrow?.(query, dialect) ?? [], dialect, isAdmin: ctx.isAdmin });
-}
-
-async function views(m: Model, q: Queryable, kind: Kind, ctx: RequestContext, rows: Record<string, unknown>[]): Promise<View[]> {
-  const recs = rows.map((r) => fromRow(kind.def.table, r));
-  return (await kind.hydrate(m, q, recs)).map((v) => present(kind.def, v, ctx));
-}
-
-export async function runList(m: Model, q: Queryable, kind: Kind, ctx: RequestContext, query: ListQuery): Promise<ListResult> {
+/** `hydrate` makes the full views of records (the kind's, bound to its model). */
+export async function runList(
+  q: Queryable,
+  dialect: Dialect,
+  kind: Listable,
+  hydrate: (q: Queryable, recs: Rec[]) => Promise<View[]>,
+  ctx: RequestContext,
+  query: ListQuery,
+): Promise<Page> {
+  const views = async (rows: Record<string, unknown>[]) =>
+    (await hydrate(q, rows.map((r) => fromRow(kind.def.table, r)))).map((v) => present(kind.def, v, ctx));
   const scope = kind.scope(ctx);
   if (scope === null) return { items: [], next: null, previous: null };
-  const plan = planFor(kind, ctx, query, scope, m.db.dialect);
+  const plan = planList({ def: kind.def, query, scope, narrow: kind.narrow?.(query, dialect) ?? [], dialect, isAdmin: ctx.isAdmin });
   if (!plan.order) {
     const rows = await q.all<Record<string, unknown>>(`SELECT * FROM ${plan.table} WHERE ${plan.where.sql}`, plan.where.params);
-    return paginate(filterViews(kind.def, await views(m, q, kind, ctx, rows), query), query, markerMissing);
+    return paginate(filterViews(kind.def, await views(rows), query), query, markerMissing);
   }
 
   let cursor: Param[] | null = null;
@@ -49,7 +58,7 @@ export async function runList(m: Model, q: Queryable, kind: Kind, ctx: RequestCo
   for (;;) {
     const c = chunkSql(plan, cursor, reverse, chunk);
     const rows = await q.all<Record<string, unknown>>(c.sql, c.params);
-    found.push(...filterViews(kind.def, await views(m, q, kind, ctx, rows), query));
+    found.push(...filterViews(kind.def, await views(rows), query));
     if (chunk === null || rows.length < chunk || found.length >= wanted) break;
     cursor = cursorOf(plan, rows[rows.length - 1]!);
     chunk = Math.min(chunk * 4, Math.max(MAX_CHUNK, chunk));

@@ -114,7 +114,7 @@ export class Model {
   async list(ctx: RequestContext, singular: string, query: ListQuery): Promise<ListResult> {
     const kind = this.kindOf(singular);
     await kind.beforeList?.(this, ctx);
-    return this.db.read((q) => runList(this, q, kind, ctx, query));
+    return this.db.read((q) => runList(q, this.db.dialect, kind, (qq, recs) => kind.hydrate(this, qq, recs), ctx, query));
   }
 
   /** Every match of simple attribute filters (`{network_id: id, tags: t}`), for callers inside the core. */

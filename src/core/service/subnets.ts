@@ -92,8 +92,9 @@ function checkRoutesAndDns(version: number, input: Record<string, unknown>): voi
 
 export const subnets: Kind = {
   def,
-  scope: (ctx) =>
-    ctx.isAdmin ? undefined : sql("project_id = ? OR network_id IN (SELECT id FROM networks WHERE shared = 1 OR external = 1)", [ctx.projectId]),
+  // Neutron's get_subnet: admin, owner, or a shared network's. An external network is visible to
+  // all, its subnets are not (a floating IP or a gateway names the network).
+  scope: (ctx) => (ctx.isAdmin ? undefined : sql("project_id = ? OR network_id IN (SELECT id FROM networks WHERE shared = 1)", [ctx.projectId])),
 
   async hydrate(_m, _q, recs) {
     return recs.map((r): View => ({
@@ -120,8 +121,8 @@ export const subnets: Kind = {
 
   async canSee(_m, q, rec, ctx) {
     if (ctx.isAdmin || rec.project_id === ctx.projectId) return true;
-    const net = await q.get<{ shared: number; external: number }>("SELECT shared, external FROM networks WHERE id = ?", [rec.network_id as string]);
-    return Boolean(net && (Number(net.shared) || Number(net.external)));
+    const net = await q.get<{ shared: number }>("SELECT shared FROM networks WHERE id = ?", [rec.network_id as string]);
+    return Boolean(net && Number(net.shared));
   },
 
   async create(m, tx, ctx, input) {
