@@ -359,7 +359,6 @@ export function prepareUpdate(def: ResourceDef, body: unknown, ctx: RequestConte
   return out;
 }
 
-/** The view a caller may see: admin-only attributes removed for others, `tenant_id` mirrored. */
 const adminOnly = new WeakMap<ResourceDef, ReadonlySet<string>>();
 
 /** The attributes only an admin sees, once per definition (present runs for every view of a list). */
@@ -372,6 +371,7 @@ function adminOnlyOf(def: ResourceDef): ReadonlySet<string> {
   return keys;
 }
 
+/** The view a caller may see: admin-only attributes removed for others, `tenant_id` mirrored. */
 export function present(def: ResourceDef, view: Record<string, unknown>, ctx: RequestContext): Record<string, unknown> {
   let out: Record<string, unknown>;
   if (ctx.isAdmin) out = { ...view };

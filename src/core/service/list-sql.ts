@@ -27,7 +27,7 @@ export function and(parts: readonly Sql[]): Sql {
   return sql(parts.map((p) => `(${p.sql})`).join(" AND "), parts.flatMap((p) => p.params));
 }
 
-export const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
+const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
 
 /** `column IN (...)`, or `= ?` for one value. */
 export function oneOf(column: string, values: readonly Param[]): Sql {

@@ -64,7 +64,7 @@ export async function runList(
     chunk = Math.min(chunk * 4, Math.max(MAX_CHUNK, chunk));
   }
 
-  const more = found.length > wanted - 1;
+  const more = query.limit !== null && found.length > query.limit;
   const items = query.limit === null ? found : found.slice(0, query.limit);
   if (reverse) items.reverse();
   const first = (items[0]?.id as string | undefined) ?? null;

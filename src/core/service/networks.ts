@@ -6,7 +6,7 @@ import { network as def } from "../model/resources.ts";
 import type { Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import { groupBy, rowsFor, standardTail } from "./common.ts";
-import { placeholders, sql } from "./list-sql.ts";
+import { oneOf, sql } from "./list-sql.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { deleteRec, findRecs, insertRec, newRec, updateRec } from "./repo.ts";
 
@@ -97,7 +97,9 @@ export const networks: Kind = {
 
   narrow(query) {
     const subnets = query.filters.get("subnets");
-    return subnets ? [sql(`id IN (SELECT network_id FROM subnets WHERE id IN (${placeholders(subnets.length)}))`, subnets as string[])] : [];
+    if (!subnets) return [];
+    const w = oneOf("id", subnets as string[]);
+    return [sql(`id IN (SELECT network_id FROM subnets WHERE ${w.sql})`, w.params)];
   },
 
   async hydrate(_m, q, recs) {
