@@ -3,7 +3,7 @@
 // here; what is particular to a resource lives in its kind module.
 import { conflict, NeutronError, notFound, policyDenied, resourceNotFound } from "../errors.ts";
 import { adminContext, type RequestContext } from "../model/context.ts";
-import { type ListQuery, parseListQuery } from "../model/query.ts";
+import { type ListQuery, type Page, parseListQuery } from "../model/query.ts";
 import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
 import * as v from "../model/validate.ts";
 import type { Db, Dialect, Queryable, Tx } from "../store/db.ts";
@@ -65,11 +65,8 @@ export interface Kind {
   beforeList?(m: Model, ctx: RequestContext): Promise<void>;
 }
 
-export interface ListResult {
-  readonly items: View[];
-  readonly next: string | null;
-  readonly previous: string | null;
-}
+/** A page of a list, as query.ts defines it (list.ts cuts it in SQL). */
+export type ListResult = Page;
 
 export interface ModelHooks {
   ensureDefaultSecurityGroup(tx: Tx, projectId: string): Promise<string>;

@@ -28,6 +28,11 @@ CREATE INDEX services_project ON services (project_id);
 CREATE UNIQUE INDEX services_vip_port ON services (vip_port_id);
 `;
 
+const COVERING_ALLOCATIONS = `
+DROP INDEX ip_allocations_port;
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id, position, subnet_id, ip_address);
+`;
+
 export interface Migration {
   readonly version: number;
   readonly name: string;
@@ -207,11 +212,9 @@ ${referencesSql("postgres", 4)}`,
     // A page's addresses are read from the index alone (no lookup of each row).
     sql: {
       sqlite: `CREATE INDEX ports_name ON ports (name, id);
-DROP INDEX ip_allocations_port;
-CREATE INDEX ip_allocations_port ON ip_allocations (port_id, position, subnet_id, ip_address);`,
+${COVERING_ALLOCATIONS}`,
       postgres: `CREATE INDEX ports_name ON ports (name COLLATE "C", id);
-DROP INDEX ip_allocations_port;
-CREATE INDEX ip_allocations_port ON ip_allocations (port_id, position, subnet_id, ip_address);`,
+${COVERING_ALLOCATIONS}`,
     },
   },
 ];
