@@ -9,7 +9,7 @@ import { run } from "../src/os/exec.ts";
 import { down, readState, startAgent, stopAgent, up, waitFor, writeState } from "../src/lab/lab.ts";
 import { bootVm } from "../src/lab/vm.ts";
 import { workload } from "../src/lab/workload.ts";
-import { capture, isRoot, vxlanPackets, labApi, pingFromNs, pingFromVm, projectId } from "./support/lab.ts";
+import { capture, isRoot, memberApi, vxlanPackets, labApi, pingFromNs, pingFromVm, projectId } from "./support/lab.ts";
 import { ROOT } from "./support/http.ts";
 
 const exec = promisify(execFile);
@@ -93,6 +93,26 @@ describe("lab dataplane (2 hosts, real VM)", { skip: !isRoot && "needs root for 
     assert.ok(await pingFromVm("vm1", ipOf(wPort)), "the k8s group now admits the demo group's members");
     assert.equal(await pingFromNs("wl-w", ipOf(vmPort)), false, "the demo group still does not admit k8s");
     await labApi("DELETE", `/v2.0/security-group-rules/${r}`);
+  });
+
+  it("lets k8s's member admit demo's group once demo's member shares it (RBAC, seeds/001)", async () => {
+    const asDemo = memberApi("demo", "demo", "demo");
+    const asK8s = memberApi("k8s", "k8s", "k8s");
+    const demoSg = await defaultGroup(demo);
+    const body = { security_group_rule: { security_group_id: await defaultGroup(k8s), direction: "ingress", ethertype: "IPv4", protocol: "icmp", remote_group_id: demoSg } };
+    assert.equal((await asK8s("POST", "/v2.0/security-group-rules", body)).status, 404, "demo's group is not k8s's to name");
+    const shared = await asDemo("POST", "/v2.0/rbac-policies", { rbac_policy: { object_type: "security_group", object_id: demoSg, action: "access_as_shared", target_tenant: k8s } });
+    assert.equal(shared.status, 201, JSON.stringify(shared.body));
+    const created = await asK8s("POST", "/v2.0/security-group-rules", body);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await settle();
+    assert.ok(await pingFromVm("vm1", ipOf(wPort)), "k8s's rule admits the demo VM");
+    assert.equal(await pingFromNs("wl-w", ipOf(vmPort)), false, "demo's group still does not admit k8s");
+    assert.equal((await asDemo("DELETE", `/v2.0/rbac-policies/${shared.body.rbac_policy.id}`)).status, 409, "k8s's rule holds the entry");
+    assert.equal((await asK8s("DELETE", `/v2.0/security-group-rules/${created.body.security_group_rule.id}`)).status, 204);
+    assert.equal((await asDemo("DELETE", `/v2.0/rbac-policies/${shared.body.rbac_policy.id}`)).status, 204);
+    await settle();
+    assert.equal(await pingFromVm("vm1", ipOf(wPort)), false, "blocked again once the rule is gone");
   });
 
   it("admits only the CIDR a rule names, and stops admitting new flows when the rule goes", async () => {

@@ -122,6 +122,24 @@ describe("openstack CLI against seam server --auth local", () => {
     assert.deepEqual(JSON.parse(agents), []);
   });
 
+  it("lets a member name another project's group as a remote group once that project shares it (RBAC, seeds/001)", async () => {
+    const beta = (await admin("project", "show", "beta", "-f", "value", "-c", "id")).trim();
+    const web = await json(alice("security", "group", "create", "web", "-f", "json"));
+    await bob("security", "group", "create", "db");
+    const rule = ["security", "group", "rule", "create", "--ingress", "--protocol", "tcp", "--dst-port", "5432", "--remote-group", web.id, "db", "-f", "json"];
+    await assert.rejects(bob(...rule), /No SecurityGroup found|could not be found|404/i);
+    const pol = await json(alice("network", "rbac", "create", "--type", "security_group", "--action", "access_as_shared", "--target-project", beta, web.id, "-f", "json"));
+    assert.equal(pol.object_id, web.id);
+    const made = await json(bob(...rule));
+    assert.equal(made.remote_group_id, web.id);
+    assert.deepEqual(await json(bob("network", "rbac", "list", "-f", "json")), [], "the entry is alice's, not bob's");
+    assert.equal((await json(alice("network", "rbac", "list", "-f", "json"))).length, 1);
+    await assert.rejects(alice("network", "rbac", "delete", pol.id), /depend|in use|409/i);
+    await bob("security", "group", "rule", "delete", made.id);
+    await alice("network", "rbac", "delete", pol.id);
+    await assert.rejects(bob(...rule), /No SecurityGroup found|could not be found|404/i);
+  });
+
   it("keeps projects apart (F13) and lets both use 10.0.0.0/24", async () => {
     const a = await json(alice("network", "create", "private", "-f", "json"));
     await alice("subnet", "create", "--network", "private", "--subnet-range", "10.0.0.0/24", "a-sub");

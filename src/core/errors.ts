@@ -44,6 +44,7 @@ export function resourceNotFound(singular: string, id: string): NeutronError {
     security_group_rule: ["SecurityGroupRuleNotFound", "Security group rule"],
     trunk: ["TrunkNotFound", "Trunk"],
     agent: ["AgentNotFound", "Agent"],
+    rbac_policy: ["RbacPolicyNotFound", "RBAC policy"],
   };
   const [type, name] = label[singular] ?? ["NotFound", singular];
   return notFound(type, `${name} ${id} could not be found.`);

@@ -18,14 +18,28 @@ export async function projectId(name: string): Promise<string> {
   return body.projects[0]!.id;
 }
 
-async function token(): Promise<string> {
+async function token(user = "admin", password = "admin", project = "admin"): Promise<string> {
   const state = readState();
   const res = await fetch(`${state.server.url}/v3/auth/tokens`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: "admin", domain: { id: "default" }, password: "admin" } } }, scope: { project: { name: "admin", domain: { id: "default" } } } } }),
+    body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: user, domain: { id: "default" }, password } } }, scope: { project: { name: project, domain: { id: "default" } } } } }),
   });
+  if (res.status !== 201) throw new Error(`login of ${user} to ${project}: HTTP ${res.status}`);
   return res.headers.get("x-subject-token")!;
+}
+
+/** The API as a project's member would call it (etc/identity.yaml's users), answering status and body. */
+export function memberApi(user: string, password: string, project: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const res = await fetch(`${readState().server.url}${path}`, {
+      method,
+      headers: { "x-auth-token": await token(user, password, project), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
 }
 
 /** true when `count` pings from a workload namespace all come back. */

@@ -5,7 +5,7 @@
 // rest is pure list processing over views.
 import { badRequest } from "../errors.ts";
 import { canonicalAddress } from "../../net/address.ts";
-import { checkFilterValue, type ResourceDef } from "./resources.ts";
+import { checkFilterValue, type ResourceDef } from "./attributes.ts";
 
 export type Raw = Record<string, string | string[] | undefined>;
 type View = Record<string, unknown>;

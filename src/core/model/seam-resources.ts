@@ -2,7 +2,7 @@
 // Neutron has no word for (DESIGN.md: "service (VIP + backends + ports)").
 // They take the model's generic flows (validation, the change log, tags) but
 // are not served on /v2.0: the Neutron door lists resources.ts only.
-import type { Attr, ResourceDef } from "./resources.ts";
+import type { Attr, ResourceDef } from "./attributes.ts";
 import * as v from "./validate.ts";
 
 const ro: Attr = {};

@@ -10,7 +10,7 @@
 // goes on in chunks, so a page is still cut in the database's order.
 import { canonicalAddress } from "../../net/address.ts";
 import type { ListQuery } from "../model/query.ts";
-import type { ResourceDef } from "../model/resources.ts";
+import type { ResourceDef } from "../model/attributes.ts";
 import type { Dialect, Param } from "../store/db.ts";
 import { STANDARD_COLUMNS, TABLE_COLUMNS } from "./repo.ts";
 
@@ -90,6 +90,8 @@ export interface PlanInput {
   readonly scope: Sql | undefined;
   /** conditions only the kind knows how to write (derived attributes: a port's fixed IPs, groups) */
   readonly narrow: readonly Sql[];
+  /** attributes whose column is not what the caller sees (a network's `shared`: to everyone, not to the caller) */
+  readonly ownFilters?: ReadonlySet<string> | undefined;
   readonly dialect: Dialect;
   readonly isAdmin: boolean;
 }
@@ -99,7 +101,7 @@ export function planList(input: PlanInput): ListPlan {
   const columns = columnsOf(def.table);
   const where: Sql[] = input.scope ? [input.scope] : [];
   for (const [attr, wanted] of query.filters) {
-    const c = columns.get(attr);
+    const c = input.ownFilters?.has(attr) ? undefined : columns.get(attr);
     const f = c ? columnFilter(c, attr, wanted) : null;
     if (f) where.push(f);
   }
@@ -109,7 +111,7 @@ export function planList(input: PlanInput): ListPlan {
   for (const s of query.sort) {
     const c = columns.get(s.key);
     // An attribute the caller cannot see sorts as absent in memory; a column would leak its order.
-    if (!c || c.nullable || (def.attrs[s.key]?.adminView && !input.isAdmin)) {
+    if (!c || c.nullable || input.ownFilters?.has(s.key) || (def.attrs[s.key]?.adminView && !input.isAdmin)) {
       order = null;
       break;
     }

@@ -5,7 +5,7 @@
 import { notFound } from "../errors.ts";
 import type { RequestContext } from "../model/context.ts";
 import { filterViews, type ListQuery, type Page, paginate } from "../model/query.ts";
-import { present, type ResourceDef } from "../model/resources.ts";
+import { present, type ResourceDef } from "../model/attributes.ts";
 import type { Dialect, Param, Queryable } from "../store/db.ts";
 import { and, chunkSql, cursorOf, planList, type Sql, sql } from "./list-sql.ts";
 import { fromRow, type Rec } from "./repo.ts";
@@ -16,7 +16,8 @@ type View = Record<string, unknown>;
 export interface Listable {
   readonly def: ResourceDef;
   scope(ctx: RequestContext): Sql | undefined | null;
-  narrow?(query: ListQuery, dialect: Dialect): Sql[];
+  narrow?(query: ListQuery, dialect: Dialect, ctx: RequestContext): Sql[];
+  readonly ownFilters?: ReadonlySet<string>;
 }
 
 /** Rows per chunk once the first chunk (the page and one more) came back short of matches. */
@@ -24,7 +25,7 @@ const MAX_CHUNK = 1000;
 
 const markerMissing = (id: string) => notFound("MarkerNotFound", `Marker ${id} could not be found.`);
 
-/** `hydrate` makes the full views of records (the kind's, bound to its model). */
+/** `hydrate` makes the views of records as the caller sees them (the kind's, bound to its model). */
 export async function runList(
   q: Queryable,
   dialect: Dialect,
@@ -37,7 +38,7 @@ export async function runList(
     (await hydrate(q, rows.map((r) => fromRow(kind.def.table, r)))).map((v) => present(kind.def, v, ctx));
   const scope = kind.scope(ctx);
   if (scope === null) return { items: [], next: null, previous: null };
-  const plan = planList({ def: kind.def, query, scope, narrow: kind.narrow?.(query, dialect) ?? [], dialect, isAdmin: ctx.isAdmin });
+  const plan = planList({ def: kind.def, query, scope, narrow: kind.narrow?.(query, dialect, ctx) ?? [], ownFilters: kind.ownFilters, dialect, isAdmin: ctx.isAdmin });
   if (!plan.order) {
     const rows = await q.all<Record<string, unknown>>(`SELECT * FROM ${plan.table} WHERE ${plan.where.sql}`, plan.where.params);
     return paginate(filterViews(kind.def, await views(rows), query), query, markerMissing);

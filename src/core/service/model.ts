@@ -4,7 +4,7 @@
 import { conflict, NeutronError, notFound, policyDenied, resourceNotFound } from "../errors.ts";
 import { adminContext, type RequestContext } from "../model/context.ts";
 import { type ListQuery, type Page, parseListQuery } from "../model/query.ts";
-import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/resources.ts";
+import { present, prepareCreate, prepareUpdate, type ResourceDef } from "../model/attributes.ts";
 import * as v from "../model/validate.ts";
 import type { Db, Dialect, Queryable, Tx } from "../store/db.ts";
 import { runList } from "./list.ts";
@@ -42,7 +42,7 @@ export const defaultConfig: ModelConfig = {
   dnsDomain: "openstacklocal.",
   agentDownTimeSec: 75,
   distributedRouters: false,
-  quotas: { network: -1, subnet: -1, port: -1, router: -1, floatingip: -1, security_group: -1, security_group_rule: -1, trunk: -1 },
+  quotas: { network: -1, subnet: -1, port: -1, router: -1, floatingip: -1, security_group: -1, security_group_rule: -1, trunk: -1, rbac_policy: 10 },
   podPortWaitSec: 10,
 };
 
@@ -51,9 +51,13 @@ export interface Kind {
   /** the rows the caller may see, as a condition on the kind's table (undefined: all of them; null: none) */
   scope(ctx: RequestContext): Sql | undefined | null;
   /** list narrowings only the kind can write, on its derived attributes (list-sql.ts: they may only narrow) */
-  narrow?(query: ListQuery, dialect: Dialect): Sql[];
-  /** the full views of records, with derived attributes */
+  narrow?(query: ListQuery, dialect: Dialect, ctx: RequestContext): Sql[];
+  /** attributes whose column does not mean what the caller sees (narrow decides them, or memory does) */
+  readonly ownFilters?: ReadonlySet<string>;
+  /** the full views of records, with derived attributes: the same for every caller, as the change log carries them */
   hydrate(m: Model, q: Queryable, recs: Rec[]): Promise<View[]>;
+  /** what differs per caller (`shared`: shared with the caller's project), as new objects: the logged views stay as they are */
+  forCaller?(m: Model, q: Queryable, views: View[], ctx: RequestContext): Promise<View[]>;
   canSee(m: Model, q: Queryable, rec: Rec, ctx: RequestContext): Promise<boolean>;
   /** returns the record as it is stored at that point (it is logged from that, not read again) */
   create?(m: Model, tx: Tx, ctx: RequestContext, input: Record<string, unknown>): Promise<Rec>;
@@ -111,7 +115,7 @@ export class Model {
   async list(ctx: RequestContext, singular: string, query: ListQuery): Promise<ListResult> {
     const kind = this.kindOf(singular);
     await kind.beforeList?.(this, ctx);
-    return this.db.read((q) => runList(q, this.db.dialect, kind, (qq, recs) => kind.hydrate(this, qq, recs), ctx, query));
+    return this.db.read((q) => runList(q, this.db.dialect, kind, (qq, recs) => this.viewsFor(qq, kind, recs, ctx), ctx, query));
   }
 
   /** Every match of simple attribute filters (`{network_id: id, tags: t}`), for callers inside the core. */
@@ -123,9 +127,18 @@ export class Model {
     const kind = this.kindOf(singular);
     return this.db.read(async (q) => {
       const rec = await this.visible(q, kind, ctx, id);
-      const [view] = await kind.hydrate(this, q, [rec]);
+      const [view] = await this.viewsFor(q, kind, [rec], ctx);
       return present(kind.def, view!, ctx);
     });
+  }
+
+  /** The views of records as the caller sees them, before `present` hides what it may not see. */
+  private async viewsFor(q: Queryable, kind: Kind, recs: Rec[], ctx: RequestContext): Promise<View[]> {
+    return this.personal(q, kind, await kind.hydrate(this, q, recs), ctx);
+  }
+
+  private async personal(q: Queryable, kind: Kind, views: View[], ctx: RequestContext): Promise<View[]> {
+    return kind.forCaller ? kind.forCaller(this, q, views, ctx) : views;
   }
 
   /** Every record of a kind as its admin view, as the change log carries it (for followers that load, then follow). */
@@ -179,7 +192,7 @@ export class Model {
         const rec = await kind.create!(this, tx, ctx, input);
         out.push(await this.emitRec(tx, kind, rec, "create"));
       }
-      return out;
+      return this.personal(tx, kind, out, ctx);
     });
     return value.map((view) => present(kind.def, view, ctx));
   }
@@ -193,7 +206,7 @@ export class Model {
       const rec = await this.writable(tx, kind, ctx, id, "update");
       checkRevision(rec, expected);
       await kind.update!(this, tx, ctx, rec, input);
-      return this.emit(tx, kind, id, "update");
+      return (await this.personal(tx, kind, [await this.emit(tx, kind, id, "update")], ctx))[0]!;
     });
     return present(kind.def, value, ctx);
   }

@@ -7,8 +7,9 @@ import type { Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import { groupBy, rowsFor, standardTail } from "./common.ts";
 import { oneOf, sql } from "./list-sql.ts";
+import { dependents, EVERYONE, EXTERNAL, grant, isSharedWith, ownOrShared, revoke, SHARED, sharedToCaller, sharedWithSql } from "./rbac/access.ts";
 import type { Kind, Model, View } from "./model.ts";
-import { deleteRec, findRecs, insertRec, newRec, updateRec } from "./repo.ts";
+import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
 const VXLAN_OVERHEAD = 50; // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 
@@ -93,13 +94,25 @@ function segmentConflict(type: string, physnet: string | null, seg: number | nul
 
 export const networks: Kind = {
   def,
-  scope: (ctx) => (ctx.isAdmin ? undefined : sql("project_id = ? OR shared = 1 OR external = 1", [ctx.projectId])),
+  // Its project's, and those an entry shares with it or everyone, as shared or as external.
+  scope: (ctx) => ownOrShared(ctx, "network"),
 
-  narrow(query) {
+  // `shared` is "shared with the caller" (Neutron): the column says only "with everyone".
+  ownFilters: new Set(["shared"]),
+
+  narrow(query, _dialect, ctx) {
+    const out = [];
     const subnets = query.filters.get("subnets");
-    if (!subnets) return [];
-    const w = oneOf("id", subnets as string[]);
-    return [sql(`id IN (SELECT network_id FROM subnets WHERE ${w.sql})`, w.params)];
+    if (subnets) {
+      const w = oneOf("id", subnets as string[]);
+      out.push(sql(`id IN (SELECT network_id FROM subnets WHERE ${w.sql})`, w.params));
+    }
+    const shared = query.filters.get("shared");
+    if (shared?.length === 1) {
+      const w = sharedWithSql("id", "network", ctx.projectId, [SHARED]);
+      out.push(shared[0] ? w : sql(`NOT (${w.sql})`, w.params));
+    }
+    return out;
   },
 
   async hydrate(_m, q, recs) {
@@ -131,8 +144,10 @@ export const networks: Kind = {
     }));
   },
 
-  async canSee(_m, _q, rec, ctx) {
-    return ctx.isAdmin || rec.project_id === ctx.projectId || Boolean(rec.shared) || Boolean(rec["router:external"]);
+  forCaller: (_m, q, views, ctx) => sharedToCaller(q, "network", views, ctx),
+
+  async canSee(_m, q, rec, ctx) {
+    return ctx.isAdmin || rec.project_id === ctx.projectId || isSharedWith(q, "network", rec.id, ctx.projectId);
   },
 
   async create(m, tx, _ctx, input) {
@@ -153,6 +168,8 @@ export const networks: Kind = {
       if (isUniqueViolation(err)) throw segmentConflict(seg.type, seg.physnet, seg.seg);
       throw err;
     }
+    if (rec.shared) await grant(tx, "network", rec.id, rec.project_id, SHARED);
+    if (rec["router:external"]) await grant(tx, "network", rec.id, rec.project_id, EXTERNAL);
     await m.ensureDefaultSecurityGroup(tx, rec.project_id);
     return rec;
   },
@@ -161,10 +178,7 @@ export const networks: Kind = {
     if (input.mtu !== undefined && (input.mtu as number) > maxMtu(m, rec["provider:network_type"] as string)) {
       throw invalidOperation(`Requested MTU is too big, maximum is ${maxMtu(m, rec["provider:network_type"] as string)}`);
     }
-    if (input.shared === false && rec.shared) {
-      const foreign = await tx.get("SELECT 1 AS x FROM ports WHERE network_id = ? AND project_id <> ? AND project_id <> ''", [rec.id, rec.project_id]);
-      if (foreign) throw conflict("InvalidSharedSetting", `Unable to reconfigure sharing settings for network ${rec.id}. Multiple tenants are using it.`);
-    }
+    await shareAsAsked(tx, rec, input);
     // A port's dns_assignment is in its network's domain: a new domain renames every port of it.
     if (input.dns_domain !== undefined && input.dns_domain !== rec.dns_domain) {
       for (const p of await tx.all<{ id: string }>("SELECT id FROM ports WHERE network_id = ?", [rec.id])) await m.touch(tx, "port", p.id);
@@ -184,6 +198,25 @@ export const networks: Kind = {
       await deleteRec(tx, "subnets", s.id);
       m.deleted(tx, m.kindOf("subnet"), s);
     }
+    await revoke(tx, "network", rec.id);
     await deleteRec(tx, def.table, rec.id);
   },
 };
+
+/** `shared` and `router:external` on an update are entries for everyone, added or removed (Neutron keeps them so). */
+async function shareAsAsked(tx: Tx, rec: Rec, input: Record<string, unknown>): Promise<void> {
+  const everyone = (action: string) => ({ object_type: "network" as const, object_id: rec.id, action, target_tenant: EVERYONE });
+  if (input.shared === true && !rec.shared) await grant(tx, "network", rec.id, rec.project_id, SHARED);
+  if (input.shared === false && rec.shared) {
+    if ((await dependents(tx, everyone(SHARED), rec.project_id)).length) {
+      throw conflict("InvalidSharedSetting", `Unable to reconfigure sharing settings for network ${rec.id}. Multiple tenants are using it.`);
+    }
+    await revoke(tx, "network", rec.id, { action: SHARED, target: EVERYONE });
+  }
+  if (input["router:external"] === true && !rec["router:external"]) await grant(tx, "network", rec.id, rec.project_id, EXTERNAL);
+  if (input["router:external"] === false && rec["router:external"]) {
+    const gateway = await tx.get("SELECT 1 AS x FROM ports WHERE network_id = ? AND device_owner = 'network:router_gateway' LIMIT 1", [rec.id]);
+    if (gateway) throw conflict("ExternalNetworkInUse", `External network ${rec.id} cannot be updated to be made non-external, since it has existing gateway ports.`);
+    await revoke(tx, "network", rec.id, { action: EXTERNAL });
+  }
+}

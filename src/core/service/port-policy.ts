@@ -6,13 +6,15 @@ import { badRequest, conflict, policyDenied, resourceNotFound } from "../errors.
 import type { RequestContext } from "../model/context.ts";
 import { isNetworkOwner, OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import type { Tx } from "../store/db.ts";
+import { isSharedWith, SHARED } from "./rbac/access.ts";
 import { getRec, type Rec } from "./repo.ts";
 
 type FixedIpRequest = { subnet_id?: string; ip_address?: string };
 
-/** A caller may attach to a network it owns, a shared one, or (admin) any. */
-export function checkAttach(ctx: RequestContext, net: Rec): void {
+/** A caller may attach to a network it owns, one shared with its project, or (admin) any. */
+export async function checkAttach(tx: Tx, ctx: RequestContext, net: Rec): Promise<void> {
   if (ctx.isAdmin || net.project_id === ctx.projectId || net.shared) return;
+  if (await isSharedWith(tx, "network", net.id, ctx.projectId, [SHARED])) return;
   throw policyDenied("create_port:network");
 }
 
@@ -45,12 +47,21 @@ export async function checkRouterDevice(tx: Tx, ctx: RequestContext, projectId: 
   }
 }
 
+/**
+ * A port's groups are its project's or shared with that project, and the
+ * caller sees them. A shared one is held under its lock (shared), so the
+ * entry that shares it cannot go before this port is in (policies.ts).
+ */
 export async function checkSecurityGroups(tx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
   for (const id of ids) {
-    const sg = await getRec(tx, "security_groups", id);
-    if (!sg || (!ctx.isAdmin && sg.project_id !== ctx.projectId) || sg.project_id !== projectId) {
-      throw resourceNotFound("security_group", id);
-    }
+    let sg = await getRec(tx, "security_groups", id);
+    if (sg && sg.project_id !== projectId) {
+      await tx.lock(`security_group:${id}`, "shared");
+      sg = await getRec(tx, "security_groups", id);
+      // The caller is the port's project or an admin (ownerProject): shared with the port's project, it sees it.
+      if (sg && !(await isSharedWith(tx, "security_group", id, projectId, [SHARED]))) sg = undefined;
+    } else if (sg && !ctx.isAdmin && sg.project_id !== ctx.projectId) sg = undefined;
+    if (!sg) throw resourceNotFound("security_group", id);
   }
 }
 

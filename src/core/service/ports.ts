@@ -211,7 +211,7 @@ export const ports: Kind = {
     // Shared: ports are made side by side (each allocation takes a free-range row of its own: ipam.ts),
     // while the network, and what the network holds, cannot change until they commit.
     const net = await m.referenced(tx, networks, ctx, input.network_id as string, "shared");
-    checkAttach(ctx, net);
+    await checkAttach(tx, ctx, net);
     checkNetworkOwnerOnly(ctx, net, input, "create_port");
     await checkRouterDevice(tx, ctx, input.project_id as string, (input.device_owner as string) ?? "", (input.device_id as string) ?? "");
     const id = crypto.randomUUID();

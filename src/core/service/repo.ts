@@ -42,6 +42,7 @@ export const TABLE_COLUMNS: Readonly<Record<string, readonly ColumnMap[]>> = {
   trunks: [col("port_id")],
   agents: [col("host"), col("heartbeat_at")],
   services: [col("subnet_id"), col("vip_port_id")],
+  rbac_policies: [col("object_type"), col("object_id"), col("action"), col("target_tenant")],
 };
 
 /** The columns every resource table has (schema.ts: resourceColumns), all NOT NULL. */

@@ -9,6 +9,7 @@ import type { Queryable, Tx } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import { canSeeOwn, groupBy, isOwner, scopeOwn, rowsFor, standardTail } from "./common.ts";
 import type { Kind, Model, View } from "./model.ts";
+import { entriesFor, EVERYONE, isSharedWith, ownOrShared, revoke, SHARED, sharedToCaller } from "./rbac/access.ts";
 import { deleteRec, findRecs, fromRow, getRec, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 import { ICMP_PROTOCOLS, PORT_PROTOCOLS, PROTOCOL_NUMBERS } from "../../net/protocols.ts";
 
@@ -115,20 +116,23 @@ function ruleView(r: Rec, defaults?: Set<string>): View {
   };
 }
 
-function groupView(r: Rec, rules: View[] | undefined): View {
+function groupView(r: Rec, rules: View[] | undefined, everyone: Set<string>): View {
   return {
     id: r.id,
     name: r.name,
     description: r.description ?? "",
     project_id: r.project_id,
     stateful: r.stateful ?? true,
-    shared: false,
+    shared: everyone.has(r.id),
     ...(rules ? { security_group_rules: rules } : {}),
     ...standardTail(r),
   };
 }
 
-/** The project's default group, created (once, even under concurrency) when first needed. */
+/** Its project's, an admin's, or shared with the caller's project. */
+const canSeeGroup = async (q: Queryable, rec: Rec, ctx: RequestContext): Promise<boolean> =>
+  isOwner(ctx, rec) || isSharedWith(q, "security_group", rec.id, ctx.projectId);
+
 /** Neutron creates a project's default group when the project first looks at its groups. */
 async function defaultGroupOnFirstList(m: Model, ctx: RequestContext): Promise<void> {
   if (ctx.isAdmin || !ctx.canWrite) return;
@@ -157,26 +161,30 @@ export const securityGroups: Kind = {
   def,
   beforeList: defaultGroupOnFirstList,
 
-  scope: scopeOwn,
+  scope: (ctx) => ownOrShared(ctx, "security_group"),
 
   async hydrate(_m, q, recs) {
+    const everyone = await entriesFor(q, "security_group", recs.map((r) => r.id), SHARED, EVERYONE);
     const rules = groupBy(
       (await rowsFor<Record<string, unknown>>(q, "SELECT * FROM security_group_rules", "security_group_id", recs.map((r) => r.id))).map((row) => fromRow(ruleDef.table, row)),
       (r) => r.security_group_id as string,
     );
     const defaults = await defaultGroupIds(q, recs.map((r) => r.id));
     return recs.map((r) =>
-      groupView(r, (rules.get(r.id) ?? []).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1)).map((x) => ruleView(x, defaults))),
+      groupView(r, (rules.get(r.id) ?? []).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1)).map((x) => ruleView(x, defaults)), everyone),
     );
   },
 
+  // `shared`: shared with the caller's project, or with everyone (Neutron's security-groups-shared-filtering).
+  forCaller: (_m, q, views, ctx) => sharedToCaller(q, "security_group", views, ctx),
+
   // A rule's create or delete bumps its group: the log has the rule's own entry, so the
   // group's carries no rules (a group of N rules would log N rules per rule added).
-  async bumped(_m, _q, rec) {
-    return groupView(rec, undefined);
+  async bumped(_m, q, rec) {
+    return groupView(rec, undefined, await entriesFor(q, "security_group", [rec.id], SHARED, EVERYONE));
   },
 
-  canSee: canSeeOwn,
+  canSee: (_m, q, rec, ctx) => canSeeGroup(q, rec, ctx),
 
   async create(m, tx, _ctx, input) {
     if (input.name === "default") {
@@ -214,6 +222,7 @@ export const securityGroups: Kind = {
       if (r.security_group_id !== rec.id) touched.add(r.security_group_id as string);
     }
     await tx.run("DELETE FROM default_security_groups WHERE security_group_id = ?", [rec.id]);
+    await revoke(tx, "security_group", rec.id);
     await deleteRec(tx, def.table, rec.id);
     for (const id of touched) await m.touch(tx, "security_group", id);
   },
@@ -240,8 +249,8 @@ export const securityGroupRules: Kind = {
     if (!sg || !isOwner(ctx, sg)) throw resourceNotFound("security_group", sgId);
     if (remote) {
       const rg = await getRec(tx, def.table, remote);
-      // An admin may admit another project's group (F10); a member only its own.
-      if (!rg || !isOwner(ctx, rg)) throw resourceNotFound("security_group", remote);
+      // A member may admit its own groups and those shared with its project (seeds/001); an admin any (F10).
+      if (!rg || !(await canSeeGroup(tx, rg, ctx))) throw resourceNotFound("security_group", remote);
     }
     const rec = await insertRule(tx, sg.project_id, sg.id, input);
     await m.touch(tx, "security_group", sg.id);

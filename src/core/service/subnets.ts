@@ -4,11 +4,11 @@ import { badRequest, conflict, invalidInput, invalidOperation, policyDenied } fr
 import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usableRange, type Cidr } from "../../net/address.ts";
 import { subnet as def } from "../model/resources.ts";
 import { isOwner, standardTail } from "./common.ts";
-import { sql } from "./list-sql.ts";
 import { syncDhcpPort } from "./dhcp-port.ts";
 import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
 import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
+import { isSharedWith, ownOrShared, SHARED } from "./rbac/access.ts";
 import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
 
 type Pool = { start: string; end: string };
@@ -92,9 +92,10 @@ function checkRoutesAndDns(version: number, input: Record<string, unknown>): voi
 
 export const subnets: Kind = {
   def,
-  // Neutron's get_subnet: admin, owner, or a shared network's. An external network is visible to
-  // all, its subnets are not (a floating IP or a gateway names the network).
-  scope: (ctx) => (ctx.isAdmin ? undefined : sql("project_id = ? OR network_id IN (SELECT id FROM networks WHERE shared = 1)", [ctx.projectId])),
+  // Neutron's get_subnet: admin, owner, or a network shared with the caller. An external network
+  // is visible to those it is shared with as external, its subnets are not (a floating IP or a
+  // gateway names the network).
+  scope: (ctx) => ownOrShared(ctx, "network", "network_id", [SHARED]),
 
   async hydrate(_m, _q, recs) {
     return recs.map((r): View => ({
@@ -120,9 +121,7 @@ export const subnets: Kind = {
   },
 
   async canSee(_m, q, rec, ctx) {
-    if (ctx.isAdmin || rec.project_id === ctx.projectId) return true;
-    const net = await q.get<{ shared: number }>("SELECT shared FROM networks WHERE id = ?", [rec.network_id as string]);
-    return Boolean(net && Number(net.shared));
+    return ctx.isAdmin || rec.project_id === ctx.projectId || isSharedWith(q, "network", rec.network_id as string, ctx.projectId, [SHARED]);
   },
 
   async create(m, tx, ctx, input) {

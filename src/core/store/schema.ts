@@ -33,6 +33,34 @@ DROP INDEX ip_allocations_port;
 CREATE INDEX ip_allocations_port ON ip_allocations (port_id, position, subnet_id, ip_address);
 `;
 
+// Who may see and use a network or a security group beyond its project (core/service/rbac/).
+// The object is a network or a group: no foreign key can name either, so the service
+// deletes an object's entries with it, under the object's lock.
+const RBAC = `
+CREATE TABLE rbac_policies (${resourceColumns},
+  object_type TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target_tenant TEXT NOT NULL
+);
+CREATE UNIQUE INDEX rbac_policies_entry ON rbac_policies (object_type, object_id, action, target_tenant);
+CREATE INDEX rbac_policies_target ON rbac_policies (object_type, target_tenant, action, object_id);
+CREATE INDEX rbac_policies_project ON rbac_policies (project_id);
+`;
+
+/** The entries a shared or external network had implied until now: one for everyone ("*"), as Neutron keeps them. */
+const rbacBackfill = (uuid: string) =>
+  ["shared:access_as_shared", "external:access_as_external"]
+    .map((pair) => {
+      const [column, action] = pair.split(":");
+      return `INSERT INTO rbac_policies (id, project_id, name, body, revision_number, created_at, updated_at, object_type, object_id, action, target_tenant)
+  SELECT ${uuid}, project_id, '', '{}', 1, created_at, created_at, 'network', id, '${action}', '*' FROM networks WHERE ${column} = 1;
+`;
+    })
+    .join("");
+
+const SQLITE_UUID = `lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))`;
+
 export interface Migration {
   readonly version: number;
   readonly name: string;
@@ -216,6 +244,11 @@ ${COVERING_ALLOCATIONS}`,
       postgres: `CREATE INDEX ports_name ON ports (name COLLATE "C", id);
 ${COVERING_ALLOCATIONS}`,
     },
+  },
+  {
+    version: 6,
+    name: "rbac policies",
+    sql: { sqlite: RBAC + rbacBackfill(SQLITE_UUID), postgres: RBAC + rbacBackfill("gen_random_uuid()::text") },
   },
 ];
 

@@ -165,6 +165,10 @@ export function registerKeystone(app: FastifyInstance, config: IdentityConfig, i
       const c = caller(req);
       const name = (req.query as Json).name as string | undefined;
       const visible = config.projects.filter((p) => (c.roles.includes("admin") || p.id === c.projectId) && (name === undefined || p.name === name));
+      // Keystone forbids a member's project list (identity:list_projects); we answer a look-up of its own
+      // project by name only, and forbid the rest, so the CLI takes another project's id as given
+      // (`--target-project ID`).
+      if (!c.roles.includes("admin") && (name === undefined || visible.length === 0)) throw new IdentityError(403, "Forbidden", "You are not authorized to perform the requested action: identity:list_projects.");
       return { projects: visible.map((p) => projectView(p, req)), links: { self: null, next: null, previous: null } };
     } catch (err) {
       return send(reply, err);
@@ -174,8 +178,11 @@ export function registerKeystone(app: FastifyInstance, config: IdentityConfig, i
     try {
       const c = caller(req);
       const id = (req.params as Json).id as string;
+      // Keystone's identity:get_project: another project is forbidden to a non-admin, whether it exists
+      // or not (the CLI then takes the id as given: `--target-project ID`).
+      if (!c.roles.includes("admin") && id !== c.projectId) throw new IdentityError(403, "Forbidden", `You are not authorized to perform the requested action: identity:get_project.`);
       const p = config.projects.find((x) => x.id === id);
-      if (!p || (!c.roles.includes("admin") && p.id !== c.projectId)) throw new IdentityError(404, "Not Found", `Could not find project: ${id}.`);
+      if (!p) throw new IdentityError(404, "Not Found", `Could not find project: ${id}.`);
       return { project: projectView(p, req) };
     } catch (err) {
       return send(reply, err);
