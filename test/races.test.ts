@@ -227,6 +227,35 @@ function suite(kind: "sqlite" | "postgres"): void {
     }
   });
 
+  it("an entry withdrawn while its target makes ports and rules through it leaves none that it admitted", async () => {
+    const a = s.as("race-owner");
+    const b = s.as("race-target");
+    const bGroup = expectStatus(await b.post("/v2.0/security-groups", { security_group: { name: "b" } }), 201).security_group;
+    expectStatus(await admin.put("/v2.0/quotas/race-owner", { quota: { rbac_policy: -1 } }), 200);
+    for (let round = 0; round < ROUNDS; round++) {
+      const n = await net(a, `lent-${round}`);
+      await subnet(a, n.id, "10.60.0.0/24");
+      const g = expectStatus(await a.post("/v2.0/security-groups", { security_group: { name: `lent-${round}` } }), 201).security_group;
+      const share = async (type: string, id: string) =>
+        expectStatus(await a.post("/v2.0/rbac-policies", { rbac_policy: { object_type: type, object_id: id, action: "access_as_shared", target_tenant: "race-target" } }), 201).rbac_policy;
+      const [pn, pg] = [await share("network", n.id), await share("security_group", g.id)];
+      const uses = [
+        ...Array.from({ length: 6 }, (_, i) => b.post("/v2.0/ports", { port: { network_id: n.id, name: `b${i}` } })),
+        ...Array.from({ length: 3 }, (_, i) => b.post("/v2.0/security-group-rules", { security_group_rule: { security_group_id: bGroup.id, direction: "ingress", protocol: "tcp", port_range_min: 1000 + round * 10 + i, remote_group_id: g.id } })),
+      ];
+      const results = await all([...uses.slice(0, 4), a.del(`/v2.0/rbac-policies/${pn.id}`), a.del(`/v2.0/rbac-policies/${pg.id}`), ...uses.slice(4)]);
+      const [netGone, groupGone] = [results[4]!.status === 204, results[5]!.status === 204];
+      for (const r of [results[4]!, results[5]!]) assert.ok(r.status === 204 || r.status === 409, `withdraw: ${r.status} ${JSON.stringify(r.body)}`);
+      const ports = expectStatus(await admin.get(`/v2.0/ports?network_id=${n.id}&project_id=race-target`), 200).ports;
+      const rules = expectStatus(await admin.get(`/v2.0/security-group-rules?remote_group_id=${g.id}&project_id=race-target`), 200).security_group_rules;
+      // Withdrawn means nothing of the target's rests on it; kept means something did when it was asked to go.
+      if (netGone) assert.deepEqual(ports, [], "no port of the target on a network no longer shared with it");
+      else assert.ok(ports.length > 0, "the network's entry stayed only for the target's ports");
+      if (groupGone) assert.deepEqual(rules, [], "no rule of the target naming a group no longer shared with it");
+      else assert.ok(rules.length > 0, "the group's entry stayed only for the target's rules");
+    }
+  });
+
   it("answered no request with a 5xx", () => {
     const bad = statuses.filter((r) => r.status >= 500).map((r) => `${r.status} ${JSON.stringify(r.body)}`);
     assert.deepEqual(bad.slice(0, 10), [], `${bad.length} of ${statuses.length} answers were 5xx`);
