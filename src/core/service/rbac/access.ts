@@ -44,10 +44,14 @@ export async function isSharedWith(q: Queryable, type: ObjectType, objectId: str
 
 /** Which of the objects an `action` entry names for exactly `target` (a project, or "*"). */
 export async function entriesFor(q: Queryable, type: ObjectType, ids: readonly string[], action: string, target: string): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const w = oneOf("object_id", ids as Param[]);
-  const rows = await q.all<{ object_id: string }>(`SELECT object_id FROM ${TABLE} WHERE object_type = ? AND action = ? AND target_tenant = ? AND ${w.sql}`, [type, action, target, ...w.params]);
-  return new Set(rows.map((r) => r.object_id));
+  const out = new Set<string>();
+  // In chunks: a list of every group may name more objects than a statement takes parameters.
+  for (let i = 0; i < ids.length; i += 500) {
+    const w = oneOf("object_id", ids.slice(i, i + 500) as Param[]);
+    const rows = await q.all<{ object_id: string }>(`SELECT object_id FROM ${TABLE} WHERE object_type = ? AND action = ? AND target_tenant = ? AND ${w.sql}`, [type, action, target, ...w.params]);
+    for (const r of rows) out.add(r.object_id);
+  }
+  return out;
 }
 
 /** The API's view of an entry (Neutron's: no name, tags or timestamps). */
