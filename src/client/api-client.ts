@@ -5,7 +5,7 @@
 export type Credentials =
   | { readonly kind: "noauth" }
   | { readonly kind: "token"; readonly token: string }
-  | { readonly kind: "password"; readonly username: string; readonly password: string; readonly project: string };
+  | { readonly kind: "password"; readonly username: string; readonly password: string; readonly project: string; readonly authUrl?: string };
 
 export class HttpError extends Error {
   constructor(
@@ -44,7 +44,7 @@ export class ApiClient {
 
   private async login(): Promise<string> {
     const c = this.creds as Extract<Credentials, { kind: "password" }>;
-    const res = await fetch(`${this.server}/v3/auth/tokens`, {
+    const res = await fetch(`${(c.authUrl ?? `${this.server}/v3`).replace(/\/+$/, "")}/auth/tokens`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({

@@ -1,13 +1,15 @@
 // Turns a request into a RequestContext: `noauth` trusts headers (local
-// development only), `local` checks a token of the built-in identity.
+// development only), `local` checks a token of the built-in identity,
+// `keystone` asks an external Keystone (the one Nova uses).
 import type { FastifyRequest } from "fastify";
 import { makeContext, type RequestContext } from "../core/model/context.ts";
 import type { TokenIssuer } from "./identity/identity.ts";
+import type { KeystoneValidator } from "./identity/keystone-validator.ts";
 
 export interface Authenticator {
-  readonly mode: "noauth" | "local";
+  readonly mode: "noauth" | "local" | "keystone";
   /** The caller, or null when the request is not authenticated. */
-  contextFor(req: FastifyRequest): RequestContext | null;
+  contextFor(req: FastifyRequest): Promise<RequestContext | null>;
 }
 
 const header = (req: FastifyRequest, name: string) => {
@@ -18,7 +20,7 @@ const header = (req: FastifyRequest, name: string) => {
 /** Without headers the caller is the admin of project `admin`; with X-Project-Id alone, a member. */
 export const noauth: Authenticator = {
   mode: "noauth",
-  contextFor(req) {
+  async contextFor(req) {
     const project = header(req, "x-project-id") ?? header(req, "x-tenant-id");
     const roles = header(req, "x-roles");
     if (project === undefined) return makeContext("admin", header(req, "x-user-id") ?? "admin", (roles ?? "admin").split(","));
@@ -29,9 +31,13 @@ export const noauth: Authenticator = {
 export function tokenAuth(issuer: TokenIssuer): Authenticator {
   return {
     mode: "local",
-    contextFor(req) {
+    async contextFor(req) {
       const claims = issuer.verify(header(req, "x-auth-token"));
       return claims ? makeContext(claims.projectId, claims.userId, claims.roles) : null;
     },
   };
+}
+
+export function keystoneAuth(validator: KeystoneValidator): Authenticator {
+  return { mode: "keystone", contextFor: (req) => validator.validate(header(req, "x-auth-token")) };
 }

@@ -103,7 +103,7 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
 
   app.register(async (v2) => {
     v2.addHook("onRequest", async (req, reply) => {
-      const ctx = auth.contextFor(req);
+      const ctx = await auth.contextFor(req);
       if (!ctx) {
         return reply
           .code(401)

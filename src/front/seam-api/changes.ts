@@ -42,7 +42,7 @@ export function registerChanges(app: FastifyInstance, model: Model, auth: Authen
   const lines = linesOf();
   app.addHook("onClose", () => fanout.close());
   app.get("/api/v1/changes", async (req: FastifyRequest, reply) => {
-    const ctx = auth.contextFor(req);
+    const ctx = await auth.contextFor(req);
     if (!ctx) return reply.code(401).send({ error: { code: 401, title: "Unauthorized", message: "The request you have made requires authentication." } });
     if (!ctx.isAdmin) throw policyDenied("get_changes");
     const query = req.query as Record<string, string | undefined>;
