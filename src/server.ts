@@ -8,9 +8,11 @@ import { NeutronError } from "./core/errors.ts";
 import { createModel, type ModelConfig } from "./core/service/index.ts";
 import type { Model } from "./core/service/model.ts";
 import type { Db } from "./core/store/db.ts";
-import { type Authenticator, noauth, tokenAuth } from "./front/auth.ts";
+import { type Authenticator, keystoneAuth, noauth, tokenAuth } from "./front/auth.ts";
 import { type IdentityConfig, TokenIssuer } from "./front/identity/identity.ts";
 import { registerKeystone } from "./front/identity/keystone.ts";
+import { type KeystoneOptions, KeystoneValidator } from "./front/identity/keystone-validator.ts";
+import { registerHostCredentials } from "./front/seam-api/host-credentials.ts";
 import { registerNeutron } from "./front/neutron/plugin.ts";
 import { registerChanges } from "./front/seam-api/changes.ts";
 import { registerHealth } from "./front/seam-api/health.ts";
@@ -23,8 +25,11 @@ import { DnsListener } from "./front/dns/listener.ts";
 
 export interface ServerOptions {
   readonly db: Db;
-  readonly auth: "noauth" | "local";
+  readonly auth: "noauth" | "local" | "keystone";
+  /** --auth local: the built-in identity's projects and users */
   readonly identity?: IdentityConfig;
+  /** --auth keystone: the external Keystone and Seam's service user in it */
+  readonly keystone?: KeystoneOptions;
   readonly modelConfig?: ModelConfig;
   readonly bodyLimit?: number;
   readonly logLevel?: string;
@@ -94,6 +99,9 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     const issuer = await TokenIssuer.open(opts.db);
     auth = tokenAuth(issuer);
     registerKeystone(app, opts.identity, issuer, opts.publicUrl);
+  } else if (opts.auth === "keystone") {
+    if (!opts.keystone) throw new Error("--auth keystone needs --keystone-url and Seam's service user");
+    auth = keystoneAuth(new KeystoneValidator(opts.keystone));
   }
 
   app.setErrorHandler((err: FastifyError | NeutronError | Error, req, reply) => {
@@ -115,6 +123,7 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
 
   registerNeutron(app, model, auth);
   registerChanges(app, model, auth);
+  registerHostCredentials(app, model, auth);
 
   const hub = new Hub(model, app.log);
   await hub.start();

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
 import { credentialsFrom, withCredentials } from "./credentials.ts";
 import { registerLab } from "./lab.ts";
+import { registerHostCredential } from "./host-credential.ts";
 // Each subcommand loads its own code when it runs: the agent (150 MiB budget)
 // and the CNI path must not carry the server's HTTP framework and database drivers.
 
@@ -38,8 +39,13 @@ program
   .description("run the controller: Neutron v2.0 API, identity, change log")
   .option("--listen <host:port>", "address to listen on", listenAddress, { host: "127.0.0.1", port: 9696 })
   .option("--db <url>", "store: sqlite:PATH (embedded, default) or postgres://USER@HOST:PORT/DB", "sqlite:./data/seam.db")
-  .option("--auth <mode>", "noauth (headers X-Project-Id/X-Roles; development only) or local (built-in Keystone v3 at /v3)", "noauth")
+  .option("--auth <mode>", "noauth (headers X-Project-Id/X-Roles; development only, loopback only), local (built-in Keystone v3 at /v3) or keystone (tokens validated by an external Keystone)", "noauth")
   .option("--identity <file>", "projects and users for --auth local", "etc/identity.yaml")
+  .option("--keystone-url <url>", "with --auth keystone: Keystone's v3 endpoint, e.g. http://keystone:5000/v3 (or env SEAM_KEYSTONE_URL)")
+  .option("--keystone-username <name>", "with --auth keystone: Seam's service user (its password: env SEAM_KEYSTONE_PASSWORD)", "seam")
+  .option("--keystone-project <name>", "with --auth keystone: the service user's project", "service")
+  .option("--token-cache-time <seconds>", "with --auth keystone: how long a validated token is trusted without asking again", positiveInt, 60)
+  .option("--noauth-any-address", "with --auth noauth: listen on a non-loopback address anyway (anyone reaching it is admin)")
   .option("--public-url <url>", "URL clients reach this server at (service catalog); default: the request's Host")
   .option("--vni-range <min:max>", "VXLAN VNIs for tenant networks", range, defaultConfig.vniRange as [number, number])
   .option("--network-vlan-range <physnet:min:max>", "enable VLAN networks on a physnet (repeatable; this kernel has no 802.1Q)", vlanRanges, {})
@@ -58,11 +64,15 @@ program
   .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
   .action(async (o) => {
     const [{ openDb }, { loadIdentityConfig }, { buildServer }] = await Promise.all([import("../core/store/open.ts"), import("../front/identity/identity.ts"), import("../server.ts")]);
-    if (o.auth !== "noauth" && o.auth !== "local") throw new InvalidArgumentError(`--auth must be noauth or local, not "${o.auth}"`);
+    if (o.auth !== "noauth" && o.auth !== "local" && o.auth !== "keystone") throw new InvalidArgumentError(`--auth must be noauth, local or keystone, not "${o.auth}"`);
+    if (o.auth === "noauth" && !isLoopback(o.listen.host) && !o.noauthAnyAddress) {
+      throw new InvalidArgumentError(`--auth noauth makes anyone who reaches ${o.listen.host} an admin: listen on a loopback address, use --auth local or keystone, or say --noauth-any-address`);
+    }
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
+    const keystone = o.auth === "keystone" ? keystoneOptions(o) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
     const db = await openDb(o.db);
-    const { app } = await buildServer({ db, auth: o.auth, identity, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix, ...(o.serviceSubnet ? { serviceSubnet: o.serviceSubnet } : {}) } : undefined });
+    const { app } = await buildServer({ db, auth: o.auth, identity, keystone, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix, ...(o.serviceSubnet ? { serviceSubnet: o.serviceSubnet } : {}) } : undefined });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
       await app.close();
@@ -92,6 +102,18 @@ program
     if (code === 0) code = await runDemo(Number(o.port), Boolean(o.keep));
     process.exitCode = code;
   });
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function keystoneOptions(o: Record<string, string | number | undefined>) {
+  const url = (o.keystoneUrl as string | undefined) ?? process.env.SEAM_KEYSTONE_URL;
+  const password = process.env.SEAM_KEYSTONE_PASSWORD;
+  if (!url) throw new InvalidArgumentError("--auth keystone needs --keystone-url (or env SEAM_KEYSTONE_URL)");
+  if (!password) throw new InvalidArgumentError(`--auth keystone needs the password of Keystone user ${o.keystoneUsername} in env SEAM_KEYSTONE_PASSWORD`);
+  return { url, username: o.keystoneUsername as string, password, project: o.keystoneProject as string, cacheSeconds: o.tokenCacheTime as number };
+}
 
 function ipv4(value: string): string {
   if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(value) || value.split(".").some((x) => Number(x) > 255)) throw new InvalidArgumentError("expected an IPv4 address");
@@ -183,6 +205,7 @@ withCredentials(
 });
 
 registerLab(program);
+registerHostCredential(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`seam: ${err.message}\n`);

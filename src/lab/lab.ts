@@ -4,7 +4,7 @@
 // controller on an embedded store. Everything it makes is found again by
 // name (namespaces host-N, external, wl-*; links seam-ul, ul-*) and by the
 // state directory, so `lab down` cleans up after a crash too.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../os/exec.ts";
 import type { Credentials } from "../client/api-client.ts";
@@ -79,6 +79,7 @@ export async function up(o: UpOptions): Promise<LabState> {
     say(`controller on ${state.server.url} (store sqlite:${join(LAB.stateDir, "seam.db")})`);
     await startServer(state, o.agentDownTimeSec ?? 6);
   }
+  for (const h of state.hosts) await issueAgentCredential(state, h.name);
   for (const h of state.hosts) h.agentPid = startAgent(state, h.name, o.reportIntervalSec ?? 2);
   writeState(state);
   say(`waiting for ${state.hosts.length} agents to report alive`);
@@ -123,6 +124,14 @@ export async function stopServer(state: LabState): Promise<void> {
   writeState(state);
 }
 
+const agentCredentialFile = (host: string) => join(LAB.stateDir, `${host}.credential`);
+
+/** Each agent acts with its own host's credential (it may act for that host only), kept for its restarts. */
+async function issueAgentCredential(state: LabState, host: string): Promise<void> {
+  const { credential } = await api<{ credential: string }>(state, "POST", `/api/v1/hosts/${host}/credential`);
+  writeFileSync(agentCredentialFile(host), `${credential}\n`, { mode: 0o600 });
+}
+
 /** The lab's hosts share /run/netns: each agent's namespaces carry its host's name. */
 export const netnsSuffix = (host: string) => `@${host}`;
 
@@ -140,8 +149,11 @@ export function startAgent(state: LabState, host: string, reportIntervalSec = 2)
   for (const r of h.roles) args.push("--role", r);
   for (const u of state.dnsUpstreams ?? []) args.push("--dns-upstream", u);
   if (h.roles.includes("network")) args.push("--physical-interface", "external:ex0");
-  const c = LAB.credentials as Extract<Credentials, { kind: "password" }>;
-  args.push("--os-username", c.username, "--os-password", c.password, "--os-project-name", c.project);
+  if (existsSync(agentCredentialFile(h.name))) args.push("--credential-file", agentCredentialFile(h.name));
+  else {
+    const c = LAB.credentials as Extract<Credentials, { kind: "password" }>;
+    args.push("--os-username", c.username, "--os-password", c.password, "--os-project-name", c.project);
+  }
   h.agentPid = daemon("nsenter", args, join(LAB.stateDir, `agent-${h.name}.log`));
   return h.agentPid;
 }

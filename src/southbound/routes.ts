@@ -1,5 +1,6 @@
-// The southbound HTTP endpoints (see protocol.ts). Agents authenticate as
-// admin (a token, or noauth headers in a lab).
+// The southbound HTTP endpoints (see protocol.ts). An agent authenticates with
+// its host's own credential (host-credentials.ts), or as an admin (a token, or
+// noauth headers in a lab).
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { badRequest, NeutronError, policyDenied } from "../core/errors.ts";
 import { checkHost, heartbeat, registerAgent } from "../core/service/agents.ts";
@@ -11,6 +12,7 @@ import type { Hub } from "./hub.ts";
 import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, SOUTHBOUND } from "../contract/southbound.ts";
 import { attachWorkload, collectAttachments, detachWorkload } from "../core/service/attachments.ts";
 import { answerMetadata, type NovaMetadata } from "../front/metadata/service.ts";
+import { hostOfCredential, isHostCredential } from "./host-credentials.ts";
 
 const BOOKMARK_EVERY_MS = 10_000;
 
@@ -34,30 +36,39 @@ export function registerSouthbound(
 ): void {
   const streams = new Streams(app);
 
-  const admin = (req: FastifyRequest): string => {
-    const ctx = auth.contextFor(req);
-    if (!ctx) throw new NeutronError(401, "Unauthorized", "The request you have made requires authentication.");
-    if (!ctx.isAdmin) throw policyDenied("southbound");
+  const unauthorized = () => new NeutronError(401, "Unauthorized", "The request you have made requires authentication.");
+  /** The host the caller may act for: the one its credential names, or any for an admin. */
+  const actingHost = async (req: FastifyRequest): Promise<string> => {
     const host = (req.params as { host: string }).host;
     checkHost(host);
+    const token = req.headers["x-auth-token"];
+    if (isHostCredential(typeof token === "string" ? token : undefined)) {
+      const owner = await hostOfCredential(model.db, token as string);
+      if (owner === null) throw unauthorized();
+      if (owner !== host) throw new NeutronError(403, "PolicyNotAuthorized", `This credential is ${owner}'s: it acts for host ${owner} only, not ${host}.`);
+      return host;
+    }
+    const ctx = await auth.contextFor(req);
+    if (!ctx) throw unauthorized();
+    if (!ctx.isAdmin) throw policyDenied("southbound");
     return host;
   };
 
   app.put(`${SOUTHBOUND}/hosts/:host`, async (req) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (typeof body !== "object" || Array.isArray(body)) throw badRequest("Registration must be a JSON object.");
     return { agent: await registerAgent(model, host, body as never) };
   });
 
   app.post(`${SOUTHBOUND}/hosts/:host/heartbeat`, async (req, reply) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     if (!(await heartbeat(model, host))) throw new NeutronError(404, "AgentNotFound", `No agent is registered for host ${host}; register first.`);
     return reply.code(204).send();
   });
 
   app.post(`${SOUTHBOUND}/hosts/:host/ports`, async (req) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const lists = (raw: unknown, name: string): StatusLists | undefined => {
       if (raw === undefined) return undefined;
@@ -77,21 +88,21 @@ export function registerSouthbound(
   };
 
   app.post(`${SOUTHBOUND}/hosts/:host/attachments`, async (req, reply) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     const r = await attachWorkload(model, host, body(req, "An attachment") as unknown as AttachRequest, projectId);
     const out: Attachment = { port: r.port, network: r.network };
     return reply.code(r.created ? 201 : 200).send(out);
   });
 
   app.delete(`${SOUTHBOUND}/hosts/:host/attachments/:container`, async (req) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     const { container } = req.params as { container: string };
     const port = (req.query as Record<string, string | undefined>).port;
     return { removed: await detachWorkload(model, host, container, port) };
   });
 
   app.post(`${SOUTHBOUND}/hosts/:host/attachments/collect`, async (req) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     const b = body(req, "A collection");
     const keep = b.keep ?? [];
     if (!Array.isArray(keep) || keep.some((k) => typeof k !== "string")) throw badRequest("'keep' must be a list of container ids.");
@@ -102,7 +113,7 @@ export function registerSouthbound(
 
   // A VM's metadata request, relayed by the agent serving its network (front/metadata/service.ts).
   app.post(`${SOUTHBOUND}/hosts/:host/metadata`, async (req) => {
-    admin(req);
+    await actingHost(req);
     const b = body(req, "A metadata request");
     const text = (k: string, max: number) => {
       const v = b[k];
@@ -113,7 +124,7 @@ export function registerSouthbound(
   });
 
   app.get(`${SOUTHBOUND}/hosts/:host/intent`, async (req, reply) => {
-    const host = admin(req);
+    const host = await actingHost(req);
     const query = req.query as Record<string, string | undefined>;
     await hub.caughtUp();
     if (query.watch !== "1" && query.watch !== "true") return hub.intentOf(host);
