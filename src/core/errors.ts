@@ -32,6 +32,8 @@ export const conflict = (type: string, message: string) => new NeutronError(409,
 export const policyDenied = (action: string) =>
   new NeutronError(403, "PolicyNotAuthorized", `(rule:${action}) is disallowed by policy`);
 
+export const unauthenticated = () => new NeutronError(401, "Unauthorized", "The request you have made requires authentication.");
+
 /** The "<Thing>NotFound" error Neutron uses for every resource kind. */
 export function resourceNotFound(singular: string, id: string): NeutronError {
   const label: Record<string, [string, string]> = {

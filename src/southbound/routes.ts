@@ -2,7 +2,7 @@
 // its host's own credential (host-credentials.ts), or as an admin (a token, or
 // noauth headers in a lab).
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { badRequest, NeutronError, policyDenied } from "../core/errors.ts";
+import { badRequest, NeutronError, policyDenied, unauthenticated } from "../core/errors.ts";
 import { checkHost, heartbeat, registerAgent } from "../core/service/agents.ts";
 import type { Model } from "../core/service/model.ts";
 import { reportStatus, type StatusLists } from "../core/service/port-status.ts";
@@ -36,7 +36,6 @@ export function registerSouthbound(
 ): void {
   const streams = new Streams(app);
 
-  const unauthorized = () => new NeutronError(401, "Unauthorized", "The request you have made requires authentication.");
   /** The host the caller may act for: the one its credential names, or any for an admin. */
   const actingHost = async (req: FastifyRequest): Promise<string> => {
     const host = (req.params as { host: string }).host;
@@ -44,12 +43,12 @@ export function registerSouthbound(
     const token = req.headers["x-auth-token"];
     if (isHostCredential(typeof token === "string" ? token : undefined)) {
       const owner = await hostOfCredential(model.db, token as string);
-      if (owner === null) throw unauthorized();
+      if (owner === null) throw unauthenticated();
       if (owner !== host) throw new NeutronError(403, "PolicyNotAuthorized", `This credential is ${owner}'s: it acts for host ${owner} only, not ${host}.`);
       return host;
     }
     const ctx = await auth.contextFor(req);
-    if (!ctx) throw unauthorized();
+    if (!ctx) throw unauthenticated();
     if (!ctx.isAdmin) throw policyDenied("southbound");
     return host;
   };

@@ -1,7 +1,7 @@
 // An operator's endpoints for agents' credentials: POST issues a host's
 // credential (shown once), DELETE revokes it. Admin only.
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { NeutronError, policyDenied } from "../../core/errors.ts";
+import { NeutronError, policyDenied, unauthenticated } from "../../core/errors.ts";
 import { checkHost } from "../../core/service/agents.ts";
 import type { Model } from "../../core/service/model.ts";
 import { issueHostCredential, revokeHostCredential } from "../../southbound/host-credentials.ts";
@@ -10,7 +10,7 @@ import type { Authenticator } from "../auth.ts";
 export function registerHostCredentials(app: FastifyInstance, model: Model, auth: Authenticator): void {
   const host = async (req: FastifyRequest, action: string): Promise<string> => {
     const ctx = await auth.contextFor(req);
-    if (!ctx) throw new NeutronError(401, "Unauthorized", "The request you have made requires authentication.");
+    if (!ctx) throw unauthenticated();
     if (!ctx.isAdmin) throw policyDenied(action);
     const { host } = req.params as { host: string };
     checkHost(host);
