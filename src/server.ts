@@ -32,6 +32,8 @@ export interface ServerOptions {
   readonly keystone?: KeystoneOptions;
   readonly modelConfig?: ModelConfig;
   readonly bodyLimit?: number;
+  /** serve https with this certificate (PEM, its chain after it) and key; none: plain http */
+  readonly tls?: { readonly cert: string; readonly key: string };
   readonly logLevel?: string;
   readonly publicUrl?: string;
   /** Nova's compute endpoint (…/v2.1) for os-server-external-events; none: no notifications */
@@ -54,6 +56,7 @@ export interface Server {
 
 export async function buildServer(opts: ServerOptions): Promise<Server> {
   const app = Fastify({
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // On shutdown, drop keep-alive and streaming connections rather than wait out their timeouts.
     forceCloseConnections: true,

@@ -28,6 +28,8 @@ export interface AgentOptions {
   readonly physicalInterfaces: Readonly<Record<string, string>>;
   readonly reportIntervalSec: number;
   readonly credentials: Credentials;
+  /** over https: the CA file the server's certificate is checked against (none: the system's CAs) */
+  readonly caFile?: string;
   /** the CNI service's unix socket; none: no CNI service */
   readonly cniSocket?: string;
   /** where the agent keeps what must survive its crashes (CNI attachment records) */
@@ -92,7 +94,7 @@ export class Agent implements CniHost {
 
   constructor(private readonly opts: AgentOptions) {
     const log = (m: string) => this.log(m);
-    this.client = new SouthboundClient(opts.server, opts.host, opts.credentials);
+    this.client = new SouthboundClient(opts.server, opts.host, opts.credentials, { caFile: opts.caFile });
     const dhcpDir = opts.stateDir ? `${opts.stateDir}/dhcp` : "/run/seam/dhcp";
     this.relay = new DnsRelay(opts.dnsUpstreams ?? [], log);
     this.dataplane = new Dataplane(Exec.here, () => this.hostConfig, {

@@ -1,7 +1,7 @@
 // The agent's side of the southbound: its typed verbs (register, heartbeat,
 // port status, attach/detach/collect, the intent and its watch) over an
 // authenticated client of the server.
-import { ApiClient, type Credentials, HttpError } from "../client/api-client.ts";
+import { ApiClient, type Credentials, HttpError, type Transport } from "../client/api-client.ts";
 import { type Attachment, type AttachRequest, type CollectRequest, type IntentMessage, type Registration, SOUTHBOUND, type StatusReport } from "../contract/southbound.ts";
 
 export { type Credentials, HttpError };
@@ -13,8 +13,9 @@ export class SouthboundClient {
     readonly server: string,
     readonly host: string,
     creds: Credentials,
+    transport: Transport = {},
   ) {
-    this.api = new ApiClient(server, creds, `agent-${host}`);
+    this.api = new ApiClient(server, creds, `agent-${host}`, transport);
   }
 
   private call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {

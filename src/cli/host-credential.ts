@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ApiClient } from "../client/api-client.ts";
-import { credentialsFrom, withCredentials } from "./credentials.ts";
+import { credentialsFrom, transportFrom, withCredentials } from "./credentials.ts";
 
 const serverOf = (o: { server?: string }) => (o.server ?? process.env.SEAM_SERVER ?? "http://127.0.0.1:9696").replace(/\/$/, "");
 
@@ -17,7 +17,7 @@ export function registerHostCredential(program: Command): void {
       .option("--output <file>", "write the credential here instead of printing it")
       .option("--server <url>", "the controller (default: env SEAM_SERVER, else http://127.0.0.1:9696)"),
   ).action(async (o) => {
-    const api = new ApiClient(serverOf(o), credentialsFrom(o));
+    const api = new ApiClient(serverOf(o), credentialsFrom(o), undefined, transportFrom(o));
     const body = (await api.ok(await api.call("POST", `/api/v1/hosts/${encodeURIComponent(o.host)}/credential`))) as { credential: string };
     if (o.output) {
       writeFileSync(o.output, `${body.credential}\n`, { mode: 0o600 });
@@ -31,7 +31,7 @@ export function registerHostCredential(program: Command): void {
       .requiredOption("--host <name>", "the agent's host")
       .option("--server <url>", "the controller (default: env SEAM_SERVER, else http://127.0.0.1:9696)"),
   ).action(async (o) => {
-    const api = new ApiClient(serverOf(o), credentialsFrom(o));
+    const api = new ApiClient(serverOf(o), credentialsFrom(o), undefined, transportFrom(o));
     await api.ok(await api.call("DELETE", `/api/v1/hosts/${encodeURIComponent(o.host)}/credential`));
     process.stderr.write(`seam: ${o.host}'s credential revoked\n`);
   });

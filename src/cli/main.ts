@@ -2,7 +2,7 @@
 // into the server, the core or (later) the agent and lab.
 import { Command, InvalidArgumentError } from "commander";
 import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
-import { credentialsFrom, withCredentials } from "./credentials.ts";
+import { credentialsFrom, transportFrom, withCredentials } from "./credentials.ts";
 import { registerLab } from "./lab.ts";
 import { registerHostCredential } from "./host-credential.ts";
 // Each subcommand loads its own code when it runs: the agent (150 MiB budget)
@@ -46,6 +46,8 @@ program
   .option("--keystone-project <name>", "with --auth keystone: the service user's project", "service")
   .option("--token-cache-time <seconds>", "with --auth keystone: how long a validated token is trusted without asking again", positiveInt, 60)
   .option("--noauth-any-address", "with --auth noauth: listen on a non-loopback address anyway (anyone reaching it is admin)")
+  .option("--tls-cert <file>", "serve https with this certificate (PEM, chain after it; read again on SIGHUP)")
+  .option("--tls-key <file>", "the certificate's private key (PEM, unencrypted: keep it mode 0600)")
   .option("--public-url <url>", "URL clients reach this server at (service catalog); default: the request's Host")
   .option("--vni-range <min:max>", "VXLAN VNIs for tenant networks", range, defaultConfig.vniRange as [number, number])
   .option("--network-vlan-range <physnet:min:max>", "enable VLAN networks on a physnet (repeatable; this kernel has no 802.1Q)", vlanRanges, {})
@@ -68,11 +70,14 @@ program
     if (o.auth === "noauth" && !isLoopback(o.listen.host) && !o.noauthAnyAddress) {
       throw new InvalidArgumentError(`--auth noauth makes anyone who reaches ${o.listen.host} an admin: listen on a loopback address, use --auth local or keystone, or say --noauth-any-address`);
     }
+    if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new InvalidArgumentError("--tls-cert and --tls-key go together");
+    const tlsFiles = o.tlsCert ? { certFile: o.tlsCert as string, keyFile: o.tlsKey as string } : null;
+    const tls = tlsFiles ? (await import("./server-tls.ts")).readTls(tlsFiles) : undefined;
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
     const keystone = o.auth === "keystone" ? keystoneOptions(o) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
     const db = await openDb(o.db);
-    const { app } = await buildServer({ db, auth: o.auth, identity, keystone, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix, ...(o.serviceSubnet ? { serviceSubnet: o.serviceSubnet } : {}) } : undefined });
+    const { app } = await buildServer({ db, auth: o.auth, tls, identity, keystone, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix, ...(o.serviceSubnet ? { serviceSubnet: o.serviceSubnet } : {}) } : undefined });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
       await app.close();
@@ -82,7 +87,12 @@ program
     process.once("SIGINT", () => void stop("SIGINT"));
     process.once("SIGTERM", () => void stop("SIGTERM"));
     await app.listen({ host: o.listen.host, port: o.listen.port });
-    process.stderr.write(`seam server: listening on http://${o.listen.host}:${o.listen.port} (store ${o.db.split("@").pop()}, auth ${o.auth})\n`);
+    const say = (line: string) => process.stderr.write(`seam server: ${line}\n`);
+    if (tlsFiles && tls) {
+      (await import("./server-tls.ts")).reloadOnHangup(app.server as import("node:https").Server, tlsFiles, say);
+      say(`certificate: ${tls.summary}`);
+    }
+    say(`listening on ${tls ? "https" : "http"}://${o.listen.host.includes(":") ? `[${o.listen.host}]` : o.listen.host}:${o.listen.port} (store ${o.db.split("@").pop()}, auth ${o.auth})`);
   });
 
 program
@@ -159,6 +169,7 @@ withCredentials(
     physicalInterfaces: o.physicalInterface,
     reportIntervalSec: o.reportInterval,
     credentials: credentialsFrom(o),
+    ...transportFrom(o),
     cniSocket: o.cni ? o.cniSocket : undefined,
     stateDir: o.stateDir,
     netnsSuffix: o.netnsSuffix,
@@ -201,7 +212,7 @@ withCredentials(
   // in the lab a host is a namespace of this machine, and its agent's namespaces carry its name
   const labHost = state?.hosts.some((h) => h.name === o.host);
   const kernel = o.kernel ? { netns: labHost ? o.host : null, suffix: labHost ? lab.netnsSuffix(o.host) : "" } : undefined;
-  process.stdout.write(`${await showRoutes(server.replace(/\/$/, ""), o.host, o.network, creds, kernel)}\n`);
+  process.stdout.write(`${await showRoutes(server.replace(/\/$/, ""), o.host, o.network, creds, transportFrom(o), kernel)}\n`);
 });
 
 registerLab(program);

@@ -5,7 +5,7 @@
 import { itemsOf, type IntentItem, key, type PortItem } from "../contract/intent.ts";
 import { formatCidr, toCidr } from "../net/address.ts";
 import { SouthboundClient } from "../agent/southbound-client.ts";
-import { ApiClient, type Credentials } from "../client/api-client.ts";
+import { ApiClient, type Credentials, type Transport, Unreachable } from "../client/api-client.ts";
 import { Exec } from "../os/exec.ts";
 
 export interface RouteRow {
@@ -91,31 +91,31 @@ export interface KernelView {
   readonly suffix: string;
 }
 
-export async function showRoutes(server: string, host: string, network: string, creds: Credentials, kernel?: KernelView): Promise<string> {
+export async function showRoutes(server: string, host: string, network: string, creds: Credentials, transport: Transport, kernel?: KernelView): Promise<string> {
   try {
-    return await routesOf(server, host, network, creds, kernel);
+    return await routesOf(server, host, network, creds, transport, kernel);
   } catch (e) {
-    if ((e as Error).message === "fetch failed") throw new Error(`cannot reach the controller at ${server} (give --server, or start a lab: seam lab up)`);
+    if (e instanceof Unreachable) throw new Error(`${e.message} (give --server, or start a lab: seam lab up)`);
     throw e;
   }
 }
 
-async function routesOf(server: string, host: string, network: string, creds: Credentials, kernel?: KernelView): Promise<string> {
+async function routesOf(server: string, host: string, network: string, creds: Credentials, transport: Transport, kernel?: KernelView): Promise<string> {
   let networkId = network;
   if (!/^[0-9a-f-]{36}$/.test(network)) {
-    const res = await new ApiClient(server, creds).call("GET", `/v2.0/networks?name=${encodeURIComponent(network)}`);
+    const res = await new ApiClient(server, creds, undefined, transport).call("GET", `/v2.0/networks?name=${encodeURIComponent(network)}`);
     const found = ((await res.json()) as { networks?: { id: string }[] }).networks ?? [];
     if (found.length !== 1) throw new Error(found.length ? `more than one network is named ${network}; give its id` : `no network named ${network}`);
     networkId = found[0]!.id;
   }
-  const { items } = await new SouthboundClient(server, host, creds).intent();
+  const { items } = await new SouthboundClient(server, host, creds, transport).intent();
   const intent = new Map(Object.entries(items)) as Map<string, IntentItem>;
   const t = routeTable(intent, networkId);
   if (!t) throw new Error(`host ${host} has nothing on network ${network} (no local port, not its network host)`);
   const out = formatRoutes(host, t);
   if (!kernel) return out;
   const { kernelDrift } = await import("./drift.ts");
-  const res = await new ApiClient(server, creds).call("GET", `/v2.0/agents?host=${encodeURIComponent(host)}`);
+  const res = await new ApiClient(server, creds, undefined, transport).call("GET", `/v2.0/agents?host=${encodeURIComponent(host)}`);
   const agent = (((await res.json()) as { agents?: { configurations?: { tunneling_ip?: string } }[] }).agents ?? [])[0];
   const vtep = agent?.configurations?.tunneling_ip;
   if (!vtep) throw new Error(`host ${host} has no registered agent: its kernel cannot be compared (--kernel needs the agent's VTEP)`);
