@@ -5,6 +5,7 @@ import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
 import { credentialsFrom, transportFrom, withCredentials } from "./credentials.ts";
 import { registerLab } from "./lab.ts";
 import { registerHostCredential } from "./host-credential.ts";
+import { DEFAULT_DB, registerDb, storeUrl, where } from "./db.ts";
 // Each subcommand loads its own code when it runs: the agent (150 MiB budget)
 // and the CNI path must not carry the server's HTTP framework and database drivers.
 
@@ -38,7 +39,7 @@ program
   .command("server")
   .description("run the controller: Neutron v2.0 API, identity, change log")
   .option("--listen <host:port>", "address to listen on", listenAddress, { host: "127.0.0.1", port: 9696 })
-  .option("--db <url>", "store: sqlite:PATH (embedded, default) or postgres://USER@HOST:PORT/DB", "sqlite:./data/seam.db")
+  .option("--db <url>", `store: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (env SEAM_DB; a password: env PGPASSWORD); default ${DEFAULT_DB}`)
   .option("--auth <mode>", "noauth (headers X-Project-Id/X-Roles; development only, loopback only), local (built-in Keystone v3 at /v3) or keystone (tokens validated by an external Keystone)", "noauth")
   .option("--identity <file>", "projects and users for --auth local", "etc/identity.yaml")
   .option("--keystone-url <url>", "with --auth keystone: Keystone's v3 endpoint, e.g. http://keystone:5000/v3 (or env SEAM_KEYSTONE_URL)")
@@ -76,7 +77,8 @@ program
     const identity = o.auth === "local" ? loadIdentityConfig(o.identity) : undefined;
     const keystone = o.auth === "keystone" ? keystoneOptions(o) : undefined;
     const modelConfig: ModelConfig = { ...defaultConfig, vniRange: o.vniRange, vlanRanges: o.networkVlanRange, dnsDomain: o.dnsDomain.endsWith(".") ? o.dnsDomain : `${o.dnsDomain}.`, agentDownTimeSec: o.agentDownTime, distributedRouters: Boolean(o.distributedRouters) };
-    const db = await openDb(o.db);
+    const dbUrl = storeUrl(o);
+    const db = await openDb(dbUrl, { onMigration: (m, ms) => process.stderr.write(`seam server: store schema: applied ${m.version} "${m.name}" (${ms.toFixed(0)} ms)\n`) });
     const { app } = await buildServer({ db, auth: o.auth, tls, identity, keystone, modelConfig, logLevel: o.logLevel, publicUrl: o.publicUrl, novaUrl: o.novaUrl, novaToken: o.novaToken ?? process.env.SEAM_NOVA_TOKEN, dnsListen: o.dnsListen ? { address: o.dnsListen.host, port: o.dnsListen.port } : undefined, novaMetadata: o.novaMetadataUrl ? { url: o.novaMetadataUrl, secret: o.metadataProxySharedSecret ?? process.env.SEAM_METADATA_SECRET ?? "" } : undefined, kubernetes: o.kubeconfig ? { kubeconfig: o.kubeconfig, podPool: o.podPool, podPrefix: o.podPrefix, ...(o.serviceSubnet ? { serviceSubnet: o.serviceSubnet } : {}) } : undefined });
     const stop = async (signal: string) => {
       process.stderr.write(`seam server: ${signal}, stopping\n`);
@@ -92,7 +94,7 @@ program
       (await import("./server-tls.ts")).reloadOnHangup(app.server as import("node:https").Server, tlsFiles, say);
       say(`certificate: ${tls.summary}`);
     }
-    say(`listening on ${tls ? "https" : "http"}://${o.listen.host.includes(":") ? `[${o.listen.host}]` : o.listen.host}:${o.listen.port} (store ${o.db.split("@").pop()}, auth ${o.auth})`);
+    say(`listening on ${tls ? "https" : "http"}://${o.listen.host.includes(":") ? `[${o.listen.host}]` : o.listen.host}:${o.listen.port} (store ${where(dbUrl)}, auth ${o.auth})`);
   });
 
 program
@@ -217,6 +219,7 @@ withCredentials(
 
 registerLab(program);
 registerHostCredential(program);
+registerDb(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`seam: ${err.message}\n`);

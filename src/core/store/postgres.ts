@@ -5,7 +5,8 @@
 // Commits wake waiters in every controller through LISTEN/NOTIFY.
 import pg from "pg";
 import { type ChangeRecord, CommitHooks, type Db, lockKey, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
-import { migrations, statements } from "./schema.ts";
+import { type Migration, statements } from "./schema.ts";
+import { type AppliedMigration, type MigrationProgress, migrationsToApply, schemaStatus } from "./schema-version.ts";
 
 pg.types.setTypeParser(20, (v) => Number(v)); // BIGINT -> number (revisions, VNIs fit in 2^53)
 
@@ -81,11 +82,16 @@ export class PostgresDb implements Db {
 
   private constructor(private readonly pool: pg.Pool) {}
 
-  static async open(url: string): Promise<PostgresDb> {
+  static async open(url: string, opts: { readonly onMigration?: MigrationProgress } = {}): Promise<PostgresDb> {
     const pool = new pg.Pool({ connectionString: url, max: 16 });
     pool.on("error", () => undefined); // an idle client's broken socket; the next checkout reconnects
     const db = new PostgresDb(pool);
-    await db.migrate();
+    try {
+      await db.migrate(opts.onMigration);
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
     db.signal.bump(await db.readRevision());
     const listener = new pg.Client({ connectionString: url });
     listener.on("error", () => undefined);
@@ -101,25 +107,43 @@ export class PostgresDb implements Db {
     return Number(r.rows[0]?.value ?? 0);
   }
 
-  private async migrate(): Promise<void> {
+  private async migrate(progress?: MigrationProgress): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
       // Controllers starting together must not both run a migration.
       await client.query("SELECT pg_advisory_xact_lock($1)", [lockKey("schema")]);
       await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-      const done = new Set((await client.query("SELECT version FROM schema_migrations")).rows.map((r) => Number(r.version)));
-      for (const m of migrations) {
-        if (done.has(m.version)) continue;
+      const applied: { m: Migration; ms: number }[] = [];
+      const pending = migrationsToApply(schemaStatus(await appliedIn(client)));
+      for (const m of pending) {
+        const t0 = performance.now();
         for (const s of statements(m, "postgres")) await client.query(s);
         await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [m.version, m.name, new Date().toISOString()]);
+        applied.push({ m, ms: performance.now() - t0 });
       }
       await client.query("COMMIT");
+      // reported once committed: PostgreSQL applies them all or none
+      for (const a of applied) progress?.(a.m, a.ms);
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
       throw err;
     } finally {
       client.release();
+    }
+  }
+
+  /** The migrations the database at URL holds, read without changing it. */
+  static async migrations(url: string): Promise<AppliedMigration[]> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return await appliedIn(client);
+    } catch (err) {
+      if ((err as { code?: string }).code === "42P01") return []; // no schema_migrations: nothing applied yet
+      throw err;
+    } finally {
+      await client.end();
     }
   }
 
@@ -179,4 +203,9 @@ export class PostgresDb implements Db {
     await this.listener?.end().catch(() => undefined);
     await this.pool.end();
   }
+}
+
+async function appliedIn(client: pg.ClientBase): Promise<AppliedMigration[]> {
+  const r = await client.query<{ version: number; name: string; applied_at: string }>("SELECT version, name, applied_at FROM schema_migrations");
+  return r.rows.map((x) => ({ version: Number(x.version), name: x.name, appliedAt: x.applied_at }));
 }

@@ -3,10 +3,11 @@
 // which in WAL mode sees only committed data, so a GET never observes a
 // half-done transaction of a concurrent request.
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type ChangeRecord, CommitHooks, type Db, type Param, type Queryable, RevisionSignal, type Tx } from "./db.ts";
-import { migrations, statements } from "./schema.ts";
+import { statements } from "./schema.ts";
+import { type AppliedMigration, type MigrationProgress, migrationsToApply, schemaStatus } from "./schema-version.ts";
 
 type Statement = Database.Statement<unknown[], unknown>;
 
@@ -52,7 +53,10 @@ export class SqliteDb implements Db {
   private readonly mutex = new Mutex();
   private readonly signal = new RevisionSignal();
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    opts: { readonly onMigration?: MigrationProgress } = {},
+  ) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     const w = new Database(path);
     w.pragma("journal_mode = WAL");
@@ -62,7 +66,12 @@ export class SqliteDb implements Db {
     w.pragma("busy_timeout = 5000");
     w.pragma("foreign_keys = OFF");
     this.writer = new Connection(w);
-    migrate(w);
+    try {
+      migrate(w, opts.onMigration);
+    } catch (err) {
+      w.close();
+      throw err;
+    }
     const r = new Database(path, { readonly: path !== ":memory:" });
     r.pragma("busy_timeout = 5000");
     // Reads map the file instead of copying pages through a 2 MB cache: a page of a large
@@ -130,15 +139,32 @@ export class SqliteDb implements Db {
   }
 }
 
-function migrate(db: Database.Database): void {
+function migrate(db: Database.Database, progress?: MigrationProgress): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-  const done = new Set((db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => Number(r.version)));
-  for (const m of migrations) {
-    if (done.has(m.version)) continue;
+  for (const m of migrationsToApply(schemaStatus(appliedIn(db)))) {
+    const t0 = performance.now();
     db.transaction(() => {
       for (const s of statements(m, "sqlite")) db.exec(s);
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, new Date().toISOString());
     }).immediate();
+    progress?.(m, performance.now() - t0);
+  }
+}
+
+function appliedIn(db: Database.Database): AppliedMigration[] {
+  const rows = db.prepare("SELECT version, name, applied_at FROM schema_migrations").all() as { version: number; name: string; applied_at: string }[];
+  return rows.map((r) => ({ version: Number(r.version), name: r.name, appliedAt: r.applied_at }));
+}
+
+/** The migrations the file at PATH holds, read without changing it; null: there is no database there. */
+export function sqliteMigrations(path: string): AppliedMigration[] | null {
+  if (!existsSync(path)) return null;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+    return table ? appliedIn(db) : [];
+  } finally {
+    db.close();
   }
 }
 
