@@ -1,11 +1,12 @@
 // `seam`: the one executable. Subcommands stay thin: they parse flags and call
 // into the server, the core or (later) the agent and lab.
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { defaultConfig, type ModelConfig } from "../core/service/model.ts";
 import { credentialsFrom, transportFrom, withCredentials } from "./credentials.ts";
 import { registerLab } from "./lab.ts";
 import { registerHostCredential } from "./host-credential.ts";
 import { DEFAULT_DB, registerDb, storeUrl, where } from "./db.ts";
+import { configure, DEFAULT_CONFIG, withEnvironment } from "./config.ts";
 // Each subcommand loads its own code when it runs: the agent (150 MiB budget)
 // and the CNI path must not carry the server's HTTP framework and database drivers.
 
@@ -35,14 +36,17 @@ export function positiveInt(value: string): number {
 const program = new Command();
 program.name("seam").description("Seam: one network for virtual machines and containers").showHelpAfterError();
 
-program
+const CONFIG_HELP = `settings for this command from this YAML file's section for it (keys: the long options); default ${DEFAULT_CONFIG} when it exists (env SEAM_CONFIG)`;
+
+const server = program
   .command("server")
   .description("run the controller: Neutron v2.0 API, identity, change log")
-  .option("--listen <host:port>", "address to listen on", listenAddress, { host: "127.0.0.1", port: 9696 })
-  .option("--db <url>", `store: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (env SEAM_DB; a password: env PGPASSWORD); default ${DEFAULT_DB}`)
+  .option("--config <file>", CONFIG_HELP)
+  .addOption(new Option("--listen <host:port>", "address to listen on").argParser(listenAddress).default({ host: "127.0.0.1", port: 9696 }, "127.0.0.1:9696"))
+  .option("--db <url>", `store: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (a password: env PGPASSWORD); default ${DEFAULT_DB}`)
   .option("--auth <mode>", "noauth (headers X-Project-Id/X-Roles; development only, loopback only), local (built-in Keystone v3 at /v3) or keystone (tokens validated by an external Keystone)", "noauth")
   .option("--identity <file>", "projects and users for --auth local", "etc/identity.yaml")
-  .option("--keystone-url <url>", "with --auth keystone: Keystone's v3 endpoint, e.g. http://keystone:5000/v3 (or env SEAM_KEYSTONE_URL)")
+  .option("--keystone-url <url>", "with --auth keystone: Keystone's v3 endpoint, e.g. http://keystone:5000/v3")
   .option("--keystone-username <name>", "with --auth keystone: Seam's service user (its password: env SEAM_KEYSTONE_PASSWORD)", "seam")
   .option("--keystone-project <name>", "with --auth keystone: the service user's project", "service")
   .option("--token-cache-time <seconds>", "with --auth keystone: how long a validated token is trusted without asking again", positiveInt, 60)
@@ -56,7 +60,7 @@ program
   .option("--agent-down-time <seconds>", "an agent silent this long is shown not alive", positiveInt, defaultConfig.agentDownTimeSec)
   .option("--distributed-routers", "routers created without `distributed` route east-west on every host (DVR); default: centralised on the network host")
   .option("--nova-url <url>", "Nova's compute endpoint (e.g. http://nova:8774/v2.1) to send network-vif-* events to")
-  .option("--nova-token <token>", "X-Auth-Token for --nova-url (or env SEAM_NOVA_TOKEN)")
+  .option("--nova-token <token>", "X-Auth-Token for --nova-url")
   .option("--dns-listen <addr:port>", "answer DNS for every port's name (dns_assignment) here, authoritatively, e.g. 192.0.2.10:53", listenAddress)
   .option("--nova-metadata-url <url>", "Nova's metadata API (e.g. http://nova:8775): VMs' metadata requests the model cannot answer go there")
   .option("--metadata-proxy-shared-secret <secret>", "signs the instance id for --nova-metadata-url, as Nova's metadata_proxy_shared_secret (or env SEAM_METADATA_SECRET)")
@@ -64,8 +68,8 @@ program
   .option("--pod-pool <cidr>", "with --kubeconfig: where a namespace without the seam.io/network annotation gets its own subnet from", "10.244.0.0/16")
   .option("--pod-prefix <bits>", "with --kubeconfig: the prefix length of each such namespace's subnet", positiveInt, 24)
   .option("--service-subnet <cidr>", "with --kubeconfig: the service subnet ClusterIPs are reserved on and Services are reached through (it holds the apiserver's --service-cluster-ip-range; its last address is for routers), e.g. 10.96.0.0/16")
-  .option("--log-level <level>", "fatal, error, warn, info, debug", "warn")
-  .action(async (o) => {
+  .option("--log-level <level>", "fatal, error, warn, info, debug", "warn");
+withEnvironment(server).action(async (o) => {
     const [{ openDb }, { loadIdentityConfig }, { buildServer }] = await Promise.all([import("../core/store/open.ts"), import("../front/identity/identity.ts"), import("../server.ts")]);
     if (o.auth !== "noauth" && o.auth !== "local" && o.auth !== "keystone") throw new InvalidArgumentError(`--auth must be noauth, local or keystone, not "${o.auth}"`);
     if (o.auth === "noauth" && !isLoopback(o.listen.host) && !o.noauthAnyAddress) {
@@ -138,10 +142,11 @@ function mapping(value: string, previous: Record<string, string>): Record<string
   return { ...previous, [m[1]!]: m[2]! };
 }
 
-withCredentials(
+const agent = withCredentials(
   program
     .command("agent")
     .description("run the host agent: register, watch this host's intent, program bridges, VXLAN, FDB and nftables")
+    .option("--config <file>", CONFIG_HELP)
     .requiredOption("--host <name>", "this host's name (binding:host_id of its ports)")
     .requiredOption("--server <url>", "the controller, e.g. http://10.0.0.1:9696")
     .requiredOption("--vtep <address>", "this host's underlay address for VXLAN", ipv4)
@@ -153,7 +158,8 @@ withCredentials(
     .option("--state-dir <dir>", "what must survive a crash (CNI attachment records); default /var/lib/seam/HOST")
     .option("--netns-suffix <text>", "appended to its router namespaces' names, where several agents share one /run/netns (the lab)", "")
     .option("--dns-upstream <addr[:port]>", "a resolver the networks' DNS servers on this host forward outside names to (repeatable; none: such names are refused)", (v: string, p: string[]) => [...p, v], [] as string[]),
-).action(async (o) => {
+);
+withEnvironment(agent).action(async (o) => {
   const { Agent } = await import("../agent/agent.ts");
   const { parseUpstream } = await import("../agent/dhcp/dns-relay.ts");
   let dnsUpstreams;
@@ -220,6 +226,15 @@ withCredentials(
 registerLab(program);
 registerHostCredential(program);
 registerDb(program);
+
+// The config file's section and the environment, before parsing: required options (--host, --vtep) may come from them.
+try {
+  const cmd = [server, agent].find((c) => c.name() === process.argv[2]);
+  if (cmd) configure(cmd, process.argv.slice(3));
+} catch (err) {
+  process.stderr.write(`seam: ${(err as Error).message}\n`);
+  process.exit(2);
+}
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`seam: ${err.message}\n`);
