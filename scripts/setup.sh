@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   curl ca-certificates openssl    # the project's own Node.js 22 from the npm registry (scripts/setup-node.sh)
+  debootstrap                     # a stock Debian 12 without Node.js for the fresh-machine test
   python3-openstackclient         # the real `openstack` CLI the integration tests drive
   postgresql                      # a real PostgreSQL server for the store tests
   build-essential python3         # node-gyp builds better-sqlite3 from source
@@ -34,20 +35,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node.js 22 and npm under var/node (whatever the system has, if anything), and everything below runs on it:
-# native addons are built against its headers.
-bash scripts/setup-node.sh
-export PATH="$PWD/var/node/bin:$PATH" npm_config_nodedir="$PWD/var/node"
-[ -r /etc/ssl/certs/ca-certificates.crt ] && export npm_config_cafile=/etc/ssl/certs/ca-certificates.crt
-
-# Again when the lock file or the Node.js changed (a native addon is built for one Node.js ABI).
-if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ "$(cat node_modules/.seam-node 2>/dev/null)" != "$(node --version)" ]; then
-  echo "setup: npm ci (builds better-sqlite3 from source: about 2 minutes on 2 cores)"
-  npm ci --no-audit --no-fund --loglevel=error
-  node --version > node_modules/.seam-node
-fi
-# What bin/seam runs: src/ compiled to dist/.
-bash scripts/build-js.sh
+# Node.js 22 under var/node, the npm dependencies on it, src/ compiled to dist/.
+bash scripts/setup-js.sh
 # The CNI plugin a runtime executes (var/bin/seam-cni, behind bin/seam-cni).
 bash scripts/build-cni.sh
 # The lab's VM: a Debian cloud kernel and a busybox initramfs (var/vm).
