@@ -7,8 +7,12 @@
 // Secrets belong in the environment (systemd's EnvironmentFile, mode 0600) or
 // in files of their own (--credential-file, --tls-key), never on a command line.
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { type Command, InvalidArgumentError, type Option } from "commander";
-import { isMap, isScalar, LineCounter, parseDocument, type Pair } from "yaml";
+import type { Pair } from "yaml";
+
+// Loaded when there is a file to read: the YAML parser is a third of `seam --help`'s start otherwise.
+const loadYaml = () => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 
 export const DEFAULT_CONFIG = "/etc/seam/seam.yaml";
 
@@ -63,6 +67,7 @@ export function applyConfigFile(cmd: Command, file: string): void {
   } catch (e) {
     throw new Error(`cannot read the config file ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
   }
+  const { isMap, isScalar, LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true });
   if (doc.errors.length) throw new Error(`${file}: ${doc.errors[0]!.message.split("\n")[0]}`);
