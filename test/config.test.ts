@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { Command } from "commander";
 import { configFile, configure, withEnvironment } from "../src/cli/config.ts";
 import { freePort } from "../src/os/ports.ts";
-import { ROOT, stopProcess } from "./support/http.ts";
+import { passwordLogin, ROOT, stopProcess } from "./support/http.ts";
 
 const run = promisify(execFile);
 const SEAM = join(ROOT, "bin", "seam");
@@ -61,11 +61,7 @@ describe("config file and environment", () => {
     const cfg = file("a.yaml", `# a deployment's file\nserver:\n  listen: 127.0.0.1:${port}\n  db: sqlite:${join(dir, "a.db")}\n  auth: local\n  identity: ${join(ROOT, "etc", "identity.yaml")}\nagent:\n  host: ignored-by-the-server\n`);
     assert.equal(await serve(["--config", cfg]), port);
     // --auth local from the file: the built-in identity answers a login
-    const res = await fetch(`http://127.0.0.1:${port}/v3/auth/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: "demo", domain: { id: "default" }, password: "demo" } } }, scope: { project: { name: "demo", domain: { id: "default" } } } } }),
-    });
+    const res = await passwordLogin(`http://127.0.0.1:${port}/v3`, "demo", "demo", "demo");
     assert.equal(res.status, 201);
   });
 

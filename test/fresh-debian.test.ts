@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { freePort } from "../src/os/ports.ts";
-import { ROOT, stopProcess } from "./support/http.ts";
+import { passwordLogin, ROOT, stopProcess } from "./support/http.ts";
 
 const run = promisify(execFile);
 const work = mkdtempSync(join(ROOT, "var", "fresh-debian-"));
@@ -91,11 +91,7 @@ describe("setup on a stock Debian 12 without Node.js (debootstrap chroot)", () =
     }
     // bin/seam ran the chroot's var/node on the compiled code
     assert.deepEqual(readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0").slice(0, 2), ["/root/seam/var/node/bin/node", "/root/seam/dist/cli/main.js"]);
-    const res = await fetch(`http://127.0.0.1:${port}/v3/auth/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: "demo", domain: { id: "default" }, password: "demo" } } }, scope: { project: { name: "demo", domain: { id: "default" } } } } }),
-    });
+    const res = await passwordLogin(`http://127.0.0.1:${port}/v3`, "demo", "demo", "demo");
     assert.equal(res.status, 201);
   });
 });

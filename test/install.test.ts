@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { freePort } from "../src/os/ports.ts";
-import { ROOT, stopProcess } from "./support/http.ts";
+import { passwordLogin, ROOT, stopProcess } from "./support/http.ts";
 
 const run = promisify(execFile);
 const dest = mkdtempSync(join(tmpdir(), "seam-install-"));
@@ -108,11 +108,7 @@ describe("scripts/install.sh and the systemd units", () => {
     const cmdline = readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0");
     assert.equal(cmdline[0], join(opt, "var", "node", "bin", "node"));
     assert.equal(cmdline[1], join(opt, "dist", "cli", "main.js"));
-    const res = await fetch(`http://127.0.0.1:${port}/v3/auth/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: "admin", domain: { id: "default" }, password: "admin" } } }, scope: { project: { name: "admin", domain: { id: "default" } } } } }),
-    });
+    const res = await passwordLogin(`http://127.0.0.1:${port}/v3`, "admin", "admin", "admin");
     assert.equal(res.status, 201);
   });
 

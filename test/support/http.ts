@@ -36,6 +36,15 @@ export async function pool<T>(total: number, concurrency: number, worker: (i: nu
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
+/** A Keystone v3 password login scoped to PROJECT at V3 (…/v3), as the openstack CLI sends it; the raw answer. */
+export function passwordLogin(v3: string, user: string, password: string, project: string): Promise<Response> {
+  return fetch(`${v3}/auth/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: user, domain: { id: "default" }, password } } }, scope: { project: { name: project, domain: { id: "default" } } } } }),
+  });
+}
+
 /** Starts ./bin/seam server as a child process and waits until it answers. */
 export async function spawnServer(args: string[], port: number): Promise<ChildProcess> {
   const child = spawn(join(ROOT, "bin", "seam"), ["server", "--listen", `127.0.0.1:${port}`, ...args], { stdio: ["ignore", "ignore", "pipe"] });

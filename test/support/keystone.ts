@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort, type PgServer, startPostgres } from "./postgres.ts";
-import { stopProcess } from "./http.ts";
+import { passwordLogin, stopProcess } from "./http.ts";
 
 const run = promisify(execFile);
 export const ADMIN_PASSWORD = "keystone-admin";
@@ -74,11 +74,7 @@ export async function startKeystone(): Promise<Keystone> {
   }
 
   const token = async (user: string, password: string, project: string) => {
-    const res = await fetch(`${url}/auth/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: user, domain: { id: "default" }, password } } }, scope: { project: { name: project, domain: { id: "default" } } } } }),
-    });
+    const res = await passwordLogin(url, user, password, project);
     const t = res.headers.get("x-subject-token");
     if (!res.ok || !t) throw new Error(`keystone login of ${user} in ${project}: ${res.status} ${await res.text()}`);
     return t;

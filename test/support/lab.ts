@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { run } from "../../src/os/exec.ts";
 import { api, type LabState, readState } from "../../src/lab/lab.ts";
 import { vmExec } from "../../src/lab/vm.ts";
+import { passwordLogin } from "./http.ts";
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -20,11 +21,7 @@ export async function projectId(name: string): Promise<string> {
 
 async function token(user = "admin", password = "admin", project = "admin"): Promise<string> {
   const state = readState();
-  const res = await fetch(`${state.server.url}/v3/auth/tokens`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ auth: { identity: { methods: ["password"], password: { user: { name: user, domain: { id: "default" }, password } } }, scope: { project: { name: project, domain: { id: "default" } } } } }),
-  });
+  const res = await passwordLogin(`${state.server.url}/v3`, user, password, project);
   if (res.status !== 201) throw new Error(`login of ${user} to ${project}: HTTP ${res.status}`);
   return res.headers.get("x-subject-token")!;
 }
