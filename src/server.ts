@@ -3,7 +3,7 @@
 // the Neutron API (never a stack trace), Keystone's error body under /v3.
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import { NeutronError } from "./core/errors.ts";
 import { createModel, type ModelConfig } from "./core/service/index.ts";
 import type { Model } from "./core/service/model.ts";
@@ -13,7 +13,7 @@ import { type IdentityConfig, TokenIssuer } from "./front/identity/identity.ts";
 import { registerKeystone } from "./front/identity/keystone.ts";
 import { type KeystoneOptions, KeystoneValidator } from "./front/identity/keystone-validator.ts";
 import { registerHostCredentials } from "./front/seam-api/host-credentials.ts";
-import { registerNeutron } from "./front/neutron/plugin.ts";
+import { registerNeutron, withoutFormatSuffix } from "./front/neutron/plugin.ts";
 import { registerChanges } from "./front/seam-api/changes.ts";
 import { registerHealth } from "./front/seam-api/health.ts";
 import type { KubernetesController, KubernetesOptions } from "./front/kubernetes/controller.ts";
@@ -63,9 +63,10 @@ export async function buildServer(opts: ServerOptions): Promise<Server> {
     logger: { level: opts.logLevel ?? "warn" },
     // Neutron's request ids: every response names its request (X-Openstack-Request-Id), and the log lines of it carry the same id.
     genReqId: () => `req-${randomUUID()}`,
-    requestIdLogLabel: "request_id",
+    logController: new LogController({ requestIdLogLabel: "request_id" }),
     // Neutron ids are matched as given; keep trailing slashes working as Neutron's router does.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    rewriteUrl: (req) => withoutFormatSuffix(req.url ?? "/"),
     // What Node's HTTP parser refuses (malformed HTTP, headers too large) gets Neutron's body too.
     clientErrorHandler: (err, socket) => {
       if (!socket.writable) return;

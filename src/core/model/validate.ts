@@ -1,6 +1,6 @@
 // Converters for request attributes, each returning the canonical value or
 // throwing Neutron's "Invalid input for X. Reason: Y." error. Pure.
-import { invalidInput } from "../errors.ts";
+import { invalidInput, invalidOperation } from "../errors.ts";
 import { canonicalAddress, parseCidr, cidrHasHostBits, formatCidr, normalizeCidr } from "../../net/address.ts";
 
 export type Converter = (value: unknown, attr: string) => unknown;
@@ -44,6 +44,14 @@ export const integer =
 export const nullableInteger =
   (min?: number, max?: number): Converter =>
   (v, attr) => (v === null ? null : integer(min, max)(v, attr));
+
+/** A security-group rule's port: Neutron's own wording, which clients and Tempest match on. */
+export const nullablePort: Converter = (v, attr) => {
+  if (v === null) return null;
+  const n = typeof v === "number" ? v : typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw invalidOperation(`Invalid value for port ${show(v)}`);
+  return n;
+};
 
 export const uuid: Converter = (v, attr) => {
   if (typeof v !== "string" || !UUID_RE.test(v)) throw invalidInput(attr, `'${show(v)}' is not a valid UUID`);

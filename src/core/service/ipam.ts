@@ -177,3 +177,6 @@ export async function release(tx: Tx, subnet: SubnetRec, address: string): Promi
   // the merged range is still inside their union.
   await tx.run("INSERT INTO ip_free_ranges (subnet_id, first_key, last_key) VALUES (?, ?, ?)", [subnet.id, valueKey(first), valueKey(last)]);
 }
+
+/** SLAAC and DHCPv6-stateless subnets: a port's address there is its EUI-64 one, not the allocator's. */
+export const isAutoAddress = (s: { ipv6_address_mode: string | null }) => s.ipv6_address_mode === "slaac" || s.ipv6_address_mode === "dhcpv6-stateless";

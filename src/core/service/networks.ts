@@ -186,8 +186,14 @@ export const networks: Kind = {
     return updateRec(tx, def.table, { ...rec, ...input });
   },
 
-  async remove(m, tx, _ctx, rec) {
+  async remove(m, tx, ctx, rec) {
     await tx.lock(`network:${rec.id}`);
+    // Neutron's L3 deletes an external network's floating IPs with it; a router's gateway still holds it up.
+    const fipKind = m.kindOf("floatingip");
+    for (const fip of await findRecs(tx, "floatingips", { floating_network_id: [rec.id] })) {
+      await fipKind.remove!(m, tx, ctx, fip);
+      m.deleted(tx, fipKind, fip);
+    }
     const inUse = await tx.get("SELECT id FROM ports WHERE network_id = ? AND device_owner <> 'network:dhcp' LIMIT 1", [rec.id]);
     if (inUse) {
       throw conflict("NetworkInUse", `Unable to complete operation on network ${rec.id}. There are one or more ports still in use on the network.`);

@@ -11,7 +11,7 @@ import type { Queryable, Tx } from "../store/db.ts";
 import { isNetworkOwner, L3_OWNERS, OWNER, ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import { isAlive } from "./agents.ts";
 import { canSeeOwn, groupBy, isOwner, scopeOwn, rowsFor, standardTail } from "./common.ts";
-import { allocateAddress, allocateNext, release, type SubnetRec } from "./ipam.ts";
+import { allocateAddress, allocateNext, isAutoAddress, release, type SubnetRec } from "./ipam.ts";
 import { checkAddressPairs, checkAttach, checkNetworkOwnerOnly, checkRouterDevice, checkSecurityGroups } from "./port-policy.ts";
 import type { Kind, Model, View } from "./model.ts";
 import { portNarrowings } from "./port-filters.ts";
@@ -70,13 +70,13 @@ async function allocateFixedIps(
     for (const version of [4, 6]) {
       const candidates = subnets.filter((s) => s.ip_version === version);
       if (candidates.length === 0) continue;
-      const slaac = candidates.filter((s) => s.ipv6_address_mode === "slaac" || s.ipv6_address_mode === "dhcpv6-stateless");
-      if (slaac.length) {
-        for (const s of slaac) await allocateAddress(tx, s, formatAddress({ version: 6, value: eui64Address(parseCidr(s.cidr)!, mac) }), portId, position++, false);
-        continue;
-      }
-      let got = false;
-      for (const s of candidates) {
+      // As Neutron: an address on every SLAAC subnet (the host forms it anyway), and one from a stateful subnet if there is one.
+      const slaac = candidates.filter(isAutoAddress);
+      for (const s of slaac) await allocateAddress(tx, s, formatAddress({ version: 6, value: eui64Address(parseCidr(s.cidr)!, mac) }), portId, position++, false);
+      const stateful = candidates.filter((s) => !isAutoAddress(s));
+      if (stateful.length === 0) continue;
+      let got = slaac.length > 0;
+      for (const s of stateful) {
         if ((await allocateNext(tx, s, portId, position)) !== null) {
           position++;
           got = true;

@@ -33,8 +33,9 @@ export function canonicalRule(input: Record<string, unknown>) {
   }
   if (proto.number !== null && PORT_PROTOCOLS.has(proto.number)) {
     if (min !== null && max === null) max = min;
-    if (min === null && max !== null) throw badRequest("Security group rule port_range_min is required when port_range_max is set.", "SecurityGroupInvalidPortRange");
-    if (min !== null && max !== null && (min < 1 || max > 65535 || min > max)) {
+    // Neutron's order and words: port 0 is no port for these protocols; a maximum without a minimum is a bad range.
+    if (min === 0 || max === 0) throw badRequest("Invalid value for port 0.", "SecurityGroupInvalidPortValue");
+    if (max !== null && (min === null || min > max)) {
       throw badRequest("For TCP/UDP protocols, port_range_min must be <= port_range_max", "SecurityGroupInvalidPortRange");
     }
   } else if (proto.number !== null && ICMP_PROTOCOLS.has(proto.number)) {
@@ -202,6 +203,10 @@ export const securityGroups: Kind = {
     const defaults = await defaultGroupIds(tx, [rec.id]);
     if (defaults.has(rec.id) && input.name !== undefined && input.name !== "default") {
       throw conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.");
+    }
+    // One group per project is called default: the one Neutron made (clients look it up by that name).
+    if (!defaults.has(rec.id) && input.name === "default") {
+      throw conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists.");
     }
     return updateRec(tx, def.table, { ...rec, ...input });
   },

@@ -5,7 +5,8 @@ import { cidrContains, cidrsOverlap, formatAddress, parseAddress, parseCidr, usa
 import { subnet as def } from "../model/resources.ts";
 import { isOwner, standardTail } from "./common.ts";
 import { syncDhcpPort } from "./dhcp-port.ts";
-import { defaultPools, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
+import { defaultPools, isAutoAddress, rebuildFreeRanges, type SubnetRec } from "./ipam.ts";
+import { ROUTER_INTERFACE_OWNERS } from "../model/owners.ts";
 import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
 import { isSharedWith, ownOrShared, SHARED } from "./rbac/access.ts";
@@ -176,19 +177,23 @@ export const subnets: Kind = {
 
   async remove(m, tx, _ctx, rec) {
     await tx.lock(`network:${rec.network_id}`);
+    // An address a SLAAC subnet gave is the host's own EUI-64 one: Neutron takes it off the ports with the subnet.
+    // A router interface on the subnet still holds it up, as on any subnet.
+    const auto = isAutoAddress(rec as SubnetRec);
+    const held = auto ? [...ROUTER_INTERFACE_OWNERS] : ["network:dhcp"];
     const used = await tx.get<{ port_id: string }>(
       `SELECT a.port_id FROM ip_allocations a JOIN ports p ON p.id = a.port_id
-        WHERE a.subnet_id = ? AND p.device_owner <> 'network:dhcp' LIMIT 1`,
-      [rec.id],
+        WHERE a.subnet_id = ? AND p.device_owner ${auto ? "IN" : "NOT IN"} (${held.map(() => "?").join(", ")}) LIMIT 1`,
+      [rec.id, ...held],
     );
     if (used) {
       throw conflict("SubnetInUse", `Unable to complete operation on subnet ${rec.id}: One or more ports have an IP allocation from this subnet.`);
     }
-    const dhcp = await tx.all<{ port_id: string }>("SELECT port_id FROM ip_allocations WHERE subnet_id = ?", [rec.id]);
+    const holders = await tx.all<{ port_id: string }>("SELECT port_id FROM ip_allocations WHERE subnet_id = ?", [rec.id]);
     await tx.run("DELETE FROM ip_allocations WHERE subnet_id = ?", [rec.id]);
     await tx.run("DELETE FROM ip_free_ranges WHERE subnet_id = ?", [rec.id]);
     await deleteRec(tx, def.table, rec.id);
-    for (const d of dhcp) await m.touch(tx, "port", d.port_id);
+    for (const h of holders) await m.touch(tx, "port", h.port_id);
     await m.touch(tx, "network", rec.network_id as string);
     await syncDhcpPort(m, tx, rec.network_id as string);
   },

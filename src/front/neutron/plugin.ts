@@ -25,13 +25,19 @@ declare module "fastify" {
 
 type Params = { collection: string; id: string; tag: string; action: string; project: string };
 
-const stripJson = (s: string) => (s.endsWith(".json") ? s.slice(0, -5) : s);
+/** Neutron's format suffix: `/v2.0/ports/ID.json` is `/v2.0/ports/ID` (neutronclient and Tempest send it). */
+export function withoutFormatSuffix(url: string): string {
+  if (!url.startsWith("/v2.0")) return url;
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  return path.endsWith(".json") ? path.slice(0, -5) + (q < 0 ? "" : url.slice(q)) : url;
+}
 
 const BY_PATH: ReadonlyMap<string, ResourceDef> = new Map(resources.map((r) => [r.path, r]));
 
-/** The resource a collection path names (`security-groups`, `ports.json`). */
+/** The resource a collection path names (`security-groups`). */
 function defFor(model: Model, collection: string): ResourceDef {
-  const def = BY_PATH.get(stripJson(collection));
+  const def = BY_PATH.get(collection);
   if (!def || !model.hasKind(def.singular)) throw notFound("HTTPNotFound", "The resource could not be found.");
   return def;
 }
@@ -120,7 +126,7 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
 
     v2.get("/v2.0/extensions", async () => ({ extensions: EXTENSIONS.map(extensionView) }));
     v2.get<{ Params: Params }>("/v2.0/extensions/:id", async (req) => {
-      const e = EXTENSIONS.find((x) => x.alias === stripJson(req.params.id));
+      const e = EXTENSIONS.find((x) => x.alias === req.params.id);
       if (!e) throw notFound("ExtensionNotFound", `Extension with alias ${req.params.id} does not exist`);
       return { extension: extensionView(e) };
     });
@@ -129,27 +135,27 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
     v2.get("/v2.0/quotas", async (req) => ({
       quotas: (await quotas.list(model, ctxOf(req))).map(({ project, limits }) => ({ ...limits, project_id: project, tenant_id: project })),
     }));
-    v2.get<{ Params: Params }>("/v2.0/quotas/:project", async (req) => ({ quota: await quotas.get(model, ctxOf(req), stripJson(req.params.project)) }));
+    v2.get<{ Params: Params }>("/v2.0/quotas/:project", async (req) => ({ quota: await quotas.get(model, ctxOf(req), req.params.project) }));
     v2.get<{ Params: Params }>("/v2.0/quotas/:project/default", async (req) => ({ quota: quotas.defaults(model, ctxOf(req), req.params.project) }));
     v2.get<{ Params: Params }>("/v2.0/quotas/:project/details", async (req) => ({ quota: await quotas.details(model, ctxOf(req), req.params.project) }));
     v2.put<{ Params: Params }>("/v2.0/quotas/:project", async (req) => ({
-      quota: await quotas.set(model, ctxOf(req), stripJson(req.params.project), (req.body as Record<string, unknown> | undefined)?.quota),
+      quota: await quotas.set(model, ctxOf(req), req.params.project, (req.body as Record<string, unknown> | undefined)?.quota),
     }));
     v2.delete<{ Params: Params }>("/v2.0/quotas/:project", async (req, reply) => {
-      await quotas.reset(model, ctxOf(req), stripJson(req.params.project));
+      await quotas.reset(model, ctxOf(req), req.params.project);
       return reply.code(204).send();
     });
 
     // ---- router and trunk actions ------------------------------------------------
     v2.put<{ Params: Params }>("/v2.0/routers/:id/:action", async (req) => {
-      const action = stripJson(req.params.action);
+      const action = req.params.action;
       if (action === "add_router_interface") return addRouterInterface(model, ctxOf(req), req.params.id, req.body ?? {});
       if (action === "remove_router_interface") return removeRouterInterface(model, ctxOf(req), req.params.id, req.body ?? {});
       if (action === "tags") return putTags(req);
       throw notFound("HTTPNotFound", "The resource could not be found.");
     });
     v2.put<{ Params: Params }>("/v2.0/trunks/:id/:action", async (req) => {
-      const action = stripJson(req.params.action);
+      const action = req.params.action;
       if (action === "add_subports" || action === "remove_subports") {
         return changeSubports(model, ctxOf(req), req.params.id, req.body ?? {}, action === "add_subports" ? "add" : "remove");
       }
@@ -226,16 +232,16 @@ export function registerNeutron(app: FastifyInstance, model: Model, auth: Authen
     });
     v2.get<{ Params: Params; Querystring: Raw }>("/v2.0/:collection/:id", async (req) => {
       const def = defFor(model, req.params.collection);
-      return { [def.singular]: selectFields(await model.show(ctxOf(req), def.singular, stripJson(req.params.id)), fieldsOf(req.query)) };
+      return { [def.singular]: selectFields(await model.show(ctxOf(req), def.singular, req.params.id), fieldsOf(req.query)) };
     });
     v2.put<{ Params: Params }>("/v2.0/:collection/:id", async (req) => {
       const def = defFor(model, req.params.collection);
       const body = unwrapOne(def, req.body ?? {}, false);
-      return { [def.singular]: await model.update(ctxOf(req), def.singular, stripJson(req.params.id), body, expectedRevisions(req.headers["if-match"])) };
+      return { [def.singular]: await model.update(ctxOf(req), def.singular, req.params.id, body, expectedRevisions(req.headers["if-match"])) };
     });
     v2.delete<{ Params: Params }>("/v2.0/:collection/:id", async (req, reply) => {
       const def = defFor(model, req.params.collection);
-      await model.remove(ctxOf(req), def.singular, stripJson(req.params.id), expectedRevisions(req.headers["if-match"]));
+      await model.remove(ctxOf(req), def.singular, req.params.id, expectedRevisions(req.headers["if-match"]));
       return reply.code(204).send();
     });
   });
