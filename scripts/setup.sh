@@ -18,6 +18,7 @@ PACKAGES=(
   podman runc containernetworking-plugins  # a real OCI runtime calling seam-cni (and the reference plugins to compare with)
   dnsmasq-base haproxy            # per network: DHCP and DNS (dnsmasq), metadata at 169.254.169.254 (haproxy)
   dnsperf dhcpcd-base             # the DNS benchmark; a DHCPv6 client for the tests
+  tempest neutron-tempest-plugin  # OpenStack's own API test suite, run against Seam (test/tempest.test.ts, scripts/tempest.sh)
   python3-keystone                # a real Keystone (keystone-manage, keystone-wsgi-public) for the --auth keystone tests
   golang-go                       # seam-cni, a static binary a node runs without Node.js (and the Kubernetes build)
 )

@@ -1,7 +1,8 @@
 // Pure address arithmetic and free-range bookkeeping.
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { canonicalAddress, cidrsOverlap, eui64Address, formatAddress, parseAddress, parseCidr, usableRange } from "../src/net/address.ts";
+import { canonicalAddress, cidrsOverlap, eui64Address, formatAddress, formatCidr, parseAddress, parseCidr, usableRange } from "../src/net/address.ts";
+import { firstFreeBlock, mergePrefixes } from "../src/core/ipam/prefixes.ts";
 import { carve, freeRanges, rangeSize, STRIPE, takeFirst } from "../src/core/ipam/ranges.ts";
 import { defaultPools } from "../src/core/service/ipam.ts";
 
@@ -61,4 +62,32 @@ it("takes a range's first address and cuts the rest at its stripe's edge, howeve
   const [rest, beyond] = takeFirst(pool);
   assert.equal(rest!.last - rest!.first + 1n, s - 1n - (pool.first % s), "a /64 is cut once, at the first stripe");
   assert.equal(beyond!.last, pool.last);
+});
+
+const cidrs = (...xs: string[]) => xs.map((x) => parseCidr(x)!);
+const text = (c: ReturnType<typeof firstFreeBlock>) => (c ? formatCidr(c) : null);
+
+it("cuts a subnet pool's first free block of a length, around what is used, in address order", () => {
+  assert.equal(text(firstFreeBlock(cidrs("10.10.0.0/16"), [], 24)), "10.10.0.0/24");
+  assert.equal(text(firstFreeBlock(cidrs("10.10.0.0/16"), cidrs("10.10.0.0/24", "10.10.1.0/26"), 24)), "10.10.2.0/24");
+  // a hole big enough is reused; one too small is stepped over
+  assert.equal(text(firstFreeBlock(cidrs("10.10.0.0/16"), cidrs("10.10.1.0/24"), 24)), "10.10.0.0/24");
+  assert.equal(text(firstFreeBlock(cidrs("10.10.0.0/16"), cidrs("10.10.0.0/25", "10.10.1.0/24"), 25)), "10.10.0.128/25");
+  // a used block wider than the asked length covers several candidates at once
+  assert.equal(text(firstFreeBlock(cidrs("10.10.0.0/16"), cidrs("10.10.0.0/20"), 28)), "10.10.16.0/28");
+  // next prefix when the first is full; null when all are
+  assert.equal(text(firstFreeBlock(cidrs("192.168.0.0/24", "10.0.0.0/24"), cidrs("10.0.0.0/24"), 25)), "192.168.0.0/25");
+  assert.equal(firstFreeBlock(cidrs("10.0.0.0/24"), cidrs("10.0.0.0/25", "10.0.0.128/25"), 26), null);
+  // longer than the prefix allows: not from it
+  assert.equal(firstFreeBlock(cidrs("10.0.0.0/24"), [], 16), null);
+  // IPv6 from a /16: the walk is over used blocks, not 2^48 candidates
+  const used = Array.from({ length: 1000 }, (_, i) => `2001:db8:0:${i.toString(16)}::/64`);
+  assert.equal(text(firstFreeBlock(cidrs("2001:db8::/32"), cidrs(...used), 64)), "2001:db8:0:3e8::/64");
+});
+
+it("shows a pool's prefixes merged: adjacent halves are one, a prefix inside another is the outer", () => {
+  assert.deepEqual(mergePrefixes(cidrs("10.0.0.128/25", "10.0.0.0/25")).map(formatCidr), ["10.0.0.0/24"]);
+  assert.deepEqual(mergePrefixes(cidrs("10.0.0.0/16", "10.0.5.0/24", "10.0.0.0/16")).map(formatCidr), ["10.0.0.0/16"]);
+  assert.deepEqual(mergePrefixes(cidrs("10.0.1.0/24", "10.0.2.0/24")).map(formatCidr), ["10.0.1.0/24", "10.0.2.0/24"], "not halves of one /23");
+  assert.deepEqual(mergePrefixes(cidrs("10.0.0.0/26", "10.0.0.64/26", "10.0.0.128/25")).map(formatCidr), ["10.0.0.0/24"]);
 });

@@ -78,7 +78,8 @@ export const subnet: ResourceDef = {
     ...standard(),
     network_id: { convert: v.uuid, post: true, required: true },
     ip_version: { convert: v.integer(4, 6), post: true, kind: "int" },
-    cidr: { convert: v.cidr, post: true, required: true },
+    // required unless the subnet is cut from a pool (subnets.ts)
+    cidr: { convert: v.cidr, post: true },
     gateway_ip: { convert: v.nullableIpAddress, post: true, put: true },
     allocation_pools: { convert: v.list(pool), post: true, put: true, filter: "none", sort: false },
     dns_nameservers: { convert: v.nullableList(v.ipAddress, true), post: true, put: true, default: [], filter: "none", sort: false },
@@ -87,7 +88,10 @@ export const subnet: ResourceDef = {
     ipv6_ra_mode: { convert: v.oneOf("slaac", "dhcpv6-stateful", "dhcpv6-stateless", null), post: true, default: null },
     ipv6_address_mode: { convert: v.oneOf("slaac", "dhcpv6-stateful", "dhcpv6-stateless", null), post: true, default: null },
     service_types: { convert: v.list(v.string(255)), post: true, put: true, default: [], filter: "none", sort: false },
-    subnetpool_id: ro,
+    // from a subnet pool: the pool, and either a cidr inside it or just the prefix length wanted
+    subnetpool_id: { convert: v.nullableUuid, post: true, default: null },
+    prefixlen: { convert: v.integer(0, 128), post: true, filter: "none", sort: false, kind: "int" },
+    use_default_subnetpool: { convert: v.boolean, post: true, filter: "none", sort: false, kind: "bool" },
     segment_id: ro,
   },
 };
@@ -260,6 +264,28 @@ export const agent: ResourceDef = {
   },
 };
 
+// Neutron's subnet_allocation: address space a project (or, shared, every
+// project) cuts subnets from without choosing their CIDRs.
+export const subnetpool: ResourceDef = {
+  singular: "subnetpool",
+  plural: "subnetpools",
+  path: "subnetpools",
+  table: "subnetpools",
+  taggable: true,
+  attrs: {
+    ...standard(),
+    prefixes: { convert: v.list(v.cidr), post: true, put: true, required: true, filter: "none", sort: false },
+    default_prefixlen: { convert: v.integer(0, 128), post: true, put: true, kind: "int" },
+    min_prefixlen: { convert: v.integer(0, 128), post: true, put: true, kind: "int" },
+    max_prefixlen: { convert: v.integer(0, 128), post: true, put: true, kind: "int" },
+    shared: { convert: v.boolean, post: true, default: false, adminSet: true, kind: "bool" },
+    is_default: { convert: v.boolean, post: true, put: true, default: false, adminSet: true, kind: "bool" },
+    default_quota: { convert: v.nullableInteger(0), post: true, put: true, default: null, kind: "int" },
+    address_scope_id: ro,
+    ip_version: roInt,
+  },
+};
+
 /** Objects a project may share with others, and how (Neutron's rbac-policies). */
 export const RBAC_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   network: ["access_as_shared", "access_as_external"],
@@ -284,6 +310,6 @@ export const rbacPolicy: ResourceDef = {
   },
 };
 
-export const resources: readonly ResourceDef[] = [network, subnet, port, router, floatingip, securityGroup, securityGroupRule, trunk, agent, rbacPolicy];
+export const resources: readonly ResourceDef[] = [network, subnet, subnetpool, port, router, floatingip, securityGroup, securityGroupRule, trunk, agent, rbacPolicy];
 
 export const byPath = new Map(resources.map((r) => [r.path, r]));

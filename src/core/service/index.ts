@@ -12,11 +12,12 @@ import { routers } from "./routers.ts";
 import { ensureDefaultSecurityGroup, securityGroupRules, securityGroups } from "./security-groups.ts";
 import { services } from "./services.ts";
 import { subnets } from "./subnets.ts";
+import { subnetpools } from "./subnetpools.ts";
 import { trunks } from "./trunks.ts";
 
 export function createModel(db: Db, config: ModelConfig = defaultConfig): Model {
   const m = new Model(db, config);
-  for (const k of [networks, subnets, ports, routers, floatingips, securityGroups, securityGroupRules, trunks, agents, services, rbacPolicies]) m.register(k);
+  for (const k of [networks, subnets, subnetpools, ports, routers, floatingips, securityGroups, securityGroupRules, trunks, agents, services, rbacPolicies]) m.register(k);
   m.hooks.ensureDefaultSecurityGroup = (tx: Tx, projectId: string) => ensureDefaultSecurityGroup(m, tx, projectId);
   m.hooks.deletePort = (tx: Tx, rec: Rec) => deletePort(m, tx, rec);
   return m;

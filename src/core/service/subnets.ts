@@ -11,6 +11,9 @@ import type { Kind, View } from "./model.ts";
 import { networks } from "./networks.ts";
 import { isSharedWith, ownOrShared, SHARED } from "./rbac/access.ts";
 import { deleteRec, findRecs, insertRec, newRec, type Rec, updateRec } from "./repo.ts";
+import { cutFromPool } from "./subnetpools.ts";
+import type { RequestContext } from "../model/context.ts";
+import type { Tx } from "../store/db.ts";
 
 type Pool = { start: string; end: string };
 
@@ -91,6 +94,14 @@ function checkRoutesAndDns(version: number, input: Record<string, unknown>): voi
   }
 }
 
+/** The pool an admin marked default for the family, visible to the caller (use_default_subnetpool). */
+async function defaultPool(tx: Tx, ctx: RequestContext, version: number | undefined): Promise<string> {
+  const v = version ?? 4;
+  const pools = (await findRecs(tx, "subnetpools", { ip_version: [v] })).filter((p) => p.is_default === true && (p.shared === true || isOwner(ctx, p)));
+  if (!pools.length) throw badRequest(`Bad subnets request: no default subnet pool for IPv${v}.`);
+  return pools[0]!.id;
+}
+
 export const subnets: Kind = {
   def,
   // Neutron's get_subnet: admin, owner, or a network shared with the caller. An external network
@@ -115,7 +126,7 @@ export const subnets: Kind = {
       ipv6_ra_mode: r.ipv6_ra_mode ?? null,
       ipv6_address_mode: r.ipv6_address_mode ?? null,
       service_types: r.service_types ?? [],
-      subnetpool_id: null,
+      subnetpool_id: r.subnetpool_id ?? null,
       segment_id: null,
       ...standardTail(r),
     }));
@@ -128,6 +139,22 @@ export const subnets: Kind = {
   async create(m, tx, ctx, input) {
     const net = await m.referenced(tx, networks, ctx, input.network_id as string);
     if (!isOwner(ctx, net)) throw policyDenied("create_subnet");
+    const { prefixlen, use_default_subnetpool: useDefault, ...fields } = input;
+    input = fields;
+    if (useDefault === true && input.subnetpool_id == null) {
+      input.subnetpool_id = await defaultPool(tx, ctx, input.ip_version as number | undefined);
+    }
+    if (input.subnetpool_id != null) {
+      const cut = await cutFromPool(m, tx, ctx, input.subnetpool_id as string, { cidr: input.cidr as string | undefined, prefixlen: prefixlen as number | undefined });
+      if (input.ip_version !== undefined && input.ip_version !== cut.version) {
+        throw badRequest(`Invalid input for operation: subnet pool ${input.subnetpool_id} is IPv${cut.version}, ip_version ${input.ip_version} was asked.`);
+      }
+      input.cidr = cut.cidr;
+    } else if (input.cidr === undefined) {
+      throw badRequest("Bad subnets request: a subnetpool must be specified in the absence of a cidr.");
+    } else if (prefixlen !== undefined) {
+      throw badRequest("Bad subnets request: prefixlen is only taken with a subnetpool_id.");
+    }
     const c = parseCidr(input.cidr)!;
     const version = (input.ip_version as number | undefined) ?? c.version;
     if (version !== 4 && version !== 6) throw invalidInput("ip_version", `'${version}' is not in [4, 6]`);

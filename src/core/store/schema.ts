@@ -48,6 +48,17 @@ CREATE INDEX rbac_policies_target ON rbac_policies (object_type, target_tenant, 
 CREATE INDEX rbac_policies_project ON rbac_policies (project_id);
 `;
 
+// Subnet pools, and which pool each subnet was cut from (a pool's blocks are unique across it).
+const SUBNETPOOLS = `
+CREATE TABLE subnetpools (${resourceColumns},
+  ip_version BIGINT NOT NULL,
+  shared BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX subnetpools_project ON subnetpools (project_id);
+ALTER TABLE subnets ADD COLUMN subnetpool_id TEXT;
+CREATE INDEX subnets_subnetpool ON subnets (subnetpool_id);
+`;
+
 /** The entries a shared or external network had implied until now: one for everyone ("*"), as Neutron keeps them. */
 const rbacBackfill = (uuid: string) =>
   ["shared:access_as_shared", "external:access_as_external"]
@@ -249,6 +260,11 @@ ${COVERING_ALLOCATIONS}`,
     version: 6,
     name: "rbac policies",
     sql: { sqlite: RBAC + rbacBackfill(SQLITE_UUID), postgres: RBAC + rbacBackfill("gen_random_uuid()::text") },
+  },
+  {
+    version: 7,
+    name: "subnet pools",
+    sql: SUBNETPOOLS,
   },
 ];
 

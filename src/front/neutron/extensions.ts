@@ -14,7 +14,9 @@ export const EXTENSIONS: readonly Extension[] = [
   ext("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
   ext("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
   ext("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+  ext("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
   ext("dns-integration", "DNS Integration", "Provides integration with DNS."),
+  ext("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers."),
   ext("empty-string-filtering", "Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
   ext("external-net", "Neutron external network", "Adds external network attribute to network resource."),
   ext("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
@@ -43,6 +45,7 @@ export const EXTENSIONS: readonly Extension[] = [
   ext("standard-attr-tag", "Tag support for resources with standard attribute: subnet, trunk, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
   ext("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
   ext("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not"),
+  ext("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
   ext("trunk", "Trunk Extension", "Provides support for trunk ports"),
   ext("trunk-details", "Trunk port details", "Expose trunk port details"),
 ];
